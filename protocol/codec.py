@@ -1,0 +1,152 @@
+"""Encode and decode protocol messages: the only module that imports msgpack.
+
+Decoding is strict and bounded: the frame size is checked before msgpack sees
+it, every container and string length is capped by :class:`DecodeLimits`, map
+keys must be strings, ext types (timestamps included) are refused, trailing
+bytes are refused, NaN/±inf and deep nesting are refused after decoding. Any
+failure raises :class:`ProtocolError`; nothing else escapes ``decode_*``.
+
+The snapshot fast path: :func:`pack_state` encodes a room's state once per
+audience and :func:`encode_snapshot` wraps it for each player by writing the
+few per-player fields and splicing the shared bytes in, with no re-encode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, NewType
+
+import msgpack
+
+from .errors import ErrorCode, ProtocolError
+from .limits import SERVER_DECODE_LIMITS, DecodeLimits
+from .messages import (
+    CLIENT_MESSAGE_TYPES,
+    SERVER_MESSAGE_TYPES,
+    ClientMessage,
+    Message,
+    ServerMessage,
+    Snapshot,
+)
+from .validate import check_plain_value
+
+PackedState = NewType("PackedState", bytes)
+"""A game state already encoded as one msgpack value."""
+
+_packer = msgpack.Packer(use_bin_type=True, autoreset=True)
+_STATE_KEY = msgpack.packb("state")
+_SNAPSHOT_HEAD = msgpack.packb("t") + msgpack.packb(Snapshot.TYPE)
+
+
+def encode(message: Message) -> bytes:
+    """Encode one message as one msgpack map (one WebSocket binary frame)."""
+    return pack_value(message.to_wire())
+
+
+def pack_value(value: Any) -> bytes:
+    """Encode any msgpack-able value; raises TypeError/ValueError on a value msgpack can't hold."""
+    data: bytes = _packer.pack(value)
+    return data
+
+
+def pack_state(state: Any) -> PackedState:
+    """Encode a game state once, to be shared by every snapshot of the same audience."""
+    return PackedState(_packer.pack(state))
+
+
+def encode_snapshot(
+    *,
+    snapshot_id: int,
+    tick: int,
+    ack: int | None,
+    rtt_us: int,
+    jitter_us: int,
+    state: PackedState,
+    base: int | None = None,
+) -> bytes:
+    """Encode a ``snapshot`` message around an already packed state.
+
+    Produces exactly the bytes ``encode(Snapshot(...))`` would, but packs only
+    the per-player fields: the state bytes are concatenated, not re-encoded.
+    """
+    pack = _packer.pack
+    # fixmap of 8 entries: t, id, tick, ack, rtt_us, jitter_us, base, state
+    return b"".join(
+        (
+            b"\x88",
+            _SNAPSHOT_HEAD,
+            b"\xa2id",
+            pack(snapshot_id),
+            b"\xa4tick",
+            pack(tick),
+            b"\xa3ack",
+            pack(ack),
+            b"\xa6rtt_us",
+            pack(rtt_us),
+            b"\xa9jitter_us",
+            pack(jitter_us),
+            b"\xa4base",
+            pack(base),
+            _STATE_KEY,
+            state,
+        )
+    )
+
+
+def _unpack(data: bytes, limits: DecodeLimits) -> Mapping[str, Any]:
+    if len(data) > limits.max_message_bytes:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"message over {limits.max_message_bytes} bytes")
+    try:
+        value = msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            use_list=True,
+            max_str_len=limits.max_str_len,
+            max_bin_len=limits.max_bin_len,
+            max_array_len=limits.max_array_len,
+            max_map_len=limits.max_map_len,
+            max_ext_len=0,
+        )
+    except msgpack.ExtraData:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "trailing bytes after the message") from None
+    except msgpack.StackError:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "nested too deeply") from None
+    except (ValueError, msgpack.FormatError, msgpack.OutOfData) as exc:
+        # ValueError covers the size caps, strict_map_key, ext types, bad UTF-8
+        # (UnicodeDecodeError) and truncated input. Its text is msgpack's own
+        # and carries no server state, so it is safe to echo.
+        why = str(exc) or type(exc).__name__
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"undecodable msgpack: {why}") from None
+    if type(value) is not dict:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "a message must be a msgpack map")
+    msg_type = value.get("t")
+    if type(msg_type) is not str:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, "field t (message type) must be a string")
+    check_plain_value(value, limits.max_depth, msg_type)
+    return value
+
+
+_DEFAULT_LIMITS = DecodeLimits()
+
+
+def decode_client_message(data: bytes, limits: DecodeLimits = _DEFAULT_LIMITS) -> ClientMessage:
+    """Decode and validate one client → server message."""
+    d = _unpack(data, limits)
+    cls = CLIENT_MESSAGE_TYPES.get(d["t"])
+    if cls is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {d['t'][:32]!r}")
+    message: ClientMessage = cls.from_wire(d)
+    return message
+
+
+def decode_server_message(
+    data: bytes, limits: DecodeLimits = SERVER_DECODE_LIMITS
+) -> ServerMessage:
+    """Decode and validate one server → client message (used by clients)."""
+    d = _unpack(data, limits)
+    cls = SERVER_MESSAGE_TYPES.get(d["t"])
+    if cls is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {d['t'][:32]!r}")
+    message: ServerMessage = cls.from_wire(d)
+    return message

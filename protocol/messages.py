@@ -1,0 +1,454 @@
+"""Typed messages of protocol v1, one frozen dataclass per message type.
+
+Every message is a msgpack map whose ``t`` field names its type; the other
+fields are listed on each class under the same names they have on the wire.
+``to_wire()`` gives the map to encode; ``from_wire()`` validates a decoded map
+and raises :class:`~protocol.errors.ProtocolError` on anything out of spec.
+Unknown extra fields are ignored, so a later minor version may add fields.
+``PROTOCOL.md`` is the normative description; keep the two in step.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from .errors import ErrorCode, ProtocolError
+from .validate import UINT32_MAX, UINT53_MAX, get_int, get_str
+
+PROTOCOL_VERSION = 1
+"""Bumped on any change an existing client could not ignore."""
+
+MAX_NAME_CHARS = 32
+"""Longest player, room or game name on the wire."""
+
+
+def _name(d: Mapping[str, Any], t: str, key: str, optional: bool = False) -> Any:
+    return get_str(d, t, key, MAX_NAME_CHARS, optional=optional, min_len=1)
+
+
+def _drop_none(wire: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in wire.items() if v is not None}
+
+
+# --------------------------------------------------------------------------
+# Client → server
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """First message of every connection. May ask to join a room at once."""
+
+    TYPE: ClassVar[str] = "hello"
+    version: int
+    name: str
+    game: str | None = None
+    room: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "t": self.TYPE,
+                "version": self.version,
+                "name": self.name,
+                "game": self.game,
+                "room": self.room,
+            }
+        )
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Hello:
+        t = cls.TYPE
+        return cls(
+            version=get_int(d, t, "version", 0, UINT32_MAX),
+            name=_name(d, t, "name"),
+            game=_name(d, t, "game", optional=True),
+            room=_name(d, t, "room", optional=True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Join a room: by name, by game (join-or-create matchmaking), or both."""
+
+    TYPE: ClassVar[str] = "join"
+    game: str | None = None
+    room: str | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return _drop_none({"t": self.TYPE, "game": self.game, "room": self.room})
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Join:
+        t = cls.TYPE
+        msg = cls(game=_name(d, t, "game", optional=True), room=_name(d, t, "room", optional=True))
+        if msg.game is None and msg.room is None:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "join needs game or room", ref=t)
+        return msg
+
+
+@dataclass(frozen=True, slots=True)
+class Leave:
+    """Leave the current room and return to the lobby (the connection stays open)."""
+
+    TYPE: ClassVar[str] = "leave"
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.TYPE}
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Leave:
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Input:
+    """One player input. ``data`` is game-defined; ``seq`` must increase."""
+
+    TYPE: ClassVar[str] = "input"
+    seq: int
+    data: Any
+    ack: int | None = None
+    """Optional: the newest snapshot id received (same as sending ``ack``)."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return _drop_none({"t": self.TYPE, "seq": self.seq, "data": self.data, "ack": self.ack})
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Input:
+        t = cls.TYPE
+        if "data" not in d:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "input.data: required", ref=t)
+        return cls(
+            seq=get_int(d, t, "seq", 0, UINT32_MAX),
+            data=d["data"],
+            ack=get_int(d, t, "ack", 0, UINT53_MAX, optional=True),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    """A chat line for everyone in the room."""
+
+    TYPE: ClassVar[str] = "chat"
+    text: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.TYPE, "text": self.text}
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Chat:
+        # The character cap is the server's setting; here only the type is checked.
+        return cls(text=get_str(d, cls.TYPE, "text", 1 << 20))
+
+
+@dataclass(frozen=True, slots=True)
+class Pong:
+    """Answer to a server ``ping``: echo its nonce, nothing else."""
+
+    TYPE: ClassVar[str] = "pong"
+    nonce: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.TYPE, "nonce": self.nonce}
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Pong:
+        return cls(nonce=get_int(d, cls.TYPE, "nonce", 0, UINT53_MAX))
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    """The newest snapshot id this client holds (the base for future deltas)."""
+
+    TYPE: ClassVar[str] = "ack"
+    id: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.TYPE, "id": self.id}
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Ack:
+        return cls(id=get_int(d, cls.TYPE, "id", 0, UINT53_MAX))
+
+
+ClientMessage = Hello | Join | Leave | Input | Chat | Pong | Ack
+CLIENT_MESSAGE_TYPES: dict[str, Any] = {
+    cls.TYPE: cls for cls in (Hello, Join, Leave, Input, Chat, Pong, Ack)
+}
+
+
+# --------------------------------------------------------------------------
+# Server → client
+
+
+@dataclass(frozen=True, slots=True)
+class PlayerInfo:
+    """A player as listed in a room roster."""
+
+    id: int
+    name: str
+
+    def to_wire(self) -> list[Any]:
+        return [self.id, self.name]
+
+    @classmethod
+    def from_wire(cls, v: Any) -> PlayerInfo:
+        if not (isinstance(v, list) and len(v) == 2):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "player entry must be [id, name]")
+        return cls(
+            id=get_int({"id": v[0]}, "room", "id", 0, UINT32_MAX),
+            name=get_str({"name": v[1]}, "room", "name", MAX_NAME_CHARS),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """What a client learns on joining: the room, its roster and the game's static data."""
+
+    name: str
+    game: str
+    max_players: int
+    players: tuple[PlayerInfo, ...]
+    info: Any = None
+    """Game-defined static description (arena: world size, walls, speed)."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "game": self.game,
+            "max_players": self.max_players,
+            "players": [p.to_wire() for p in self.players],
+            "info": self.info,
+        }
+
+    @classmethod
+    def from_wire(cls, d: Any) -> RoomInfo:
+        if not isinstance(d, dict):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "room must be a map")
+        players = d.get("players")
+        if not isinstance(players, list):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "room.players must be an array")
+        return cls(
+            name=get_str(d, "room", "name", MAX_NAME_CHARS),
+            game=get_str(d, "room", "game", MAX_NAME_CHARS),
+            max_players=get_int(d, "room", "max_players", 1, UINT32_MAX),
+            players=tuple(PlayerInfo.from_wire(p) for p in players),
+            info=d.get("info"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """Answer to ``hello``: who you are, the server's clock and the limits to respect."""
+
+    TYPE: ClassVar[str] = "welcome"
+    version: int
+    player: int
+    tick_rate: int
+    snapshot_rate: int
+    tick: int
+    limits: Mapping[str, int]
+    games: tuple[str, ...]
+    room: RoomInfo | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": self.TYPE,
+            "version": self.version,
+            "player": self.player,
+            "tick_rate": self.tick_rate,
+            "snapshot_rate": self.snapshot_rate,
+            "tick": self.tick,
+            "limits": dict(self.limits),
+            "games": list(self.games),
+            "room": None if self.room is None else self.room.to_wire(),
+        }
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Welcome:
+        t = cls.TYPE
+        limits = d.get("limits")
+        games = d.get("games")
+        if not isinstance(limits, dict) or not all(type(v) is int for v in limits.values()):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "welcome.limits: map of integers", ref=t)
+        if not isinstance(games, list) or not all(isinstance(g, str) for g in games):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "welcome.games: array of strings", ref=t)
+        room = d.get("room")
+        return cls(
+            version=get_int(d, t, "version", 0, UINT32_MAX),
+            player=get_int(d, t, "player", 0, UINT32_MAX),
+            tick_rate=get_int(d, t, "tick_rate", 1, 1000),
+            snapshot_rate=get_int(d, t, "snapshot_rate", 1, 1000),
+            tick=get_int(d, t, "tick", 0, UINT53_MAX),
+            limits=limits,
+            games=tuple(games),
+            room=None if room is None else RoomInfo.from_wire(room),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    """You are now in ``room`` (after a ``join``; a ``hello`` that joins uses ``welcome.room``)."""
+
+    TYPE: ClassVar[str] = "joined"
+    room: RoomInfo
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.TYPE, "room": self.room.to_wire()}
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Joined:
+        return cls(room=RoomInfo.from_wire(d.get("room")))
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    """You left ``room`` (answer to ``leave``); you are back in the lobby."""
+
+    TYPE: ClassVar[str] = "left"
+    room: str
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.TYPE, "room": self.room}
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Left:
+        return cls(room=get_str(d, cls.TYPE, "room", MAX_NAME_CHARS))
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The room's state as this player sees it at server tick ``tick``.
+
+    ``id`` counts snapshots on this connection (1, 2, …); ``base`` is the
+    acknowledged snapshot id a delta is relative to: always nil in v1 (full
+    state). ``ack`` is the last input ``seq`` applied for this player (nil
+    before the first). ``rtt_us``/``jitter_us`` are the server's measurement of
+    this player's round-trip time and jitter in microseconds (0 before the
+    first pong).
+    """
+
+    TYPE: ClassVar[str] = "snapshot"
+    id: int
+    tick: int
+    ack: int | None
+    rtt_us: int
+    jitter_us: int
+    state: Any
+    base: int | None = None
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": self.TYPE,
+            "id": self.id,
+            "tick": self.tick,
+            "ack": self.ack,
+            "rtt_us": self.rtt_us,
+            "jitter_us": self.jitter_us,
+            "base": self.base,
+            "state": self.state,
+        }
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Snapshot:
+        t = cls.TYPE
+        return cls(
+            id=get_int(d, t, "id", 0, UINT53_MAX),
+            tick=get_int(d, t, "tick", 0, UINT53_MAX),
+            ack=get_int(d, t, "ack", 0, UINT32_MAX, optional=True),
+            rtt_us=get_int(d, t, "rtt_us", 0, UINT53_MAX),
+            jitter_us=get_int(d, t, "jitter_us", 0, UINT53_MAX),
+            base=get_int(d, t, "base", 0, UINT53_MAX, optional=True),
+            state=d.get("state"),
+        )
+
+
+EVENT_KINDS = ("join", "leave", "chat")
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """Something happened in the room: a player joined, left, or chatted."""
+
+    TYPE: ClassVar[str] = "event"
+    kind: str
+    player: int
+    name: str
+    text: str | None = None
+    tick: int = 0
+
+    def to_wire(self) -> dict[str, Any]:
+        return _drop_none(
+            {
+                "t": self.TYPE,
+                "kind": self.kind,
+                "player": self.player,
+                "name": self.name,
+                "text": self.text,
+                "tick": self.tick,
+            }
+        )
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Event:
+        t = cls.TYPE
+        kind = get_str(d, t, "kind", 16)
+        if kind not in EVENT_KINDS:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, f"event.kind: unknown {kind!r}", ref=t)
+        return cls(
+            kind=kind,
+            player=get_int(d, t, "player", 0, UINT32_MAX),
+            name=get_str(d, t, "name", MAX_NAME_CHARS),
+            text=get_str(d, t, "text", 1 << 20, optional=True),
+            tick=get_int(d, t, "tick", 0, UINT53_MAX),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Ping:
+    """Latency probe: answer at once with ``pong`` carrying the same nonce."""
+
+    TYPE: ClassVar[str] = "ping"
+    nonce: int
+
+    def to_wire(self) -> dict[str, Any]:
+        return {"t": self.TYPE, "nonce": self.nonce}
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Ping:
+        return cls(nonce=get_int(d, cls.TYPE, "nonce", 0, UINT53_MAX))
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """A request was refused; the connection stays open unless a close follows."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str
+    message: str
+    ref: str | None = field(default=None)
+    """The ``t`` of the message that caused it, when known."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return _drop_none(
+            {"t": self.TYPE, "code": self.code, "message": self.message, "ref": self.ref}
+        )
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Error:
+        t = cls.TYPE
+        return cls(
+            code=get_str(d, t, "code", 64),
+            message=get_str(d, t, "message", 1 << 16),
+            ref=get_str(d, t, "ref", 64, optional=True),
+        )
+
+
+ServerMessage = Welcome | Joined | Left | Snapshot | Event | Ping | Error
+SERVER_MESSAGE_TYPES: dict[str, Any] = {
+    cls.TYPE: cls for cls in (Welcome, Joined, Left, Snapshot, Event, Ping, Error)
+}
+
+Message = ClientMessage | ServerMessage
