@@ -93,7 +93,8 @@ def encode_snapshot(
     )
 
 
-def _unpack(data: bytes, limits: DecodeLimits) -> Mapping[str, Any]:
+def _unpack(data: bytes, limits: DecodeLimits, types: Mapping[str, Any]) -> Any:
+    """Decode one message map and validate it as the type its ``t`` names in ``types``."""
     if len(data) > limits.max_message_bytes:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"message over {limits.max_message_bytes} bytes")
     try:
@@ -123,8 +124,13 @@ def _unpack(data: bytes, limits: DecodeLimits) -> Mapping[str, Any]:
     msg_type = value.get("t")
     if type(msg_type) is not str:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "field t (message type) must be a string")
+    cls = types.get(msg_type)
+    if cls is None:
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {msg_type[:32]!r}")
+    # The type is known here, so the ref echoed in an error is one of ours
+    # (short), never up to max_str_len bytes of the peer's choosing.
     check_plain_value(value, limits.max_depth, msg_type)
-    return value
+    return cls.from_wire(value)
 
 
 _DEFAULT_LIMITS = DecodeLimits()
@@ -132,11 +138,7 @@ _DEFAULT_LIMITS = DecodeLimits()
 
 def decode_client_message(data: bytes, limits: DecodeLimits = _DEFAULT_LIMITS) -> ClientMessage:
     """Decode and validate one client → server message."""
-    d = _unpack(data, limits)
-    cls = CLIENT_MESSAGE_TYPES.get(d["t"])
-    if cls is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {d['t'][:32]!r}")
-    message: ClientMessage = cls.from_wire(d)
+    message: ClientMessage = _unpack(data, limits, CLIENT_MESSAGE_TYPES)
     return message
 
 
@@ -144,9 +146,5 @@ def decode_server_message(
     data: bytes, limits: DecodeLimits = SERVER_DECODE_LIMITS
 ) -> ServerMessage:
     """Decode and validate one server → client message (used by clients)."""
-    d = _unpack(data, limits)
-    cls = SERVER_MESSAGE_TYPES.get(d["t"])
-    if cls is None:
-        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {d['t'][:32]!r}")
-    message: ServerMessage = cls.from_wire(d)
+    message: ServerMessage = _unpack(data, limits, SERVER_MESSAGE_TYPES)
     return message

@@ -77,11 +77,18 @@ def get_finite_float(d: Mapping[str, Any], msg_type: str, name: str, lo: float, 
     return value
 
 
-def check_plain_value(value: Any, max_depth: int, msg_type: str = "?") -> None:
-    """Refuse NaN/±inf anywhere in ``value`` and nesting deeper than ``max_depth``.
+_PLAIN_SCALARS = frozenset({type(None), bool, int, str, bytes})
 
-    The decoder already bounds sizes and refuses ext types; this walk closes
-    the two holes it leaves. Iterative, so a deep value cannot exhaust the stack.
+
+def check_plain_value(value: Any, max_depth: int, msg_type: str = "?") -> None:
+    """Refuse what the decoder lets through: NaN/±inf, deep nesting, odd keys, ext values.
+
+    The decoder bounds sizes and refuses ext types of length 1 or more; this
+    walk closes the holes it leaves: NaN/±inf anywhere, nesting deeper than
+    ``max_depth``, map keys that are not strings (``strict_map_key`` lets bin
+    keys through) and zero-length ext values (``max_ext_len=0`` lets
+    ``ExtType(code, b"")`` through). Iterative, so a deep value cannot exhaust
+    the stack.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
@@ -95,5 +102,14 @@ def check_plain_value(value: Any, max_depth: int, msg_type: str = "?") -> None:
                 raise ProtocolError(
                     ErrorCode.BAD_MESSAGE, f"nested deeper than {max_depth}", ref=msg_type
                 )
-            children = item.values() if kind is dict else item
+            if kind is dict:
+                if not all(type(key) is str for key in item):
+                    raise ProtocolError(
+                        ErrorCode.BAD_MESSAGE, "map keys must be strings", ref=msg_type
+                    )
+                children = item.values()
+            else:
+                children = item
             stack.extend((child, depth + 1) for child in children)
+        elif kind not in _PLAIN_SCALARS:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "ext types are not allowed", ref=msg_type)

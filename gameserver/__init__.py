@@ -1,0 +1,22 @@
+"""Authoritative multiplayer game server: sans-I/O core plus a thin trio shell.
+
+The core (this package's top-level modules) imports neither trio nor
+websockets; ``gameserver.trio`` runs it over WebSocket. For game developers the
+public API is :class:`Game`, :class:`Player`, :class:`RoomContext`,
+:class:`InvalidInput`, :class:`GameRegistry` and :class:`Settings`; see the
+README's quickstart.
+"""
+
+from .game import Game, GameRegistry, InvalidInput, Player, RoomContext
+from .latency import LatencyReport
+from .settings import Settings
+
+__all__ = [
+    "Game",
+    "GameRegistry",
+    "InvalidInput",
+    "LatencyReport",
+    "Player",
+    "RoomContext",
+    "Settings",
+]

@@ -1,0 +1,42 @@
+"""The server's shared, sans-I/O state: settings, games, rooms, the tick epoch.
+
+One :class:`ServerCore` per server process. Sessions and rooms reach each
+other only through it; the trio shell builds it and hands it down.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+
+from .game import GameRegistry
+from .room import Room
+from .rooms import RoomRegistry
+from .settings import Settings
+
+
+def _no_ticker(room: Room) -> None:
+    pass
+
+
+class ServerCore:
+    """Everything a session needs that outlives one connection."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        games: GameRegistry,
+        *,
+        epoch: float,
+        on_room_created: Callable[[Room], None] = _no_ticker,
+        seed: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.games = games
+        self.epoch = epoch
+        """Time of tick 0 for every room: tick numbers are server-wide."""
+        self.rooms = RoomRegistry(settings, games, on_room_created, seed)
+        self._player_ids = itertools.count(1)
+
+    def new_player_id(self) -> int:
+        return next(self._player_ids)

@@ -1,0 +1,154 @@
+"""``arena``: the reference game. Top-down 2D, move inside walls, collect gems.
+
+Server-authoritative: a client sends only a direction (``{"dx", "dy"}`` in
+[-1, 1], clamped to length 1); the server moves each player at ``SPEED`` units
+per second, stops them at walls, awards a point per gem touched and respawns
+that gem elsewhere. Positions in snapshots are integers in 1/``SCALE`` world
+units, which keeps a 50-player snapshot under 1 KB.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..game import Game, InvalidInput, Player, RoomContext
+
+WIDTH = 1000
+HEIGHT = 600
+SCALE = 10
+"""Snapshot coordinates are world units × SCALE, as integers."""
+SPEED = 200.0
+"""World units per second at full stick."""
+PLAYER_RADIUS = 12.0
+GEM_RADIUS = 8.0
+GEM_COUNT = 12
+WALLS: tuple[tuple[float, float, float, float], ...] = (
+    # (x, y, w, h): a frame-less arena with four blocks and a centre bar.
+    (180, 120, 140, 40),
+    (680, 120, 140, 40),
+    (180, 440, 140, 40),
+    (680, 440, 140, 40),
+    (470, 220, 60, 160),
+)
+
+
+@dataclass(slots=True)
+class Avatar:
+    x: float
+    y: float
+    dx: float = 0.0
+    dy: float = 0.0
+    score: int = 0
+
+
+def _circle_hits_rect(
+    x: float, y: float, r: float, rect: tuple[float, float, float, float]
+) -> bool:
+    rx, ry, rw, rh = rect
+    nearest_x = min(max(x, rx), rx + rw)
+    nearest_y = min(max(y, ry), ry + rh)
+    return (x - nearest_x) ** 2 + (y - nearest_y) ** 2 < r * r
+
+
+def blocked(x: float, y: float, r: float = PLAYER_RADIUS) -> bool:
+    """True if a circle at (x, y) leaves the arena or overlaps a wall."""
+    if x < r or y < r or x > WIDTH - r or y > HEIGHT - r:
+        return True
+    return any(_circle_hits_rect(x, y, r, wall) for wall in WALLS)
+
+
+def _axis(data: dict[str, Any], key: str) -> float:
+    value = data.get(key, 0)
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise InvalidInput(f"{key} must be a finite number")
+    if not -1.0 <= value <= 1.0:
+        raise InvalidInput(f"{key} must be in [-1, 1]")
+    return float(value)
+
+
+class Arena(Game):
+    """Move, avoid walls, collect gems."""
+
+    name = "arena"
+
+    def __init__(self, ctx: RoomContext) -> None:
+        super().__init__(ctx)
+        self.rng = ctx.rng
+        self.avatars: dict[int, Avatar] = {}
+        self.gems: dict[int, tuple[float, float]] = {}
+        self._next_gem = 1
+        for _ in range(GEM_COUNT):
+            self._spawn_gem()
+
+    def _free_spot(self, radius: float) -> tuple[float, float]:
+        for _ in range(1000):
+            x = self.rng.uniform(radius, WIDTH - radius)
+            y = self.rng.uniform(radius, HEIGHT - radius)
+            if not blocked(x, y, radius):
+                return x, y
+        return WIDTH / 2, radius  # top edge is always free of walls
+
+    def _spawn_gem(self) -> None:
+        self.gems[self._next_gem] = self._free_spot(GEM_RADIUS)
+        self._next_gem += 1
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "width": WIDTH,
+            "height": HEIGHT,
+            "scale": SCALE,
+            "speed": SPEED,
+            "player_radius": PLAYER_RADIUS,
+            "gem_radius": GEM_RADIUS,
+            "walls": [list(w) for w in WALLS],
+        }
+
+    def on_join(self, player: Player) -> None:
+        x, y = self._free_spot(PLAYER_RADIUS)
+        self.avatars[player.id] = Avatar(x, y)
+
+    def on_leave(self, player: Player) -> None:
+        self.avatars.pop(player.id, None)
+
+    def validate_input(self, player: Player, data: Any) -> tuple[float, float]:
+        if type(data) is not dict:
+            raise InvalidInput("input data must be a map {dx, dy}")
+        dx, dy = _axis(data, "dx"), _axis(data, "dy")
+        length = math.hypot(dx, dy)
+        if length > 1.0:
+            dx, dy = dx / length, dy / length
+        return dx, dy
+
+    def on_input(self, player: Player, command: Any) -> None:
+        avatar = self.avatars[player.id]
+        avatar.dx, avatar.dy = command
+
+    def step(self, dt: float) -> None:
+        reach = (PLAYER_RADIUS + GEM_RADIUS) ** 2
+        for avatar in self.avatars.values():
+            if avatar.dx or avatar.dy:
+                # Move per axis so a player slides along a wall instead of sticking.
+                nx = avatar.x + avatar.dx * SPEED * dt
+                if not blocked(nx, avatar.y):
+                    avatar.x = nx
+                ny = avatar.y + avatar.dy * SPEED * dt
+                if not blocked(avatar.x, ny):
+                    avatar.y = ny
+            for gem_id, (gx, gy) in list(self.gems.items()):
+                if (avatar.x - gx) ** 2 + (avatar.y - gy) ** 2 <= reach:
+                    avatar.score += 1
+                    del self.gems[gem_id]
+                    self._spawn_gem()
+
+    def snapshot(self, viewer: Player) -> dict[str, Any]:
+        return {
+            "players": [
+                [pid, round(a.x * SCALE), round(a.y * SCALE), a.score]
+                for pid, a in self.avatars.items()
+            ],
+            "gems": [
+                [gid, round(x * SCALE), round(y * SCALE)] for gid, (x, y) in self.gems.items()
+            ],
+        }

@@ -1,0 +1,227 @@
+"""One room: its seats, their input queues, and one tick of game + snapshots.
+
+Sans-I/O: ``tick(n, now)`` is a plain call the trio ticker makes on schedule;
+it never waits on a client. Snapshots go into each member's latest-wins slot,
+events into their reliable queue. The game state is encoded once per audience
+(``Game.view_key``) and spliced into each member's snapshot envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Hashable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from protocol import (
+    CloseCode,
+    ErrorCode,
+    Event,
+    PackedState,
+    PlayerInfo,
+    RoomInfo,
+    encode,
+    pack_state,
+)
+
+from .game import Game, Player
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class RoomMember(Protocol):
+    """What a room needs from a connected player (implemented by ``Session``)."""
+
+    @property
+    def player(self) -> Player: ...
+
+    def deliver(self, frame: bytes) -> None:
+        """Queue a reliable frame to this player."""
+
+    def deliver_snapshot(self, tick: int, ack: int | None, state: PackedState) -> None:
+        """Wrap ``state`` in this player's snapshot envelope and put it in the slot."""
+
+    def kick(self, code: int, reason: str) -> None:
+        """Close this player's connection (the session then leaves the room)."""
+
+
+@dataclass(slots=True)
+class Seat:
+    """A member's place in the room and their pending inputs."""
+
+    member: RoomMember
+    inputs: deque[tuple[int, Any]] = field(default_factory=deque)
+    last_seq: int | None = None
+    """Newest ``seq`` accepted into the queue."""
+    applied_seq: int | None = None
+    """Newest ``seq`` applied by the game: the ``ack`` in this player's snapshots."""
+    ignored_inputs: int = 0
+
+
+class Room:
+    """A named room running one game instance."""
+
+    def __init__(
+        self,
+        name: str,
+        game_name: str,
+        game: Game,
+        *,
+        max_players: int,
+        settings: Settings,
+        now: float,
+    ) -> None:
+        self.name = name
+        self.game_name = game_name
+        self.game = game
+        self.max_players = max_players
+        self._settings = settings
+        self.seats: dict[int, Seat] = {}
+        self.tick_no = 0
+        self.closed = False
+        self.empty_since: float | None = now
+        self._snapshot_rate = settings.snapshot_rate
+        self._tick_rate = settings.tick_rate
+
+    # -- membership -------------------------------------------------------
+
+    @property
+    def full(self) -> bool:
+        return len(self.seats) >= self.max_players
+
+    def room_info(self) -> RoomInfo:
+        return RoomInfo(
+            name=self.name,
+            game=self.game_name,
+            max_players=self.max_players,
+            players=tuple(
+                PlayerInfo(s.member.player.id, s.member.player.name) for s in self.seats.values()
+            ),
+            info=self.game.info(),
+        )
+
+    def add(self, member: RoomMember) -> RoomInfo:
+        """Seat ``member``; return the RoomInfo to send them. Game errors propagate."""
+        player = member.player
+        self.game.on_join(player)
+        self.seats[player.id] = Seat(member)
+        self.empty_since = None
+        return self.room_info()
+
+    def announce_join(self, player: Player) -> None:
+        """Tell everyone, the newcomer included, that ``player`` joined."""
+        self.broadcast(Event("join", player.id, player.name, tick=self.tick_no))
+
+    def remove(self, player_id: int, now: float) -> None:
+        """Free a seat and tell the others. Safe to call for a player not seated."""
+        seat = self.seats.pop(player_id, None)
+        if seat is None:
+            return
+        player = seat.member.player
+        if not self.seats:
+            self.empty_since = now
+        if self.closed:
+            return
+        try:
+            self.game.on_leave(player)
+        except Exception:
+            # The player is gone either way; a broken on_leave is the room's bug.
+            log.exception("room %s: game.on_leave failed", self.name)
+            self.fail("game error in on_leave")
+            return
+        self.broadcast(Event("leave", player.id, player.name, tick=self.tick_no))
+
+    def broadcast(self, event: Event) -> None:
+        """Encode ``event`` once and queue it to every member."""
+        frame = encode(event)
+        for seat in list(self.seats.values()):
+            seat.member.deliver(frame)
+
+    # -- inputs -------------------------------------------------------------
+
+    def queue_input(self, player_id: int, seq: int, command: Any) -> ErrorCode | None:
+        """Hold a validated input for the next tick; an error code if refused.
+
+        A ``seq`` that does not increase, or jumps too far, is ignored and
+        counted without an error (it is a stale or forged duplicate).
+        """
+        seat = self.seats.get(player_id)
+        if seat is None:
+            return ErrorCode.NOT_IN_ROOM
+        last = seat.last_seq
+        if last is not None and not last < seq <= last + self._settings.max_input_seq_gap:
+            seat.ignored_inputs += 1
+            return None
+        if len(seat.inputs) >= self._settings.input_queue_depth:
+            return ErrorCode.INPUT_QUEUE_FULL
+        seat.last_seq = seq
+        seat.inputs.append((seq, command))
+        return None
+
+    # -- the tick -------------------------------------------------------------
+
+    def snapshot_due(self, tick: int) -> bool:
+        """True on the ticks where a snapshot goes out (``snapshot_rate`` of them a second)."""
+        sr, tr = self._snapshot_rate, self._tick_rate
+        return tick * sr // tr != (tick - 1) * sr // tr
+
+    def tick(self, tick: int, dt: float) -> None:
+        """Apply queued inputs, step the game, and send snapshots if due.
+
+        Exceptions from ``step``/``snapshot`` propagate: the caller fails the room.
+        """
+        self.tick_no = tick
+        game = self.game
+        for seat in list(self.seats.values()):
+            player = seat.member.player
+            while seat.inputs and not self.closed:
+                seq, command = seat.inputs.popleft()
+                try:
+                    game.on_input(player, command)
+                except Exception:
+                    log.exception("room %s: game.on_input failed for %r", self.name, player)
+                    seat.member.kick(CloseCode.INTERNAL_ERROR, "game error on your input")
+                    break
+                seat.applied_seq = seq
+        game.step(dt)
+        if self.seats and self.snapshot_due(tick):
+            self.send_snapshots(tick)
+
+    def send_snapshots(self, tick: int) -> None:
+        """Encode the state once per audience and hand it to each member."""
+        game = self.game
+        packed: dict[Hashable, PackedState] = {}
+        for seat in list(self.seats.values()):
+            player = seat.member.player
+            key = game.view_key(player)
+            state = packed.get(key)
+            if state is None:
+                state = packed[key] = pack_state(game.snapshot(player))
+            seat.member.deliver_snapshot(tick, seat.applied_seq, state)
+
+    def fail(self, reason: str) -> None:
+        """End the room after a game crash: every member is closed 1011."""
+        if self.closed:
+            return
+        self.closed = True
+        log.error("room %s closed: %s", self.name, reason)
+        for seat in list(self.seats.values()):
+            seat.member.kick(CloseCode.INTERNAL_ERROR, "room closed after a server error")
+        self.seats.clear()
+
+    def disposable(self, now: float, grace: float) -> bool:
+        """True when the room has been empty for ``grace`` seconds (or has failed)."""
+        if self.closed:
+            return True
+        return self.empty_since is not None and now - self.empty_since >= grace
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "game": self.game_name,
+            "players": len(self.seats),
+            "max_players": self.max_players,
+            "tick": self.tick_no,
+        }

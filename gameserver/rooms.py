@@ -1,0 +1,125 @@
+"""All rooms of the server: lookup by name, join-or-create matchmaking, disposal.
+
+Sans-I/O. Creating a room calls ``on_room_created(room)``, through which the
+trio shell starts that room's ticker; the ticker calls :meth:`dispose` when
+the room is empty past its grace period or has failed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+from collections.abc import Callable, Iterator
+
+from protocol import ErrorCode, RoomInfo
+
+from .game import GameRegistry, RoomContext
+from .room import Room, RoomMember
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class JoinRefused(Exception):
+    """A join that cannot be honoured; ``code`` goes back to the client."""
+
+    def __init__(self, code: ErrorCode, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _no_ticker(room: Room) -> None:
+    pass
+
+
+class RoomRegistry:
+    """Rooms by name."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        games: GameRegistry,
+        on_room_created: Callable[[Room], None] = _no_ticker,
+        seed: int | None = None,
+    ) -> None:
+        self._settings = settings
+        self._games = games
+        self._on_room_created = on_room_created
+        self._rooms: dict[str, Room] = {}
+        self._counter = itertools.count(1)
+        self._seeds = random.Random(seed)
+
+    def __iter__(self) -> Iterator[Room]:
+        return iter(list(self._rooms.values()))
+
+    def __len__(self) -> int:
+        return len(self._rooms)
+
+    def get(self, name: str) -> Room | None:
+        return self._rooms.get(name)
+
+    def find_room(self, game: str | None, room: str | None, now: float) -> Room:
+        """Resolve a join request to a room with a free seat, creating one if allowed."""
+        if game is not None and game not in self._games:
+            raise JoinRefused(ErrorCode.UNKNOWN_GAME, f"no game named {game!r}")
+        if room is not None:
+            existing = self._rooms.get(room)
+            if existing is None:
+                if game is None:
+                    raise JoinRefused(ErrorCode.NO_SUCH_ROOM, f"no room named {room!r}")
+                return self._create(room, game, now)
+            if game is not None and existing.game_name != game:
+                raise JoinRefused(
+                    ErrorCode.ROOM_GAME_MISMATCH, f"room {room!r} runs {existing.game_name!r}"
+                )
+            if existing.full:
+                raise JoinRefused(ErrorCode.ROOM_FULL, f"room {room!r} is full")
+            return existing
+        assert game is not None  # the codec refuses a join with neither
+        for candidate in self._rooms.values():
+            if candidate.game_name == game and not candidate.full and not candidate.closed:
+                return candidate
+        while True:
+            name = f"{game}-{next(self._counter)}"
+            if name not in self._rooms:
+                return self._create(name, game, now)
+
+    def join(
+        self, member: RoomMember, game: str | None, room: str | None, now: float
+    ) -> tuple[Room, RoomInfo]:
+        """Seat ``member`` in the room the request resolves to.
+
+        Raises JoinRefused; exceptions from the game's ``on_join`` propagate.
+        """
+        target = self.find_room(game, room, now)
+        info = target.add(member)
+        return target, info
+
+    def _create(self, name: str, game: str, now: float) -> Room:
+        if len(self._rooms) >= self._settings.max_rooms:
+            raise JoinRefused(ErrorCode.TOO_MANY_ROOMS, "the server runs its maximum of rooms")
+        seats = self._games.seats(game, self._settings.max_players_per_room)
+        ctx = RoomContext(
+            room_name=name,
+            tick_rate=self._settings.tick_rate,
+            max_players=seats,
+            rng=random.Random(self._seeds.getrandbits(64)),
+        )
+        instance = self._games[game](ctx)
+        created = Room(name, game, instance, max_players=seats, settings=self._settings, now=now)
+        self._rooms[name] = created
+        log.info("room %s created (game %s, %d seats)", name, game, seats)
+        self._on_room_created(created)
+        return created
+
+    def dispose(self, room: Room) -> None:
+        """Forget ``room`` (its ticker has stopped or is stopping)."""
+        if self._rooms.get(room.name) is room:
+            del self._rooms[room.name]
+            log.info("room %s disposed", room.name)
+
+    @property
+    def player_count(self) -> int:
+        return sum(len(r.seats) for r in self._rooms.values())

@@ -1,0 +1,396 @@
+"""One client's protocol state machine (sans-I/O).
+
+Rule 1: everything that decides how the server answers a client lives here;
+the trio shell only moves bytes and calls these methods with the time.
+
+The I/O contract, in the manner of ``websockets``' protocol objects:
+
+- ``receive_bytes(data, now)`` for each binary frame; ``receive_text(now)``
+  for a text frame; ``connection_lost(now)`` when the socket is gone.
+- ``on_timer(now)`` at (or after) ``next_timer()``: hello timeout, pings,
+  ping timeout.
+- After any call, frames to send and a possible close request are in
+  ``outbox`` (which wakes the sender itself).
+
+States and what each accepts::
+
+    AWAIT_HELLO --hello--> LOBBY --join--> IN_ROOM --leave--> LOBBY
+        any state --close/kick/connection lost--> CLOSED
+
+Every refusal is an ``error`` message; the error codes that signal a broken
+or hostile client spend a credit from a slowly refilling budget, and a client
+out of credit is closed 1008. Rate limiting drops messages before decoding.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import unicodedata
+from typing import Any
+
+from protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    Chat,
+    ClientMessage,
+    CloseCode,
+    Error,
+    ErrorCode,
+    Event,
+    Hello,
+    Input,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    PackedState,
+    Ping,
+    Pong,
+    ProtocolError,
+    RoomInfo,
+    Welcome,
+    decode_client_message,
+    encode,
+    encode_snapshot,
+)
+
+from .core import ServerCore
+from .game import InvalidInput, Player
+from .latency import LatencyEstimator
+from .outbox import Outbox
+from .ratelimit import TokenBucket
+from .room import Room
+from .rooms import JoinRefused
+from .tick import current_tick
+
+log = logging.getLogger(__name__)
+
+COSTLY_ERRORS = frozenset(
+    {
+        ErrorCode.BAD_MESSAGE,
+        ErrorCode.UNKNOWN_TYPE,
+        ErrorCode.ALREADY_HELLO,
+        ErrorCode.BAD_INPUT,
+        ErrorCode.BAD_CHAT,
+    }
+)
+"""Refusals that only a broken or hostile client earns: each spends a bad-message credit."""
+
+BAD_MESSAGE_REFILL_PER_SECOND = 0.1
+"""One bad-message credit comes back every 10 s."""
+
+
+class State(enum.Enum):
+    AWAIT_HELLO = "await_hello"
+    LOBBY = "lobby"
+    IN_ROOM = "in_room"
+    CLOSED = "closed"
+
+
+def clean_text(text: str) -> str:
+    """Remove control and format characters (Unicode category C*) and trim."""
+    return "".join(ch for ch in text if unicodedata.category(ch)[0] != "C").strip()
+
+
+class Session:
+    """The server side of one connection."""
+
+    def __init__(self, core: ServerCore, outbox: Outbox, now: float, peer: str = "?") -> None:
+        settings = core.settings
+        self.core = core
+        self.settings = settings
+        self.outbox = outbox
+        self.peer = peer
+        self.state = State.AWAIT_HELLO
+        self.connected_at = now
+        self.latency = LatencyEstimator()
+        self.player = Player(core.new_player_id(), "", self._latency_report)
+        self.room: Room | None = None
+        self._now = now
+        self._rate = TokenBucket(settings.messages_per_second, settings.message_burst, now)
+        self._flood = TokenBucket(settings.messages_per_second, settings.flood_close_after, now)
+        self._credits = TokenBucket(
+            BAD_MESSAGE_REFILL_PER_SECOND, settings.bad_messages_allowed, now
+        )
+        self._dropping = False
+        self._next_ping: float | None = None
+        self._snapshot_id = 0
+        self.last_acked_snapshot = 0
+        self.messages_received = 0
+        self.messages_dropped = 0
+        self.messages_refused = 0
+
+    def _latency_report(self) -> Any:
+        return self.latency.report
+
+    @property
+    def player_id(self) -> int:
+        return self.player.id
+
+    # -- input from the transport -------------------------------------------
+
+    def receive_bytes(self, data: bytes, now: float) -> None:
+        """Handle one binary frame from the client."""
+        self._now = now
+        if self.state is State.CLOSED or self.outbox.closing:
+            return
+        self.messages_received += 1
+        if not self._rate.take(now):
+            self._rate_limited(now)
+            return
+        self._dropping = False
+        try:
+            message = decode_client_message(data, self.settings.decode_limits)
+        except ProtocolError as exc:
+            self._refuse(exc.code, exc.detail, exc.ref)
+            return
+        self._dispatch(message, now)
+
+    def receive_text(self, now: float) -> None:
+        """A text frame: this protocol is binary only."""
+        self._now = now
+        log.info("%s: text frame, closing 1003", self.peer)
+        self.close(CloseCode.UNSUPPORTED_DATA, "binary frames only")
+
+    def connection_lost(self, now: float) -> None:
+        """The connection is gone (closed by either side): leave the room."""
+        self._now = now
+        self._leave_room(now)
+        self.state = State.CLOSED
+
+    def next_timer(self) -> float:
+        """When ``on_timer`` must run next."""
+        if self.state is State.AWAIT_HELLO:
+            return self.connected_at + self.settings.hello_timeout
+        deadlines = [self._next_ping] if self._next_ping is not None else []
+        oldest = self.latency.oldest_unanswered()
+        if oldest is not None:
+            deadlines.append(oldest + self.settings.ping_timeout)
+        return min(deadlines, default=self._now + self.settings.ping_interval)
+
+    def on_timer(self, now: float) -> None:
+        """Fire whatever timers are due at ``now``."""
+        self._now = now
+        if self.state is State.CLOSED or self.outbox.closing:
+            return
+        if self.state is State.AWAIT_HELLO:
+            if now >= self.connected_at + self.settings.hello_timeout:
+                self.close(CloseCode.HELLO_TIMEOUT, "no hello in time")
+            return
+        oldest = self.latency.oldest_unanswered()
+        if oldest is not None and now - oldest >= self.settings.ping_timeout:
+            log.info("%s: ping timeout", self.peer)
+            self.close(CloseCode.PING_TIMEOUT, "no pong in time")
+            return
+        if self._next_ping is not None and now >= self._next_ping:
+            self.outbox.send(encode(Ping(self.latency.ping_sent(now))))
+            self._next_ping = max(self._next_ping + self.settings.ping_interval, now)
+
+    # -- what the room calls (RoomMember) -------------------------------------
+
+    def deliver(self, frame: bytes) -> None:
+        self.outbox.send(frame)
+
+    def deliver_snapshot(self, tick: int, ack: int | None, state: PackedState) -> None:
+        self._snapshot_id += 1
+        report = self.latency.report
+        self.outbox.set_snapshot(
+            encode_snapshot(
+                snapshot_id=self._snapshot_id,
+                tick=tick,
+                ack=ack,
+                rtt_us=report.rtt_us,
+                jitter_us=report.jitter_us,
+                state=state,
+            )
+        )
+
+    def kick(self, code: int, reason: str) -> None:
+        self.close(code, reason)
+
+    # -- closing -------------------------------------------------------------
+
+    def close(self, code: int, reason: str) -> None:
+        """Leave the room and ask the sender to close with ``code``."""
+        self._leave_room(self._now)
+        self.outbox.close(code, reason)
+
+    def _leave_room(self, now: float) -> None:
+        room, self.room = self.room, None
+        if room is not None:
+            room.remove(self.player.id, now)
+        if self.state is State.IN_ROOM:
+            self.state = State.LOBBY
+
+    # -- refusals --------------------------------------------------------------
+
+    def _refuse(self, code: ErrorCode, detail: str, ref: str | None = None) -> None:
+        self.messages_refused += 1
+        log.info("%s: refused %s (%s)", self.peer, code, detail)
+        self.outbox.send(encode(Error(code.value, detail, ref)))
+        if code in COSTLY_ERRORS and not self._credits.take(self._now):
+            log.warning("%s: too many bad messages, closing 1008", self.peer)
+            self.close(CloseCode.POLICY_VIOLATION, "too many bad messages")
+
+    def _rate_limited(self, now: float) -> None:
+        self.messages_dropped += 1
+        if not self._flood.take(now):
+            log.warning("%s: flooding past the rate limit, closing 1008", self.peer)
+            self.close(CloseCode.POLICY_VIOLATION, "message flood")
+            return
+        if not self._dropping:
+            self._dropping = True
+            log.info("%s: rate limited", self.peer)
+            self.outbox.send(
+                encode(Error(ErrorCode.RATE_LIMITED.value, "over the message rate; dropped"))
+            )
+
+    # -- messages ---------------------------------------------------------------
+
+    def _dispatch(self, message: ClientMessage, now: float) -> None:
+        if self.state is State.AWAIT_HELLO:
+            if not isinstance(message, Hello):
+                self.outbox.send(
+                    encode(Error(ErrorCode.HELLO_REQUIRED.value, "send hello first", message.TYPE))
+                )
+                self.close(CloseCode.POLICY_VIOLATION, "hello required")
+                return
+            self._on_hello(message, now)
+        elif isinstance(message, Input):
+            self._on_input(message)
+        elif isinstance(message, Pong):
+            self.latency.pong_received(message.nonce, now)
+        elif isinstance(message, Ack):
+            self._on_ack(message.id)
+        elif isinstance(message, Chat):
+            self._on_chat(message)
+        elif isinstance(message, Join):
+            self._on_join(message, now)
+        elif isinstance(message, Leave):
+            self._on_leave(now)
+        else:  # Hello again
+            self._refuse(ErrorCode.ALREADY_HELLO, "hello was already received", Hello.TYPE)
+
+    def _on_hello(self, hello: Hello, now: float) -> None:
+        if hello.version != PROTOCOL_VERSION:
+            self.outbox.send(
+                encode(
+                    Error(
+                        ErrorCode.UNSUPPORTED_VERSION.value,
+                        f"this server speaks protocol version {PROTOCOL_VERSION}",
+                        Hello.TYPE,
+                    )
+                )
+            )
+            self.close(CloseCode.UNSUPPORTED_VERSION, "unsupported protocol version")
+            return
+        name = clean_text(hello.name)
+        if not name:
+            self._refuse(ErrorCode.BAD_MESSAGE, "hello.name: empty after cleaning", Hello.TYPE)
+            return
+        self.player.name = name
+        self.state = State.LOBBY
+        self._next_ping = now
+        refusal: JoinRefused | None = None
+        info: RoomInfo | None = None
+        if hello.game is not None or hello.room is not None:
+            try:
+                info = self._seat(hello.game, hello.room, now)
+            except JoinRefused as exc:
+                refusal = exc
+        settings = self.settings
+        self.outbox.send(
+            encode(
+                Welcome(
+                    version=PROTOCOL_VERSION,
+                    player=self.player.id,
+                    tick_rate=settings.tick_rate,
+                    snapshot_rate=settings.snapshot_rate,
+                    tick=current_tick(settings.tick_rate, self.core.epoch, now),
+                    limits=settings.client_limits(),
+                    games=tuple(self.core.games),
+                    room=info,
+                )
+            )
+        )
+        if refusal is not None:
+            self._refuse(refusal.code, refusal.detail, Hello.TYPE)
+        elif info is not None and self.room is not None:
+            self.room.announce_join(self.player)
+        # The first ping goes out now, right behind the welcome.
+        self.on_timer(now)
+
+    def _seat(self, game: str | None, room: str | None, now: float) -> RoomInfo | None:
+        """Join a room; None if the game failed in on_join (then the client is closed)."""
+        try:
+            self.room, info = self.core.rooms.join(self, game, room, now)
+        except JoinRefused:
+            raise
+        except Exception:
+            log.exception("%s: game.on_join failed", self.peer)
+            self.close(CloseCode.INTERNAL_ERROR, "game error on join")
+            return None
+        self.state = State.IN_ROOM
+        return info
+
+    def _on_join(self, join: Join, now: float) -> None:
+        if self.room is not None:
+            self._refuse(ErrorCode.ALREADY_IN_ROOM, f"leave {self.room.name!r} first", Join.TYPE)
+            return
+        try:
+            info = self._seat(join.game, join.room, now)
+        except JoinRefused as exc:
+            self._refuse(exc.code, exc.detail, Join.TYPE)
+            return
+        if info is not None and self.room is not None:
+            self.outbox.send(encode(Joined(info)))
+            self.room.announce_join(self.player)
+
+    def _on_leave(self, now: float) -> None:
+        room = self.room
+        if room is None:
+            self._refuse(ErrorCode.NOT_IN_ROOM, "not in a room", Leave.TYPE)
+            return
+        self._leave_room(now)
+        self.outbox.send(encode(Left(room.name)))
+
+    def _on_input(self, message: Input) -> None:
+        if message.ack is not None:
+            self._on_ack(message.ack)
+        room = self.room
+        if room is None:
+            self._refuse(ErrorCode.NOT_IN_ROOM, "not in a room", Input.TYPE)
+            return
+        try:
+            command = room.game.validate_input(self.player, message.data)
+        except InvalidInput as exc:
+            self._refuse(ErrorCode.BAD_INPUT, str(exc)[:200], Input.TYPE)
+            return
+        except Exception:
+            log.exception("%s: game.validate_input failed", self.peer)
+            self.close(CloseCode.INTERNAL_ERROR, "game error on your input")
+            return
+        error = room.queue_input(self.player.id, message.seq, command)
+        if error is not None:
+            self._refuse(error, "input dropped", Input.TYPE)
+
+    def _on_ack(self, snapshot_id: int) -> None:
+        # An ack for a snapshot never sent is ignored: it cannot be a delta base.
+        if self.last_acked_snapshot < snapshot_id <= self._snapshot_id:
+            self.last_acked_snapshot = snapshot_id
+
+    def _on_chat(self, chat: Chat) -> None:
+        room = self.room
+        if room is None:
+            self._refuse(ErrorCode.NOT_IN_ROOM, "not in a room", Chat.TYPE)
+            return
+        text = clean_text(chat.text)
+        if not 1 <= len(text) <= self.settings.max_chat_chars:
+            self._refuse(
+                ErrorCode.BAD_CHAT,
+                f"chat must be 1..{self.settings.max_chat_chars} characters",
+                Chat.TYPE,
+            )
+            return
+        room.broadcast(Event("chat", self.player.id, self.player.name, text, room.tick_no))
