@@ -35,7 +35,7 @@ class ServerCore:
         self.games = games
         self.epoch = epoch
         """Time of tick 0 for every room: tick numbers are server-wide."""
-        self.rooms = RoomRegistry(settings, games, on_room_created, seed)
+        self.rooms = RoomRegistry(settings, games, on_room_created, seed, epoch)
         self._player_ids = itertools.count(1)
 
     def new_player_id(self) -> int:

@@ -27,6 +27,7 @@ from protocol import (
 
 from .game import Game, Player
 from .settings import Settings
+from .tick import TickStats
 
 log = logging.getLogger(__name__)
 
@@ -84,6 +85,8 @@ class Room:
         self.empty_since: float | None = now
         self._snapshot_rate = settings.snapshot_rate
         self._tick_rate = settings.tick_rate
+        self.tick_stats: TickStats | None = None
+        """Set by the ticker that runs this room."""
 
     # -- membership -------------------------------------------------------
 
@@ -224,4 +227,5 @@ class Room:
             "players": len(self.seats),
             "max_players": self.max_players,
             "tick": self.tick_no,
+            "tick_stats": self.tick_stats.as_dict() if self.tick_stats else None,
         }

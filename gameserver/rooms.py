@@ -17,6 +17,7 @@ from protocol import ErrorCode, RoomInfo
 from .game import GameRegistry, RoomContext
 from .room import Room, RoomMember
 from .settings import Settings
+from .tick import current_tick
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,10 @@ class RoomRegistry:
         games: GameRegistry,
         on_room_created: Callable[[Room], None] = _no_ticker,
         seed: int | None = None,
+        epoch: float = 0.0,
     ) -> None:
         self._settings = settings
+        self._epoch = epoch
         self._games = games
         self._on_room_created = on_room_created
         self._rooms: dict[str, Room] = {}
@@ -109,6 +112,7 @@ class RoomRegistry:
         )
         instance = self._games[game](ctx)
         created = Room(name, game, instance, max_players=seats, settings=self._settings, now=now)
+        created.tick_no = current_tick(self._settings.tick_rate, self._epoch, now)
         self._rooms[name] = created
         log.info("room %s created (game %s, %d seats)", name, game, seats)
         self._on_room_created(created)

@@ -18,7 +18,7 @@ from ..game import Game, InvalidInput, Player, RoomContext
 WIDTH = 1000
 HEIGHT = 600
 SCALE = 10
-"""Snapshot coordinates are world units × SCALE, as integers."""
+"""Snapshot coordinates are world units * SCALE, as integers."""
 SPEED = 200.0
 """World units per second at full stick."""
 PLAYER_RADIUS = 12.0

@@ -1,0 +1,152 @@
+"""Plain HTTP on the WebSocket port, and the checks made before an upgrade.
+
+``websockets`` calls :meth:`HttpFront.process_request` for every request. It
+answers ``GET /`` (the browser client), ``GET /static/<file>`` and
+``GET /healthz`` itself, refuses what must not become a WebSocket (oversized
+headers 431, wrong version 426, connection caps 503/429, wrong path 404), and
+returns None to let a valid upgrade at ``/`` proceed (Origin is checked by
+websockets itself: 403).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http
+import json
+import logging
+import mimetypes
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from websockets.datastructures import Headers
+from websockets.http11 import Request, Response
+from websockets.trio.server import ServerConnection
+
+from ..settings import Settings
+
+log = logging.getLogger(__name__)
+
+DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "clients" / "browser"
+"""The bundled browser client (in a checkout and in an installed wheel alike)."""
+
+_STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def response(
+    status: int, body: bytes, content_type: str, extra: dict[str, str] | None = None
+) -> Response:
+    """A complete HTTP/1.1 response that closes the connection."""
+    code = http.HTTPStatus(status)
+    headers = Headers(
+        [
+            ("Date", email.utils.formatdate(usegmt=True)),
+            ("Connection", "close"),
+            ("Content-Length", str(len(body))),
+            ("Content-Type", content_type),
+            ("Cache-Control", "no-store"),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+    )
+    for name, value in (extra or {}).items():
+        headers[name] = value
+    return Response(code.value, code.phrase, headers, body)
+
+
+def text_response(status: int, text: str, extra: dict[str, str] | None = None) -> Response:
+    return response(status, text.encode(), "text/plain; charset=utf-8", extra)
+
+
+def peer_ip(connection: ServerConnection) -> str:
+    """The client's IP address, or "?" when the transport has none (memory streams)."""
+    try:
+        return str(connection.remote_address[0])
+    except (NotImplementedError, OSError, TypeError, IndexError):
+        return "?"
+
+
+class ConnectionCounter:
+    """Open WebSocket connections, in total and per IP: what the caps are checked against."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self.per_ip: dict[str, int] = {}
+
+    def opened(self, ip: str) -> None:
+        self.total += 1
+        self.per_ip[ip] = self.per_ip.get(ip, 0) + 1
+
+    def closed(self, ip: str) -> None:
+        self.total -= 1
+        left = self.per_ip.get(ip, 1) - 1
+        if left:
+            self.per_ip[ip] = left
+        else:
+            self.per_ip.pop(ip, None)
+
+
+class HttpFront:
+    """Routes plain HTTP requests and gates WebSocket upgrades."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        counter: ConnectionCounter,
+        health: Callable[[], dict[str, Any]],
+        static_dir: Path | None = None,
+    ) -> None:
+        self.settings = settings
+        self.counter = counter
+        self.health = health
+        self.static_dir = static_dir or DEFAULT_STATIC_DIR
+        self.closing = False
+
+    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+        header_bytes = sum(len(k) + len(v) + 4 for k, v in request.headers.raw_items())
+        if header_bytes > self.settings.max_request_header_bytes:
+            return text_response(431, "Request header fields too large.\n")
+        path = request.path.partition("?")[0]
+        is_upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        if not is_upgrade:
+            return self._plain_http(path)
+        if path != "/":
+            return text_response(404, "WebSocket endpoint is /\n")
+        if request.headers.get("Sec-WebSocket-Version", "13") != "13":
+            return text_response(
+                426, "Only WebSocket version 13 is supported.\n", {"Sec-WebSocket-Version": "13"}
+            )
+        if self.closing:
+            return text_response(503, "Server is shutting down.\n")
+        if self.counter.total >= self.settings.max_connections:
+            log.warning("refusing connection: server full (%d)", self.counter.total)
+            return text_response(503, "Server full.\n", {"Retry-After": "5"})
+        ip = peer_ip(connection)
+        if self.counter.per_ip.get(ip, 0) >= self.settings.max_connections_per_ip:
+            log.warning("refusing connection from %s: per-IP cap", ip)
+            return text_response(429, "Too many connections from your address.\n")
+        return None
+
+    def _plain_http(self, path: str) -> Response:
+        if path == "/healthz":
+            body = json.dumps(self.health(), separators=(",", ":")).encode()
+            return response(200, body, "application/json")
+        if path == "/":
+            return self._static("index.html")
+        if path == "/favicon.ico":
+            return response(204, b"", "image/x-icon")
+        if path.startswith("/static/"):
+            return self._static(path.removeprefix("/static/"))
+        return text_response(404, "Not found.\n")
+
+    def _static(self, name: str) -> Response:
+        # Only plain file names directly inside static_dir: no traversal possible.
+        if not _STATIC_NAME.match(name):
+            return text_response(404, "Not found.\n")
+        file = self.static_dir / name
+        if not file.is_file():
+            return text_response(404, "Not found.\n")
+        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+        if content_type.startswith("text/") or content_type.endswith("javascript"):
+            content_type += "; charset=utf-8"
+        return response(200, file.read_bytes(), content_type)

@@ -1,0 +1,45 @@
+"""A room's tick loop: sleep until the deadline, tick, repeat. Never awaits a client.
+
+Everything a tick produces goes into outboxes synchronously; the only await is
+``trio.sleep_until``. A crash in the game fails that room alone (its players
+get 1011); the room is disposed when it fails or stays empty past the grace.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from ..core import ServerCore
+from ..room import Room
+from ..tick import TickSchedule
+
+log = logging.getLogger(__name__)
+
+
+async def run_room(core: ServerCore, room: Room) -> None:
+    """Tick ``room`` on the server-wide grid until it is disposable."""
+    settings = core.settings
+    schedule = TickSchedule(
+        settings.tick_rate,
+        epoch=core.epoch,
+        now=trio.current_time(),
+        max_catch_up=settings.max_catch_up_ticks,
+    )
+    room.tick_stats = schedule.stats
+    try:
+        while True:
+            await trio.sleep_until(schedule.next_deadline)
+            started = trio.current_time()
+            if room.disposable(started, settings.empty_room_grace):
+                return
+            try:
+                room.tick(schedule.next_tick, schedule.dt)
+            except Exception:
+                log.exception("room %s: game crashed in step/snapshot", room.name)
+                room.fail("game crashed")
+                return
+            schedule.tick_done(started, trio.current_time())
+    finally:
+        core.rooms.dispose(room)
