@@ -1,0 +1,5 @@
+"""Python client library (trio) for the game server; used by tests, bots and the load tester."""
+
+from .client import GameClient, ServerRefused, connect
+
+__all__ = ["GameClient", "ServerRefused", "connect"]

@@ -1,0 +1,210 @@
+"""A trio client for the game server: connect, hello, join, inputs, snapshots, chat.
+
+Usage::
+
+    async with connect("ws://127.0.0.1:9001/", name="ada", game="arena") as client:
+        await client.send_input({"dx": 1, "dy": 0})
+        while True:
+            message = await client.recv()      # pings are answered inside recv()
+            if isinstance(message, Snapshot):
+                ...
+
+Built on the same ``protocol`` codec as the server and ``websockets.trio``.
+``recv()`` answers every ``ping`` at once with a ``pong`` (that is what the
+server's latency measurement needs), and every ``send_input`` carries the id of
+the newest snapshot received as its ``ack``.
+"""
+
+from __future__ import annotations
+
+import ssl as ssl_module
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import trio
+from websockets.exceptions import ConnectionClosed
+from websockets.trio.client import ClientConnection
+from websockets.trio.client import connect as ws_connect
+
+from protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    Chat,
+    ClientMessage,
+    Error,
+    Hello,
+    Input,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    Ping,
+    Pong,
+    RoomInfo,
+    ServerMessage,
+    Snapshot,
+    Welcome,
+    decode_server_message,
+    encode,
+)
+
+
+class ServerRefused(Exception):
+    """The server answered a request with an ``error`` message."""
+
+    def __init__(self, error: Error) -> None:
+        super().__init__(f"{error.code}: {error.message}")
+        self.error = error
+        self.code = error.code
+
+
+class GameClient:
+    """One connection to the game server. Create it with :func:`connect`."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.welcome: Welcome | None = None
+        self.room: RoomInfo | None = None
+        self.latest_snapshot: Snapshot | None = None
+        self.next_seq = 1
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.pings_answered = 0
+
+    @property
+    def player_id(self) -> int:
+        assert self.welcome is not None, "not welcomed yet"
+        return self.welcome.player
+
+    @property
+    def close_code(self) -> int | None:
+        """The close code received from the server, once the connection is closed."""
+        return self.ws.close_code
+
+    async def send(self, message: ClientMessage) -> None:
+        """Encode and send any client message."""
+        await self.send_raw(encode(message))
+
+    async def send_raw(self, frame: bytes) -> None:
+        """Send already encoded bytes as one binary frame (for tests of hostile input)."""
+        self.bytes_out += len(frame)
+        await self.ws.send(frame)
+
+    async def recv(self) -> ServerMessage:
+        """The next message from the server; pings are answered here and not returned.
+
+        Raises ``websockets.exceptions.ConnectionClosed`` when the server closes.
+        """
+        while True:
+            frame = await self.ws.recv()
+            if isinstance(frame, str):
+                raise RuntimeError("server sent a text frame")
+            self.bytes_in += len(frame)
+            message = decode_server_message(frame)
+            if isinstance(message, Ping):
+                await self.send(Pong(message.nonce))
+                self.pings_answered += 1
+                continue
+            if isinstance(message, Snapshot):
+                self.latest_snapshot = message
+            elif isinstance(message, Joined):
+                self.room = message.room
+            elif isinstance(message, Left):
+                self.room = None
+            return message
+
+    async def hello(self, name: str, game: str | None = None, room: str | None = None) -> Welcome:
+        """Send ``hello`` and wait for ``welcome`` (and an error, if the join in it failed)."""
+        await self.send(Hello(PROTOCOL_VERSION, name, game, room))
+        while True:
+            message = await self.recv()
+            if isinstance(message, Error):
+                raise ServerRefused(message)
+            if isinstance(message, Welcome):
+                self.welcome = message
+                self.room = message.room
+                return message
+
+    async def join(self, game: str | None = None, room: str | None = None) -> RoomInfo:
+        """Join a room and wait for ``joined``; raises :class:`ServerRefused` on an error."""
+        await self.send(Join(game, room))
+        while True:
+            message = await self.recv()
+            if isinstance(message, Error) and message.ref == Join.TYPE:
+                raise ServerRefused(message)
+            if isinstance(message, Joined):
+                return message.room
+
+    async def leave(self) -> None:
+        """Leave the room and wait for ``left``."""
+        await self.send(Leave())
+        while not isinstance(await self.recv(), Left):
+            pass
+
+    async def send_input(self, data: Any) -> int:
+        """Send one input with the next sequence number; return that number."""
+        seq = self.next_seq
+        self.next_seq += 1
+        ack = self.latest_snapshot.id if self.latest_snapshot is not None else None
+        await self.send(Input(seq, data, ack))
+        return seq
+
+    async def ack(self) -> None:
+        """Acknowledge the newest snapshot explicitly (``send_input`` does it implicitly)."""
+        if self.latest_snapshot is not None:
+            await self.send(Ack(self.latest_snapshot.id))
+
+    async def chat(self, text: str) -> None:
+        await self.send(Chat(text))
+
+    async def next_snapshot(self) -> Snapshot:
+        """Skip other messages until the next snapshot."""
+        while True:
+            message = await self.recv()
+            if isinstance(message, Snapshot):
+                return message
+
+    async def close(self, code: int = 1000, reason: str = "") -> None:
+        await self.ws.aclose(code, reason)
+
+    async def __aiter__(self) -> AsyncIterator[ServerMessage]:
+        """Messages until the server closes the connection normally."""
+        try:
+            while True:
+                yield await self.recv()
+        except ConnectionClosed:
+            return
+
+
+@asynccontextmanager
+async def connect(
+    url: str,
+    name: str | None = None,
+    *,
+    game: str | None = None,
+    room: str | None = None,
+    ssl: ssl_module.SSLContext | None = None,
+    origin: str | None = None,
+    open_timeout: float = 10.0,
+) -> AsyncIterator[GameClient]:
+    """Open a connection; with ``name``, also say hello (and join ``game``/``room``).
+
+    Closes the connection (1000) on exit.
+    """
+    kwargs: dict[str, Any] = {
+        "compression": None,
+        "open_timeout": open_timeout,
+        "max_size": None,
+        "proxy": None,
+    }
+    if ssl is not None:
+        kwargs["ssl"] = ssl
+    if origin is not None:
+        kwargs["origin"] = origin
+    async with ws_connect(url, **kwargs) as ws:
+        client = GameClient(ws)
+        if name is not None:
+            with trio.fail_after(open_timeout):
+                await client.hello(name, game, room)
+        yield client
