@@ -8,10 +8,12 @@ with 1001 and exit 0 within ``shutdown_timeout``.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import trio
 
@@ -21,49 +23,40 @@ from .trio.server import RunningServer, serve_game
 
 log = logging.getLogger("gameserver")
 
-_OPTIONS: tuple[tuple[str, type], ...] = (
-    ("host", str),
-    ("port", int),
-    ("tick_rate", int),
-    ("snapshot_rate", int),
-    ("max_players_per_room", int),
-    ("max_rooms", int),
-    ("max_connections", int),
-    ("max_connections_per_ip", int),
-    ("max_message_bytes", int),
-    ("messages_per_second", float),
-    ("send_timeout", float),
-    ("ping_interval", float),
-    ("ping_timeout", float),
-    ("empty_room_grace", float),
-    ("certfile", str),
-    ("keyfile", str),
-    ("log_level", str),
-)
+_FLAG_TYPES: dict[str, Callable[[str], Any]] = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "str | None": str,
+}
+
+
+def _origins(text: str) -> tuple[str, ...]:
+    return tuple(o.strip() for o in text.split(",") if o.strip())
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """One ``--flag`` per Settings field, its help text being that field's documentation."""
     docs = setting_docs()
     defaults = Settings()
     parser = argparse.ArgumentParser(
         prog="python -m gameserver",
         description="Authoritative multiplayer game server: WebSocket + msgpack, trio tick loop. "
-        "Open http://HOST:PORT/ in a browser to play; GET /healthz for status.",
+        "Open http://localhost:PORT/ in a browser to play; GET /healthz for status. "
+        "Every option below is a named limit or setting (see README, 'Settings').",
     )
-    for name, kind in _OPTIONS:
-        default = getattr(defaults, name)
+    for f in dataclasses.fields(Settings):
+        default = getattr(defaults, f.name)
+        kind = _origins if f.type == "tuple[str, ...]" else _FLAG_TYPES[str(f.type)]
+        shown = ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(
-            "--" + name.replace("_", "-"),
-            dest=name,
+            "--" + f.name.replace("_", "-"),
+            dest=f.name,
             type=kind,
             default=default,
-            help=f"{docs.get(name, '')} (default: {default})",
+            metavar=f.name.upper(),
+            help=f"{docs.get(f.name, '')} (default: {shown})".replace("%", "%%"),
         )
-    parser.add_argument(
-        "--allowed-origins",
-        default="",
-        help=docs["allowed_origins"] + " Comma-separated, e.g. https://game.example.",
-    )
     parser.add_argument(
         "--game",
         action="append",
@@ -80,9 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def settings_from_args(args: argparse.Namespace) -> Settings:
-    values = {name: getattr(args, name) for name, _ in _OPTIONS}
-    origins = tuple(o.strip() for o in args.allowed_origins.split(",") if o.strip())
-    return Settings(**values, allowed_origins=origins)
+    return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
 
 
 async def run(settings: Settings, game_specs: Sequence[str] = ()) -> None:

@@ -113,7 +113,11 @@ class Input:
     """Optional: the newest snapshot id received (same as sending ``ack``)."""
 
     def to_wire(self) -> dict[str, Any]:
-        return _drop_none({"t": self.TYPE, "seq": self.seq, "data": self.data, "ack": self.ack})
+        # data is required on the wire even when nil: only ack is dropped when None.
+        wire = {"t": self.TYPE, "seq": self.seq, "data": self.data}
+        if self.ack is not None:
+            wire["ack"] = self.ack
+        return wire
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> Input:
