@@ -101,7 +101,7 @@ def _unpack(data: bytes, limits: DecodeLimits, types: Mapping[str, Any]) -> Any:
         value = msgpack.unpackb(
             data,
             raw=False,
-            strict_map_key=True,
+            strict_map_key=not limits.int_map_keys,
             use_list=True,
             max_str_len=limits.max_str_len,
             max_bin_len=limits.max_bin_len,
@@ -113,9 +113,10 @@ def _unpack(data: bytes, limits: DecodeLimits, types: Mapping[str, Any]) -> Any:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "trailing bytes after the message") from None
     except msgpack.StackError:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "nested too deeply") from None
-    except (ValueError, msgpack.FormatError, msgpack.OutOfData) as exc:
+    except (ValueError, TypeError, msgpack.FormatError, msgpack.OutOfData) as exc:
         # ValueError covers the size caps, strict_map_key, ext types, bad UTF-8
-        # (UnicodeDecodeError) and truncated input. Its text is msgpack's own
+        # (UnicodeDecodeError) and truncated input; TypeError an array or map
+        # used as a map key when non-string keys are allowed. Its text is msgpack's own
         # and carries no server state, so it is safe to echo.
         why = str(exc) or type(exc).__name__
         raise ProtocolError(ErrorCode.BAD_MESSAGE, f"undecodable msgpack: {why}") from None
@@ -129,7 +130,7 @@ def _unpack(data: bytes, limits: DecodeLimits, types: Mapping[str, Any]) -> Any:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {msg_type[:32]!r}")
     # The type is known here, so the ref echoed in an error is one of ours
     # (short), never up to max_str_len bytes of the peer's choosing.
-    check_plain_value(value, limits.max_depth, msg_type)
+    check_plain_value(value, limits.max_depth, msg_type, int_keys=limits.int_map_keys)
     return cls.from_wire(value)
 
 

@@ -26,6 +26,9 @@ class DecodeLimits:
     """Most keys in one map."""
     max_depth: int = 8
     """Deepest nesting of arrays/maps. msgpack's C decoder alone stops only near 1,000."""
+    int_map_keys: bool = False
+    """Accept integer map keys besides strings. Off for client messages; on for server
+    messages, whose game state is naturally keyed by player or entity id."""
 
 
 SERVER_DECODE_LIMITS = DecodeLimits(
@@ -35,5 +38,6 @@ SERVER_DECODE_LIMITS = DecodeLimits(
     max_array_len=1 << 16,
     max_map_len=1 << 16,
     max_depth=32,
+    int_map_keys=True,
 )
 """What a client accepts from a server: snapshots of big games are larger than inputs."""

@@ -80,14 +80,17 @@ def get_finite_float(d: Mapping[str, Any], msg_type: str, name: str, lo: float, 
 _PLAIN_SCALARS = frozenset({type(None), bool, int, str, bytes})
 
 
-def check_plain_value(value: Any, max_depth: int, msg_type: str = "?") -> None:
+def check_plain_value(
+    value: Any, max_depth: int, msg_type: str = "?", *, int_keys: bool = False
+) -> None:
     """Refuse what the decoder lets through: NaN/±inf, deep nesting, odd keys, ext values.
 
     The decoder bounds sizes and refuses ext types of length 1 or more; this
     walk closes the holes it leaves: NaN/±inf anywhere, nesting deeper than
-    ``max_depth``, map keys that are not strings (``strict_map_key`` lets bin
-    keys through) and zero-length ext values (``max_ext_len=0`` lets
-    ``ExtType(code, b"")`` through). Iterative, so a deep value cannot exhaust
+    ``max_depth``, map keys that are not strings, or strings and integers with
+    ``int_keys`` (``strict_map_key`` lets bin keys through) and zero-length
+    ext values (``max_ext_len=0`` lets ``ExtType(code, b"")`` through).
+    Iterative, so a deep value cannot exhaust
     the stack.
     """
     stack: list[tuple[Any, int]] = [(value, 0)]
@@ -103,10 +106,9 @@ def check_plain_value(value: Any, max_depth: int, msg_type: str = "?") -> None:
                     ErrorCode.BAD_MESSAGE, f"nested deeper than {max_depth}", ref=msg_type
                 )
             if kind is dict:
-                if not all(type(key) is str for key in item):
-                    raise ProtocolError(
-                        ErrorCode.BAD_MESSAGE, "map keys must be strings", ref=msg_type
-                    )
+                if not all(type(key) is str or (int_keys and type(key) is int) for key in item):
+                    why = "map keys must be strings" + (" or integers" if int_keys else "")
+                    raise ProtocolError(ErrorCode.BAD_MESSAGE, why, ref=msg_type)
                 children = item.values()
             else:
                 children = item

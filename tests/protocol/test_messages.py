@@ -97,7 +97,8 @@ SERVER_EXAMPLES: list[ServerMessage] = [
 
 
 def pack(d: Any) -> bytes:
-    return msgpack.packb(d, use_bin_type=True)
+    data: bytes = msgpack.packb(d, use_bin_type=True)
+    return data
 
 
 def client_error(d: Any) -> ProtocolError:
