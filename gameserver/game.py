@@ -22,6 +22,9 @@ from typing import Any, ClassVar
 
 from .latency import LatencyReport
 
+MAX_GAME_NAME_CHARS = 24
+"""Leaves room for the "-<n>" of matchmade room names within the 32-character name cap."""
+
 
 class InvalidInput(ValueError):
     """Raise from :meth:`Game.validate_input` to refuse an input; the text goes to the client."""
@@ -123,8 +126,9 @@ class GameRegistry(Mapping[str, GameFactory]):
 
     def register(self, game: type[Game]) -> type[Game]:
         """Register a Game subclass under its ``name`` (usable as a class decorator)."""
-        if not game.name or len(game.name) > 32:
-            raise ValueError("a game needs a name of 1..32 characters")
+        # 24, not 32: matchmade rooms are named "<game>-<n>" and room names are capped at 32.
+        if not game.name or len(game.name) > MAX_GAME_NAME_CHARS:
+            raise ValueError(f"a game needs a name of 1..{MAX_GAME_NAME_CHARS} characters")
         if game.name in self._games:
             raise ValueError(f"game {game.name!r} is registered already")
         self._games[game.name] = game

@@ -69,6 +69,10 @@ class RoomRegistry:
             raise JoinRefused(ErrorCode.UNKNOWN_GAME, f"no game named {game!r}")
         if room is not None:
             existing = self._rooms.get(room)
+            if existing is not None and existing.closed:
+                # Failed but not yet reaped by its ticker: the name is free again.
+                self.dispose(existing)
+                existing = None
             if existing is None:
                 if game is None:
                     raise JoinRefused(ErrorCode.NO_SUCH_ROOM, f"no room named {room!r}")

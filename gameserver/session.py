@@ -185,7 +185,11 @@ class Session:
             return
         if self._next_ping is not None and now >= self._next_ping:
             self.outbox.send(encode(Ping(self.latency.ping_sent(now))))
-            self._next_ping = max(self._next_ping + self.settings.ping_interval, now)
+            # Keep pings on their grid; after a late timer, restart the grid from now
+            # rather than sending the missed pings back to back.
+            self._next_ping += self.settings.ping_interval
+            if self._next_ping <= now:
+                self._next_ping = now + self.settings.ping_interval
 
     # -- what the room calls (RoomMember) -------------------------------------
 
