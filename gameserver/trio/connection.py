@@ -23,7 +23,9 @@ from .sender import Wakeup, run_sender
 log = logging.getLogger(__name__)
 
 
-async def _read(ws: ServerConnection, session: Session, done: trio.CancelScope) -> None:
+async def _read(
+    ws: ServerConnection, session: Session, done: trio.CancelScope, rearm: Wakeup
+) -> None:
     try:
         async for message in ws:
             now = trio.current_time()
@@ -31,6 +33,7 @@ async def _read(ws: ServerConnection, session: Session, done: trio.CancelScope) 
                 session.receive_text(now)
                 return  # stop reading; the sender closes 1003
             session.receive_bytes(message, now)
+            rearm.set()  # a message (hello) can bring the next timer forward
             if session.outbox.closing:
                 return
     except ConnectionClosed:
@@ -39,9 +42,12 @@ async def _read(ws: ServerConnection, session: Session, done: trio.CancelScope) 
     done.cancel()
 
 
-async def _timers(session: Session) -> None:
+async def _timers(session: Session, rearm: Wakeup) -> None:
     while True:
-        await trio.sleep_until(session.next_timer())
+        # Woken early when a message may have changed next_timer(); on_timer()
+        # fires only what is due, so an early call is harmless.
+        with trio.move_on_at(session.next_timer()):
+            await rearm.wait()
         session.on_timer(trio.current_time())
 
 
@@ -54,8 +60,9 @@ async def serve_client(core: ServerCore, ws: ServerConnection, peer: str) -> Ses
     log.debug("%s: connected", session.peer)
     try:
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(_read, ws, session, nursery.cancel_scope)
-            nursery.start_soon(_timers, session)
+            rearm = Wakeup()
+            nursery.start_soon(_read, ws, session, nursery.cancel_scope, rearm)
+            nursery.start_soon(_timers, session, rearm)
             await run_sender(
                 ws, outbox, wakeup, send_timeout=core.settings.send_timeout, peer=session.peer
             )

@@ -54,8 +54,9 @@ async def run_sender(
         if request is not None and not len(outbox):
             if request.abort:
                 await trio.aclose_forcefully(ws.stream)
-            else:
-                await ws.aclose(request.code, request.reason)
+            else:  # bounded: the close frame's own send can block like any other send
+                with trio.move_on_after(send_timeout + (ws.close_timeout or 0.0)):
+                    await ws.aclose(request.code, request.reason)
             return
         if not frames:
             await wakeup.wait()

@@ -1,0 +1,97 @@
+"""``python -m gameserver`` as a real subprocess: --help, and SIGTERM/SIGINT shutdown."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import trio
+from websockets.exceptions import ConnectionClosed
+
+from clients.python.client import connect
+from protocol import CloseCode
+
+pytestmark = pytest.mark.network
+
+ROOT = Path(__file__).resolve().parents[2]
+COMMAND = [sys.executable, "-m", "gameserver"]
+
+
+@asynccontextmanager
+async def cli_server(log: Path, *args: str) -> AsyncIterator[tuple[trio.Process, str]]:
+    """Start the CLI on a free port; yield the process and the URL it printed; always kill it."""
+    with log.open("wb") as stderr:
+        proc = await trio.lowlevel.open_process(
+            [*COMMAND, "--port", "0", *args],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+        )
+    try:
+        assert proc.stdout is not None
+        output = b""
+        with trio.fail_after(8):
+            while b"\n" not in output:
+                chunk = await proc.stdout.receive_some(4096)
+                if not chunk:
+                    errors = await trio.Path(log).read_text()
+                    raise AssertionError(f"CLI exited early: {output!r} {errors}")
+                output += chunk
+        line = output.decode()
+        match = re.search(r"gameserver listening on (ws://127\.0\.0\.1:\d+/)", line)
+        assert match, line
+        yield proc, match.group(1)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+        with trio.CancelScope(shield=True), trio.move_on_after(5):
+            await proc.wait()
+        if proc.stdout is not None:
+            await proc.stdout.aclose()
+
+
+async def test_help_documents_the_options() -> None:
+    """--help exits 0 and documents the main options."""
+    with trio.fail_after(8):
+        result = await trio.run_process([*COMMAND, "--help"], cwd=ROOT, capture_stdout=True)
+    assert result.returncode == 0
+    text = result.stdout.decode()
+    for option in (
+        "--tick-rate",
+        "--snapshot-rate",
+        "--max-players-per-room",
+        "--certfile",
+        "--keyfile",
+        "--allowed-origins",
+        "--log-level",
+        "--port",
+    ):
+        assert option in text, option
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+async def test_signal_closes_clients_1001_and_exits_0(tmp_path: Path, signum: int) -> None:
+    """On SIGTERM or SIGINT a connected client gets close 1001 and the process exits 0."""
+    log = tmp_path / "stderr.log"
+    with trio.fail_after(10):
+        async with cli_server(log, "--tick-rate", "20", "--snapshot-rate", "10") as (proc, url):
+            async with connect(url, "sig", game="arena") as client:
+                await client.next_snapshot()
+                proc.send_signal(signum)
+                signalled = trio.current_time()
+                with pytest.raises(ConnectionClosed) as closed:
+                    while True:
+                        await client.recv()
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == CloseCode.GOING_AWAY
+            assert await proc.wait() == 0
+            assert trio.current_time() - signalled < 3
+    stderr = await trio.Path(log).read_text()
+    assert "Traceback" not in stderr, stderr
+    assert "closing all clients (1001)" in stderr
