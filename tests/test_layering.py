@@ -12,7 +12,7 @@ IO_LIBRARIES = {"trio", "websockets", "socket", "asyncio", "ssl", "selectors"}
 
 
 def imported_top_modules(path: Path) -> set[str]:
-    """Top-level names of absolute imports, plus "gameserver"/"clients" for package-relative ones."""
+    """Top-level names of absolute imports; "gameserver.trio" for a relative import of the shell."""
     tree = ast.parse(path.read_text(), filename=str(path))
     names: set[str] = set()
     for node in ast.walk(tree):
@@ -20,10 +20,15 @@ def imported_top_modules(path: Path) -> set[str]:
             names.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
             names.add(node.module.split(".")[0])
-        elif isinstance(node, ast.ImportFrom) and node.level > 0:
-            # ..trio from a core module would climb into the shell.
-            if node.module and node.module.split(".")[0] == "trio" and "trio" not in path.parts:
-                names.add("gameserver.trio")
+        elif (
+            isinstance(node, ast.ImportFrom)
+            and node.level > 0
+            and node.module
+            and node.module.split(".")[0] == "trio"
+            and "trio" not in path.parts
+        ):
+            # .trio from a core module would reach up into the shell.
+            names.add("gameserver.trio")
     return names
 
 

@@ -1,11 +1,11 @@
 """Plain HTTP on the WebSocket port, and the checks made before an upgrade.
 
-``websockets`` calls :meth:`HttpFront.process_request` for every request. It
+The handshake calls :meth:`HttpFront.check_request` for every request. It
 answers ``GET /`` (the browser client), ``GET /static/<file>`` and
 ``GET /healthz`` itself, refuses what must not become a WebSocket (oversized
 headers 431, wrong version 426, connection caps 503/429, wrong path 404), and
-returns None to let a valid upgrade at ``/`` proceed (Origin is checked by
-websockets itself: 403).
+returns None to let a valid upgrade at ``/`` proceed (websockets' protocol then
+checks the upgrade itself: 400 when malformed, 403 for an Origin not allowed).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
-from websockets.trio.server import ServerConnection
 
 from ..settings import Settings
 
@@ -56,14 +55,6 @@ def response(
 
 def text_response(status: int, text: str, extra: dict[str, str] | None = None) -> Response:
     return response(status, text.encode(), "text/plain; charset=utf-8", extra)
-
-
-def peer_ip(connection: ServerConnection) -> str:
-    """The client's IP address, or "?" when the transport has none (memory streams)."""
-    try:
-        return str(connection.remote_address[0])
-    except (NotImplementedError, OSError, TypeError, IndexError):
-        return "?"
 
 
 class ConnectionCounter:
@@ -102,7 +93,8 @@ class HttpFront:
         self.static_dir = static_dir or DEFAULT_STATIC_DIR
         self.closing = False
 
-    def process_request(self, connection: ServerConnection, request: Request) -> Response | None:
+    def check_request(self, request: Request, ip: str) -> Response | None:
+        """Answer a plain HTTP request, refuse a bad upgrade, or None to accept the upgrade."""
         header_bytes = sum(len(k) + len(v) + 4 for k, v in request.headers.raw_items())
         if header_bytes > self.settings.max_request_header_bytes:
             return text_response(431, "Request header fields too large.\n")
@@ -121,7 +113,6 @@ class HttpFront:
         if self.counter.total >= self.settings.max_connections:
             log.warning("refusing connection: server full (%d)", self.counter.total)
             return text_response(503, "Server full.\n", {"Retry-After": "5"})
-        ip = peer_ip(connection)
         if self.counter.per_ip.get(ip, 0) >= self.settings.max_connections_per_ip:
             log.warning("refusing connection from %s: per-IP cap", ip)
             return text_response(429, "Too many connections from your address.\n")

@@ -1,53 +1,37 @@
-"""Run the game server: websockets' trio server + one ticker task per room.
+"""Run the game server: TCP listeners, one task per client, one ticker per room.
 
 ``serve_game`` is a trio service: ``server = await nursery.start(serve_game,
 settings)`` returns a :class:`RunningServer` once the port is bound. One
-nursery owns the listener, every connection and every room ticker.
-``RunningServer.aclose()`` shuts down in order: refuse new upgrades, close every
-client 1001 (bounded by ``shutdown_timeout``), then cancel the rest.
+nursery owns the listeners, every client link and every room ticker.
+``RunningServer.aclose()`` shuts down in order: stop accepting, close every
+client 1001, wait for them (at most ``shutdown_timeout``), cancel the rest.
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import ssl
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import trio
-from websockets.protocol import OPEN
-from websockets.trio.server import Server, ServerConnection, serve
-from websockets.typing import Origin
 
 from ..core import ServerCore
 from ..game import GameRegistry
 from ..games import default_games
 from ..room import Room
 from ..settings import Settings
-from .connection import serve_client
-from .http import ConnectionCounter, HttpFront, peer_ip
+from ..tick import TickStats
+from .handshake import open_websocket
+from .http import ConnectionCounter, HttpFront
+from .link import ClientLink
 from .ticker import run_room
+from .wsconn import WsConnection
 
 log = logging.getLogger(__name__)
 
-
-class GameServerConnection(ServerConnection):
-    """websockets' connection, minus a race that can lose the close frame.
-
-    When a client's first frame after the 101 ends the connection (a close
-    frame, or a framing error), ``serve()`` closes the socket as soon as
-    ``handshake()`` returns, possibly while the close reply is still being
-    written. Waiting for the send lock lets that write finish first.
-    """
-
-    async def handshake(self, *args: Any, **kwargs: Any) -> None:
-        await super().handshake(*args, **kwargs)
-        if self.protocol.state is not OPEN:
-            async with self.send_lock:
-                pass
+SHUTDOWN_CLOSE_CODE = 1001
 
 
 def make_ssl_context(certfile: str, keyfile: str) -> ssl.SSLContext:
@@ -56,25 +40,49 @@ def make_ssl_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     return context
 
 
+def stream_peer_ip(stream: trio.abc.Stream) -> str:
+    """The peer's IP address for a TCP stream, "?" for anything else."""
+    if isinstance(stream, trio.SocketStream):
+        try:
+            return str(stream.socket.getpeername()[0])
+        except OSError:
+            return "?"
+    return "?"
+
+
+def _tick_summary(stats: list[TickStats]) -> dict[str, Any]:
+    details = [s.as_dict() for s in stats]
+    return {
+        "total": sum(s.ticks for s in stats),
+        "overruns": sum(s.overruns for s in stats),
+        "skipped": sum(s.skipped for s in stats),
+        # Worst room: what the unluckiest players feel.
+        "p50_ms": max((d["p50_ms"] for d in details), default=0.0),
+        "p99_ms": max((d["p99_ms"] for d in details), default=0.0),
+        "max_ms": max((d["max_ms"] for d in details), default=0.0),
+    }
+
+
 class RunningServer:
     """Handle on a started server: its address, its core, and how to stop it."""
 
-    def __init__(
-        self,
-        core: ServerCore,
-        front: HttpFront,
-        counter: ConnectionCounter,
-        nursery: trio.Nursery,
-    ) -> None:
+    def __init__(self, core: ServerCore, nursery: trio.Nursery) -> None:
         self.core = core
-        self.front = front
-        self.counter = counter
+        self.counter = ConnectionCounter()
+        self.front = HttpFront(core.settings, self.counter, self.health)
+        self.links: set[ClientLink] = set()
+        self.listen_scope = trio.CancelScope()
         self._nursery = nursery
-        self.ws_server: Server | None = None
+        self._no_links = trio.Event()
         self.started_at = time.monotonic()
         self.host = core.settings.host
         self.port = 0
         self.tls = core.settings.certfile is not None
+        self.ssl_context = (
+            make_ssl_context(core.settings.certfile, core.settings.keyfile)
+            if core.settings.certfile and core.settings.keyfile
+            else None
+        )
 
     @property
     def url(self) -> str:
@@ -86,7 +94,6 @@ class RunningServer:
         """The /healthz document: liveness plus what a load tester wants to see."""
         rooms = list(self.core.rooms)
         cpu = os.times()
-        stats = [r.tick_stats for r in rooms if r.tick_stats is not None]
         return {
             "status": "closing" if self.front.closing else "ok",
             "pid": os.getpid(),
@@ -96,24 +103,49 @@ class RunningServer:
             "rooms": len(rooms),
             "tick_rate": self.core.settings.tick_rate,
             "snapshot_rate": self.core.settings.snapshot_rate,
-            "ticks": {
-                "total": sum(s.ticks for s in stats),
-                "overruns": sum(s.overruns for s in stats),
-                "skipped": sum(s.skipped for s in stats),
-                "p50_ms": max((s.as_dict()["p50_ms"] for s in stats), default=0.0),
-                "p99_ms": max((s.as_dict()["p99_ms"] for s in stats), default=0.0),
-                "max_ms": max((s.as_dict()["max_ms"] for s in stats), default=0.0),
-            },
+            "ticks": _tick_summary([r.tick_stats for r in rooms if r.tick_stats is not None]),
             "cpu_s": {"user": cpu.user, "system": cpu.system},
             "room_list": [r.stats() for r in rooms[:100]],
         }
 
+    async def handle_tcp(self, stream: trio.SocketStream) -> None:
+        """One accepted TCP connection: handshake, then the client's link."""
+        ip = stream_peer_ip(stream)
+        opened = await open_websocket(
+            stream,
+            settings=self.core.settings,
+            front=self.front,
+            peer_ip=ip,
+            ssl_context=self.ssl_context,
+        )
+        if opened is None:
+            await trio.aclose_forcefully(stream)
+            return
+        ws = WsConnection(
+            opened.stream, opened.protocol, send_timeout=self.core.settings.send_timeout
+        )
+        link = ClientLink(self.core, ws, ip)
+        self.counter.opened(ip)
+        self.links.add(link)
+        try:
+            if self.front.closing:
+                link.close(SHUTDOWN_CLOSE_CODE, "server shutting down")
+            await link.run(opened.early_frames)
+        finally:
+            self.links.discard(link)
+            self.counter.closed(ip)
+            if not self.links and self.front.closing:
+                self._no_links.set()
+
     async def aclose(self) -> None:
         """Close every client 1001 and stop, within ``shutdown_timeout``."""
         self.front.closing = True
-        if self.ws_server is not None:
+        self.listen_scope.cancel()
+        for link in list(self.links):
+            link.close(SHUTDOWN_CLOSE_CODE, "server shutting down")
+        if self.links:
             with trio.move_on_after(self.core.settings.shutdown_timeout):
-                await self.ws_server.aclose()
+                await self._no_links.wait()
         self._nursery.cancel_scope.cancel()
 
 
@@ -126,57 +158,24 @@ async def serve_game(
     """Serve until cancelled or until ``RunningServer.aclose()``."""
     games = games if games is not None else default_games()
     async with trio.open_nursery() as nursery:
-        room_starter: Callable[[Room], None] = lambda room: nursery.start_soon(  # noqa: E731
-            run_room, core, room, name=f"room:{room.name}"
-        )
-        core = ServerCore(settings, games, epoch=trio.current_time(), on_room_created=room_starter)
-        counter = ConnectionCounter()
-        front = HttpFront(settings, counter, lambda: running.health())
-        running = RunningServer(core, front, counter, nursery)
 
-        async def handler(ws: ServerConnection) -> None:
-            ip = peer_ip(ws)
-            counter.opened(ip)
-            try:
-                await serve_client(core, ws, ip)
-            finally:
-                counter.closed(ip)
+        def start_ticker(room: Room) -> None:
+            nursery.start_soon(run_room, core, room, name=f"room:{room.name}")
 
-        origins: Sequence[Origin | None] | None = None
-        if settings.allowed_origins:
-            origins = [*(Origin(o) for o in settings.allowed_origins), None]
-        ssl_context = (
-            make_ssl_context(settings.certfile, settings.keyfile)
-            if settings.certfile and settings.keyfile
-            else None
-        )
-        running.ws_server = await nursery.start(
-            functools.partial(
-                serve,
-                handler,
-                settings.port,
-                host=settings.host,
-                ssl=ssl_context,
-                origins=origins,
-                compression=None,
-                process_request=front.process_request,
-                server_header="gameserver",
-                open_timeout=settings.handshake_timeout,
-                ping_interval=settings.keepalive_interval,
-                ping_timeout=settings.keepalive_timeout,
-                close_timeout=settings.close_timeout,
-                max_size=settings.max_message_bytes,
-                create_connection=GameServerConnection,
-            )
-        )
-        listener = running.ws_server.listeners[0]
-        sockname = listener.socket.getsockname()
+        core = ServerCore(settings, games, epoch=trio.current_time(), on_room_created=start_ticker)
+        running = RunningServer(core, nursery)
+        listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
+        sockname = listeners[0].socket.getsockname()
         running.host, running.port = str(sockname[0]), int(sockname[1])
-        log.info(
-            "serving %s (http%s://%s:%d/)",
-            running.url,
-            "s" if running.tls else "",
-            settings.host,
-            running.port,
-        )
+
+        async def listen() -> None:
+            with running.listen_scope:
+                await trio.serve_listeners(
+                    running.handle_tcp,
+                    listeners,
+                    handler_nursery=nursery,
+                )
+
+        nursery.start_soon(listen)
+        log.info("serving %s", running.url)
         task_status.started(running)

@@ -105,7 +105,7 @@ async def test_non_reading_client_is_evicted_while_others_keep_every_snapshot(
                     assert max(gaps) <= 3, f"a watcher lost snapshots during the stall: {gaps}"
                 # The server dropped the TCP connection: after the backlog, EOF.
                 await read_to_eof(stream)
-        assert any("evicting" in r.getMessage() for r in caplog.records)
+        assert any("evicted" in r.getMessage() for r in caplog.records)
     finally:
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(stream)

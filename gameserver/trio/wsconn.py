@@ -1,0 +1,255 @@
+"""An open WebSocket on a trio stream: websockets' sans-I/O protocol, our own I/O.
+
+Why not ``websockets.trio.ServerConnection``: it spends two task switches and
+an assembler per received message (about 34 µs per small message measured on
+this machine class, see ``shared/notes/websocket-libraries.md``) and one
+awaited ``send_all`` per frame. Here websockets' :class:`~websockets.protocol.
+Protocol` still does all of the RFC 6455 work (framing, masking, UTF-8 and
+close-code validation, size limits, ping/pong and close replies); this module
+only moves its bytes:
+
+- **Reading**: one task calls ``receive_some``, feeds the protocol and hands
+  each complete message to a callback, synchronously.
+- **Writing**: :meth:`WsConnection.write` is synchronous. When nothing is
+  waiting to be written it writes straight to the socket (``os.write`` on the
+  non-blocking fd, no task switch: the fan-out floor measured in the notes);
+  whatever the kernel does not take is kept and written, in order, by the
+  writer task under ``send_timeout``. While such a backlog exists the owner
+  should hold back new data (:attr:`backed_up`), which is what lets snapshots
+  stay latest-wins instead of queueing behind a slow socket.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import deque
+from collections.abc import Callable, Iterable
+
+import trio
+from websockets.frames import Frame, Opcode
+from websockets.protocol import CLOSED, OPEN, Protocol
+
+log = logging.getLogger(__name__)
+
+RECEIVE_SIZE = 65536
+"""Bytes asked of the kernel per read: many small client frames fit in one."""
+
+
+def _raw_fd(stream: trio.abc.Stream) -> int | None:
+    """The socket's fd for direct writes, or None (TLS and test streams use send_all)."""
+    if isinstance(stream, trio.SocketStream):
+        return stream.socket.fileno()
+    return None
+
+
+class WsConnection:
+    """Bytes in and out for one WebSocket whose opening handshake is done.
+
+    Args:
+        stream: the transport (TCP or TLS stream, or a memory stream in tests).
+        protocol: websockets' sans-I/O protocol, in state OPEN.
+        send_timeout: how long one blocked write may wait before the peer is
+            declared too slow and the connection is aborted.
+    """
+
+    def __init__(self, stream: trio.abc.Stream, protocol: Protocol, *, send_timeout: float) -> None:
+        self.stream = stream
+        self.protocol = protocol
+        self.send_timeout = send_timeout
+        self._fd = _raw_fd(stream)
+        self._pending: deque[bytes] = deque()
+        self._eof_pending = False
+        self._writing = False
+        self._wakeup = trio.Event()
+        self.on_drained: Callable[[], None] = lambda: None
+        """Called (synchronously) whenever a backlog has been fully written."""
+        self.closed = trio.Event()
+        """Set when reading has ended: closed cleanly, by EOF, error or abort."""
+        self.writer_done = trio.Event()
+        """Set when the writer has written the end of stream, or given up."""
+        self.aborted = False
+        self.timed_out = False
+        self.bytes_out = 0
+        self.bytes_in = 0
+        self._fragments: list[bytes] = []
+        self._fragment_opcode: Opcode | None = None
+
+    # -- writing ------------------------------------------------------------
+
+    @property
+    def backed_up(self) -> bool:
+        """True while earlier bytes still wait for the socket."""
+        return bool(self._pending) or self._writing
+
+    @property
+    def is_open(self) -> bool:
+        return self.protocol.state is OPEN and not self.aborted
+
+    def send_binary(self, payload: bytes) -> None:
+        """Frame ``payload`` as one binary message and write (or queue) it now."""
+        if self.protocol.state is not OPEN or self.aborted:
+            return
+        self.protocol.send_binary(payload)
+        self.flush_protocol()
+
+    def send_close(self, code: int, reason: str) -> None:
+        """Start the closing handshake (no-op unless OPEN)."""
+        if self.protocol.state is OPEN and not self.aborted:
+            self.protocol.send_close(code, reason)
+            self.flush_protocol()
+
+    def send_ping(self, data: bytes = b"") -> None:
+        if self.protocol.state is OPEN and not self.aborted:
+            self.protocol.send_ping(data)
+            self.flush_protocol()
+
+    def flush_protocol(self) -> None:
+        """Move what the protocol produced (frames, pongs, close replies, EOF) to the socket."""
+        for data in self.protocol.data_to_send():
+            if data:
+                self.write(data)
+            else:
+                self._eof_pending = True
+                self._wakeup.set()
+
+    def write(self, data: bytes) -> None:
+        """Write ``data`` now if the socket takes it, else keep it for the writer task."""
+        if self.aborted:
+            return
+        self.bytes_out += len(data)
+        if not self._pending and not self._writing and self._fd is not None:
+            try:
+                written = os.write(self._fd, data)
+            except BlockingIOError:
+                written = 0
+            except OSError:
+                # Broken pipe / reset: the reader will see the end; drop the data.
+                self._abort_soon()
+                return
+            if written == len(data):
+                return
+            data = data[written:]
+        self._pending.append(data)
+        self._wakeup.set()
+
+    def _abort_soon(self) -> None:
+        self.aborted = True
+        self._pending.clear()
+        self._wakeup.set()
+
+    def abort(self) -> None:
+        """Drop the connection without a closing handshake."""
+        self._abort_soon()
+
+    async def run_writer(self) -> None:
+        """Write the backlog in order; abort the connection when a write blocks too long.
+
+        Returns after the protocol's end-of-stream has been written, or after an
+        abort (then the stream is closed, which also ends the reader).
+        """
+        try:
+            await self._write_until_done()
+        finally:
+            self.writer_done.set()
+
+    async def _write_until_done(self) -> None:
+        while not self.aborted:
+            if self._pending:
+                chunk = b"".join(self._pending)
+                self._pending.clear()
+                self._writing = True
+                try:
+                    with trio.move_on_after(self.send_timeout) as scope:
+                        await self.stream.send_all(chunk)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    self.aborted = True
+                    break
+                finally:
+                    self._writing = False
+                if scope.cancelled_caught:
+                    self.timed_out = True
+                    self.aborted = True
+                    break
+                if not self._pending:
+                    self.on_drained()
+                continue
+            if self._eof_pending:
+                await self._send_eof()
+                return
+            await self._wakeup.wait()
+            # Safe to re-arm here: no other task runs between wait() and this line.
+            self._wakeup = trio.Event()
+        await trio.aclose_forcefully(self.stream)
+
+    async def _send_eof(self) -> None:
+        try:
+            if isinstance(self.stream, trio.abc.HalfCloseableStream):
+                await self.stream.send_eof()
+            else:
+                await self.stream.aclose()
+        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            pass
+
+    # -- reading --------------------------------------------------------------
+
+    async def run_reader(
+        self,
+        on_binary: Callable[[bytes], None],
+        on_text: Callable[[], None],
+        early_frames: Iterable[Frame] = (),
+    ) -> None:
+        """Read until the connection ends, calling ``on_binary``/``on_text`` per message.
+
+        ``early_frames`` were parsed during the handshake and are handled first.
+        """
+        protocol = self.protocol
+        for frame in early_frames:
+            self._on_frame(frame, on_binary, on_text)
+        self.flush_protocol()
+        try:
+            while protocol.state is not CLOSED and not self.aborted:
+                try:
+                    data = await self.stream.receive_some(RECEIVE_SIZE)
+                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                    data = b""
+                if data:
+                    self.bytes_in += len(data)
+                    protocol.receive_data(data)
+                else:
+                    protocol.receive_eof()
+                for event in protocol.events_received():
+                    if isinstance(event, Frame):
+                        self._on_frame(event, on_binary, on_text)
+                self.flush_protocol()
+                if not data:
+                    break
+        finally:
+            self.closed.set()
+
+    def _on_frame(
+        self, frame: Frame, on_binary: Callable[[bytes], None], on_text: Callable[[], None]
+    ) -> None:
+        opcode = frame.opcode
+        kind: Opcode | None
+        if opcode is Opcode.BINARY or opcode is Opcode.TEXT:
+            if not frame.fin:
+                self._fragment_opcode = opcode
+                self._fragments = [bytes(frame.data)]
+                return
+            message, kind = bytes(frame.data), opcode
+        elif opcode is Opcode.CONT:
+            # The protocol has checked that a message was started and caps its size.
+            self._fragments.append(bytes(frame.data))
+            if not frame.fin:
+                return
+            message, kind = b"".join(self._fragments), self._fragment_opcode
+            self._fragments, self._fragment_opcode = [], None
+        else:
+            return  # ping/pong/close: the protocol already answered
+        if self.protocol.state is not OPEN:
+            return
+        if kind is Opcode.TEXT:
+            on_text()
+        else:
+            on_binary(message)
