@@ -16,6 +16,8 @@ from collections.abc import Iterable
 import trio
 from websockets.frames import Frame
 
+from protocol import CloseCode
+
 from ..core import ServerCore
 from ..outbox import Outbox
 from ..session import Session
@@ -37,6 +39,7 @@ class ClientLink:
         self._close_deadline = math.inf
         self._timer_changed = trio.Event()
         self._armed_deadline = math.inf
+        self._next_keepalive = trio.current_time() + core.settings.keepalive_interval
         ws.on_drained = self.pump
 
     def pump(self) -> None:
@@ -75,10 +78,30 @@ class ClientLink:
     def on_text(self) -> None:
         self.session.receive_text(trio.current_time())
 
+    def _keepalive_deadline(self) -> float:
+        sent = self.ws.ping_sent_at
+        if sent is not None:
+            return sent + self.core.settings.keepalive_timeout
+        return self._next_keepalive
+
+    def _keepalive(self, now: float) -> None:
+        """WebSocket-level keepalive: a ping every interval, 1011 if a pong is overdue."""
+        settings = self.core.settings
+        sent = self.ws.ping_sent_at
+        if sent is not None:
+            if now - sent >= settings.keepalive_timeout:
+                log.info("%s: keepalive ping timeout", self.session.peer)
+                self.session.close(CloseCode.INTERNAL_ERROR, "keepalive ping timeout")
+        elif now >= self._next_keepalive:
+            self.ws.send_ping(now)
+            self._next_keepalive = now + settings.keepalive_interval
+
     async def run_timers(self) -> None:
-        """Session timers (pings, timeouts) and the close handshake's deadline."""
+        """Session timers (pings, timeouts), keepalive, and the close handshake's deadline."""
         while True:
-            deadline = min(self.session.next_timer(), self._close_deadline)
+            deadline = min(
+                self.session.next_timer(), self._keepalive_deadline(), self._close_deadline
+            )
             self._armed_deadline = deadline
             with trio.move_on_at(deadline):
                 await self._timer_changed.wait()
@@ -90,6 +113,7 @@ class ClientLink:
                 self.ws.abort()
                 return
             self.session.on_timer(now)
+            self._keepalive(now)
 
     async def run(self, early_frames: Iterable[Frame] = ()) -> None:
         """Drive the connection until it ends, then make the session leave its room."""

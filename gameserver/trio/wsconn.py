@@ -72,6 +72,8 @@ class WsConnection:
         self.timed_out = False
         self.bytes_out = 0
         self.bytes_in = 0
+        self.ping_sent_at: float | None = None
+        """When our unanswered WebSocket-level keepalive ping went out, if one is pending."""
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
 
@@ -99,9 +101,11 @@ class WsConnection:
             self.protocol.send_close(code, reason)
             self.flush_protocol()
 
-    def send_ping(self, data: bytes = b"") -> None:
+    def send_ping(self, now: float) -> None:
+        """Send a keepalive ping; ``ping_sent_at`` stays set until a pong arrives."""
         if self.protocol.state is OPEN and not self.aborted:
-            self.protocol.send_ping(data)
+            self.protocol.send_ping(b"")
+            self.ping_sent_at = now
             self.flush_protocol()
 
     def flush_protocol(self) -> None:
@@ -246,7 +250,9 @@ class WsConnection:
             message, kind = b"".join(self._fragments), self._fragment_opcode
             self._fragments, self._fragment_opcode = [], None
         else:
-            return  # ping/pong/close: the protocol already answered
+            if opcode is Opcode.PONG:
+                self.ping_sent_at = None
+            return  # ping/close: the protocol already answered
         if self.protocol.state is not OPEN:
             return
         if kind is Opcode.TEXT:
