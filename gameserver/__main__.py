@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import gc
 import logging
 import signal
 import sys
@@ -83,6 +84,9 @@ async def run(settings: Settings, game_specs: Sequence[str] = ()) -> None:
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             server: RunningServer = await nursery.start(serve_game, settings, games)
+            # Everything allocated so far lives as long as the process: keep the
+            # cyclic GC from rescanning it on every collection (shorter GC pauses).
+            gc.freeze()
             print(
                 f"gameserver listening on {server.url}  (browser: "
                 f"http{'s' if server.tls else ''}://{settings.host}:{server.port}/)",
