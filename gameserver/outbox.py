@@ -73,6 +73,10 @@ class Outbox:
         self.frames_queued += 1
         self._wake()
 
+    def discard_snapshot(self) -> None:
+        """Drop an unsent snapshot (the player left the room it showed)."""
+        self._snapshot = None
+
     def close(self, code: int, reason: str, *, abort: bool = False) -> None:
         """Ask the sender to close the connection (the first request wins)."""
         if self.close_request is None:

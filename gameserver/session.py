@@ -224,6 +224,8 @@ class Session:
         room, self.room = self.room, None
         if room is not None:
             room.remove(self.player.id, now)
+            # Nothing of that room may follow the ``left`` reply.
+            self.outbox.discard_snapshot()
         if self.state is State.IN_ROOM:
             self.state = State.LOBBY
 

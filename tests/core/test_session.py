@@ -457,6 +457,16 @@ def test_leave_answers_left_and_tells_the_others() -> None:
     assert isinstance(a.take()[0], Joined)
 
 
+def test_no_snapshot_of_the_room_follows_left() -> None:
+    """An unsent snapshot of the room is dropped on leave: nothing of the room follows left."""
+    core = make_core()
+    a = in_room(core, name="ada")
+    room_named(core, "arena-1").tick(1, 1 / 30)
+    assert len(a.outbox) == 1  # the snapshot waits in its slot (the socket is busy)
+    a.send(Leave())
+    assert a.take() == [Left("arena-1")]
+
+
 @pytest.mark.parametrize(
     ("message", "ref"),
     [(Input(1, {"dx": 1}), "input"), (Chat("hi"), "chat"), (Leave(), "leave")],
