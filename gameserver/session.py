@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import math
 import unicodedata
 from typing import Any
 
@@ -160,7 +161,9 @@ class Session:
         self.state = State.CLOSED
 
     def next_timer(self) -> float:
-        """When ``on_timer`` must run next."""
+        """When ``on_timer`` must run next; never (inf) once closing, as it would do nothing."""
+        if self.state is State.CLOSED or self.outbox.closing:
+            return math.inf
         if self.state is State.AWAIT_HELLO:
             return self.connected_at + self.settings.hello_timeout
         deadlines = [self._next_ping] if self._next_ping is not None else []

@@ -1,10 +1,14 @@
-"""Small fakes shared by tests/core and tests/trio (no I/O, no trio)."""
+"""Small fakes shared by tests/core and tests/trio (no sockets; only WsPeer does trio I/O)."""
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Any
 
 import msgpack
+import trio
+from websockets.frames import Frame, Opcode
+from websockets.protocol import OPEN, Protocol, Side
 
 from gameserver.game import Player
 from gameserver.latency import LatencyReport
@@ -42,3 +46,76 @@ class RecordingMember:
 def unpack(state: PackedState) -> Any:
     """Decode a packed game state (as the client sees it inside a snapshot)."""
     return msgpack.unpackb(state, raw=False)
+
+
+class WsPeer:
+    """The client end of an open WebSocket on a trio stream: websockets' client Protocol by hand.
+
+    It encodes (and masks) what the test sends and decodes what the server wrote.
+    With ``answer=True`` it behaves like a polite client: it answers pings and
+    close frames and half-closes after the server's EOF; with ``answer=False``
+    its replies are held until the test calls ``flush()`` (or sends something).
+    """
+
+    def __init__(self, stream: trio.abc.Stream, *, answer: bool = True) -> None:
+        self.stream = stream
+        self.answer = answer
+        self.protocol = Protocol(Side.CLIENT, state=OPEN, max_size=None)
+        self.frames: deque[Frame] = deque()
+        self.eof = False
+
+    async def flush(self) -> None:
+        """Write what the client protocol produced (frames, then possibly EOF)."""
+        for data in self.protocol.data_to_send():
+            if data:
+                await self.stream.send_all(data)
+            elif isinstance(self.stream, trio.abc.HalfCloseableStream):
+                await self.stream.send_eof()
+            else:
+                await self.stream.aclose()
+
+    async def send_binary(self, payload: bytes) -> None:
+        self.protocol.send_binary(payload)
+        await self.flush()
+
+    def feed(self, data: bytes | bytearray) -> None:
+        """Decode bytes already taken from the stream (say, behind an HTTP response head)."""
+        self.protocol.receive_data(data)
+        self.frames.extend(e for e in self.protocol.events_received() if isinstance(e, Frame))
+
+    async def read(self) -> None:
+        """Receive once from the stream and decode what arrived."""
+        data = await self.stream.receive_some()
+        if data:
+            self.feed(data)
+        else:
+            self.eof = True
+            self.protocol.receive_eof()
+            self.frames.extend(e for e in self.protocol.events_received() if isinstance(e, Frame))
+        if self.answer:
+            await self.flush()
+
+    async def next_frame(self) -> Frame | None:
+        """The next frame from the server, or None after its end of stream."""
+        while not self.frames:
+            if self.eof:
+                return None
+            await self.read()
+        return self.frames.popleft()
+
+    async def next_binary(self) -> bytes:
+        """The payload of the next frame, which must be a complete binary message."""
+        frame = await self.next_frame()
+        assert frame is not None and frame.opcode is Opcode.BINARY and frame.fin, frame
+        return bytes(frame.data)
+
+    async def next_message(self) -> ServerMessage:
+        """The next binary frame, decoded as a server message."""
+        return decode_server_message(await self.next_binary())
+
+    async def rest(self) -> list[Frame]:
+        """Every frame until the server's end of stream."""
+        frames = []
+        while (frame := await self.next_frame()) is not None:
+            frames.append(frame)
+        return frames

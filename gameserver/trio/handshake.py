@@ -88,9 +88,15 @@ async def open_websocket(
                     await _flush(stream, protocol)
                     if not data or protocol.close_expected():
                         return None
+            # Pongs to pings that came with the request must not precede the response.
+            replies = protocol.data_to_send()
             response = front.check_request(request, peer_ip) or protocol.accept(request)
             protocol.send_response(response)
             await _flush(stream, protocol)
+            if protocol.state is OPEN:
+                for data in replies:
+                    if data:
+                        await stream.send_all(data)
         except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError) as exc:
             log.debug("%s: handshake failed: %r", peer_ip, exc)
             return None

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from websockets.datastructures import Headers
+from websockets.datastructures import Headers, MultipleValuesError
 from websockets.http11 import Request, Response
 
 from ..settings import Settings
@@ -99,12 +99,18 @@ class HttpFront:
         if header_bytes > self.settings.max_request_header_bytes:
             return text_response(431, "Request header fields too large.\n")
         path = request.path.partition("?")[0]
-        is_upgrade = "websocket" in request.headers.get("Upgrade", "").lower()
+        try:
+            upgrade = request.headers.get("Upgrade", "")
+            version = request.headers.get("Sec-WebSocket-Version", "13")
+        except MultipleValuesError:
+            # A repeated header: not a request any WebSocket client sends.
+            return text_response(400, "Repeated Upgrade or Sec-WebSocket-Version header.\n")
+        is_upgrade = "websocket" in upgrade.lower()
         if not is_upgrade:
             return self._plain_http(path)
         if path != "/":
             return text_response(404, "WebSocket endpoint is /\n")
-        if request.headers.get("Sec-WebSocket-Version", "13") != "13":
+        if version != "13":
             return text_response(
                 426, "Only WebSocket version 13 is supported.\n", {"Sec-WebSocket-Version": "13"}
             )

@@ -109,7 +109,17 @@ class RunningServer:
         }
 
     async def handle_tcp(self, stream: trio.SocketStream) -> None:
-        """One accepted TCP connection: handshake, then the client's link."""
+        """One accepted TCP connection. Whatever goes wrong ends this connection only."""
+        try:
+            await self._serve_tcp(stream)
+        except Exception:
+            # A bug reached here (ours or a library's): log it, drop this client,
+            # and keep serving everyone else.
+            log.exception("connection handler failed")
+        finally:
+            await trio.aclose_forcefully(stream)
+
+    async def _serve_tcp(self, stream: trio.SocketStream) -> None:
         ip = stream_peer_ip(stream)
         opened = await open_websocket(
             stream,
@@ -122,7 +132,10 @@ class RunningServer:
             await trio.aclose_forcefully(stream)
             return
         ws = WsConnection(
-            opened.stream, opened.protocol, send_timeout=self.core.settings.send_timeout
+            opened.stream,
+            opened.protocol,
+            send_timeout=self.core.settings.send_timeout,
+            close_timeout=self.core.settings.close_timeout,
         )
         link = ClientLink(self.core, ws, ip)
         self.counter.opened(ip)

@@ -22,6 +22,7 @@ only moves its bytes:
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -51,12 +52,24 @@ class WsConnection:
         protocol: websockets' sans-I/O protocol, in state OPEN.
         send_timeout: how long one blocked write may wait before the peer is
             declared too slow and the connection is aborted.
+        close_timeout: how long the peer has to finish a closing handshake
+            (close frame, then end of stream) once it has begun, whichever side
+            began it; then the connection is aborted.
     """
 
-    def __init__(self, stream: trio.abc.Stream, protocol: Protocol, *, send_timeout: float) -> None:
+    def __init__(
+        self,
+        stream: trio.abc.Stream,
+        protocol: Protocol,
+        *,
+        send_timeout: float,
+        close_timeout: float,
+    ) -> None:
         self.stream = stream
         self.protocol = protocol
         self.send_timeout = send_timeout
+        self.close_timeout = close_timeout
+        self._read_scope = trio.CancelScope()
         self._fd = _raw_fd(stream)
         self._pending: deque[bytes] = deque()
         self._eof_pending = False
@@ -100,6 +113,12 @@ class WsConnection:
         if self.protocol.state is OPEN and not self.aborted:
             self.protocol.send_close(code, reason)
             self.flush_protocol()
+            self._arm_close_deadline()
+
+    def _arm_close_deadline(self) -> None:
+        """A closing handshake has begun: the reader gives the peer close_timeout to end it."""
+        if self._read_scope.deadline == math.inf:
+            self._read_scope.deadline = trio.current_time() + self.close_timeout
 
     def send_ping(self, now: float) -> None:
         """Send a keepalive ping; ``ping_sent_at`` stays set until a pong arrives."""
@@ -143,8 +162,9 @@ class WsConnection:
         self._wakeup.set()
 
     def abort(self) -> None:
-        """Drop the connection without a closing handshake."""
+        """Drop the connection without a closing handshake; this also ends the reader."""
         self._abort_soon()
+        self._read_scope.cancel()
 
     async def run_writer(self) -> None:
         """Write the backlog in order; abort the connection when a write blocks too long.
@@ -212,22 +232,30 @@ class WsConnection:
             self._on_frame(frame, on_binary, on_text)
         self.flush_protocol()
         try:
-            while protocol.state is not CLOSED and not self.aborted:
-                try:
-                    data = await self.stream.receive_some(RECEIVE_SIZE)
-                except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                    data = b""
-                if data:
-                    self.bytes_in += len(data)
-                    protocol.receive_data(data)
-                else:
-                    protocol.receive_eof()
-                for event in protocol.events_received():
-                    if isinstance(event, Frame):
-                        self._on_frame(event, on_binary, on_text)
-                self.flush_protocol()
-                if not data:
-                    break
+            # Cancelled by abort(), or at the deadline armed when a closing
+            # handshake begins: a peer that never ends TCP must not hold us.
+            with self._read_scope:
+                while protocol.state is not CLOSED and not self.aborted:
+                    try:
+                        data = await self.stream.receive_some(RECEIVE_SIZE)
+                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                        data = b""
+                    if data:
+                        self.bytes_in += len(data)
+                        protocol.receive_data(data)
+                    else:
+                        protocol.receive_eof()
+                    for event in protocol.events_received():
+                        if isinstance(event, Frame):
+                            self._on_frame(event, on_binary, on_text)
+                    self.flush_protocol()
+                    if not data:
+                        break
+                    if protocol.state is not OPEN and protocol.close_expected():
+                        self._arm_close_deadline()
+            if self._read_scope.cancelled_caught and not self.aborted:
+                log.info("closing handshake not finished in %.1f s, dropped", self.close_timeout)
+                self._abort_soon()
         finally:
             self.closed.set()
 

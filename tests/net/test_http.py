@@ -180,3 +180,20 @@ async def test_upgrade_gets_101_and_never_permessage_deflate(start_server: Start
     assert response.headers["upgrade"].lower() == "websocket"
     assert "sec-websocket-accept" in response.headers
     assert "sec-websocket-extensions" not in response.headers
+
+
+@pytest.mark.parametrize("header", ["Upgrade", "Sec-WebSocket-Version"])
+async def test_repeated_upgrade_header_is_400_and_the_server_lives(
+    start_server: StartServer, header: str
+) -> None:
+    """A repeated Upgrade/Sec-WebSocket-Version header gets 400; the next client still plays."""
+    server = await start_server()
+    request = upgrade_request(server.port)
+    head, _, _ = request.partition(b"\r\n\r\n")
+    value = b"websocket" if header == "Upgrade" else b"13"
+    request = head + b"\r\n" + header.encode() + b": " + value + b"\r\n\r\n"
+    with trio.fail_after(5):
+        response = await http_exchange(server.port, request)
+        assert response.status == 400
+        async with connect(server.url, "after", game="arena") as client:
+            await client.next_snapshot()
