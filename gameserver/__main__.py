@@ -87,9 +87,11 @@ async def run(settings: Settings, game_specs: Sequence[str] = ()) -> None:
             # Everything allocated so far lives as long as the process: keep the
             # cyclic GC from rescanning it on every collection (shorter GC pauses).
             gc.freeze()
+            local = settings.host in ("127.0.0.1", "::1", "0.0.0.0", "::", "localhost")
+            page_host = "localhost" if local else settings.host
+            scheme = "https" if server.tls else "http"
             print(
-                f"gameserver listening on {server.url}  (browser: "
-                f"http{'s' if server.tls else ''}://{settings.host}:{server.port}/)",
+                f"gameserver listening on {server.url}  (play: {scheme}://{page_host}:{server.port}/)",
                 flush=True,
             )
             async for signum in signals:
