@@ -90,28 +90,43 @@ def check_plain_value(
     ``max_depth``, map keys that are not strings, or strings and integers with
     ``int_keys`` (``strict_map_key`` lets bin keys through) and zero-length
     ext values (``max_ext_len=0`` lets ``ExtType(code, b"")`` through).
-    Iterative, so a deep value cannot exhaust
-    the stack.
+    Recursion is bounded by ``max_depth``, checked before each descent. This
+    runs on every client message, so it is written for speed.
     """
-    stack: list[tuple[Any, int]] = [(value, 0)]
-    while stack:
-        item, depth = stack.pop()
-        kind = type(item)
-        if kind is float:
-            if not math.isfinite(item):
+    _walk(value, 0, max_depth, _INT_KEYS if int_keys else _STR_KEYS, msg_type)
+
+
+_STR_KEYS = frozenset({str})
+_INT_KEYS = frozenset({str, int})
+
+
+def _walk(
+    container: Any, depth: int, max_depth: int, key_types: frozenset[type], msg_type: str
+) -> None:
+    kind = type(container)
+    if kind is dict:
+        if depth >= max_depth:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, f"nested deeper than {max_depth}", msg_type)
+        for key in container:
+            if type(key) not in key_types:
+                why = "map keys must be strings" + (" or integers" if int in key_types else "")
+                raise ProtocolError(ErrorCode.BAD_MESSAGE, why, ref=msg_type)
+        items = container.values()
+    elif kind is list:
+        if depth >= max_depth:
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, f"nested deeper than {max_depth}", msg_type)
+        items = container
+    else:
+        items = (container,)
+        depth -= 1  # a bare scalar is checked at the caller's level
+    for item in items:
+        item_kind = type(item)
+        if item_kind in _PLAIN_SCALARS:
+            continue
+        if item_kind is float:
+            if item - item != 0.0:  # NaN and ±inf, and only they, give NaN here
                 raise ProtocolError(ErrorCode.BAD_MESSAGE, "NaN or infinity", ref=msg_type)
-        elif kind is list or kind is dict:
-            if depth >= max_depth:
-                raise ProtocolError(
-                    ErrorCode.BAD_MESSAGE, f"nested deeper than {max_depth}", ref=msg_type
-                )
-            if kind is dict:
-                if not all(type(key) is str or (int_keys and type(key) is int) for key in item):
-                    why = "map keys must be strings" + (" or integers" if int_keys else "")
-                    raise ProtocolError(ErrorCode.BAD_MESSAGE, why, ref=msg_type)
-                children = item.values()
-            else:
-                children = item
-            stack.extend((child, depth + 1) for child in children)
-        elif kind not in _PLAIN_SCALARS:
+        elif item_kind is dict or item_kind is list:
+            _walk(item, depth + 1, max_depth, key_types, msg_type)
+        else:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, "ext types are not allowed", ref=msg_type)

@@ -43,20 +43,26 @@ class Avatar:
     score: int = 0
 
 
-def _circle_hits_rect(
-    x: float, y: float, r: float, rect: tuple[float, float, float, float]
-) -> bool:
-    rx, ry, rw, rh = rect
-    nearest_x = min(max(x, rx), rx + rw)
-    nearest_y = min(max(y, ry), ry + rh)
-    return (x - nearest_x) ** 2 + (y - nearest_y) ** 2 < r * r
+_WALL_EDGES = tuple((x, y, x + w, y + h) for x, y, w, h in WALLS)
+"""Walls as (left, top, right, bottom): the form the collision test wants."""
 
 
 def blocked(x: float, y: float, r: float = PLAYER_RADIUS) -> bool:
-    """True if a circle at (x, y) leaves the arena or overlaps a wall."""
+    """True if a disc of radius ``r`` at (x, y) leaves the arena or overlaps a wall.
+
+    Runs twice per moving player per tick, so it is written for speed: a
+    bounding-box test rejects far walls before the exact disc-rectangle test.
+    """
     if x < r or y < r or x > WIDTH - r or y > HEIGHT - r:
         return True
-    return any(_circle_hits_rect(x, y, r, wall) for wall in WALLS)
+    r2 = r * r
+    for left, top, right, bottom in _WALL_EDGES:
+        if left - r < x < right + r and top - r < y < bottom + r:
+            nx = left if x < left else right if x > right else x
+            ny = top if y < top else bottom if y > bottom else y
+            if (x - nx) * (x - nx) + (y - ny) * (y - ny) < r2:
+                return True
+    return False
 
 
 def _axis(data: dict[str, Any], key: str) -> float:
@@ -127,20 +133,27 @@ class Arena(Game):
 
     def step(self, dt: float) -> None:
         reach = (PLAYER_RADIUS + GEM_RADIUS) ** 2
+        stride = SPEED * dt
+        gems = self.gems
         for avatar in self.avatars.values():
+            x, y = avatar.x, avatar.y
             if avatar.dx or avatar.dy:
                 # Move per axis so a player slides along a wall instead of sticking.
-                nx = avatar.x + avatar.dx * SPEED * dt
-                if not blocked(nx, avatar.y):
-                    avatar.x = nx
-                ny = avatar.y + avatar.dy * SPEED * dt
-                if not blocked(avatar.x, ny):
-                    avatar.y = ny
-            for gem_id, (gx, gy) in list(self.gems.items()):
-                if (avatar.x - gx) ** 2 + (avatar.y - gy) ** 2 <= reach:
-                    avatar.score += 1
-                    del self.gems[gem_id]
-                    self._spawn_gem()
+                nx = x + avatar.dx * stride
+                if not blocked(nx, y):
+                    avatar.x = x = nx
+                ny = y + avatar.dy * stride
+                if not blocked(x, ny):
+                    avatar.y = y = ny
+            taken = None
+            for gem_id, (gx, gy) in gems.items():
+                if (x - gx) * (x - gx) + (y - gy) * (y - gy) <= reach:
+                    taken = gem_id
+                    break
+            if taken is not None:  # at most one gem per player per tick
+                avatar.score += 1
+                del gems[taken]
+                self._spawn_gem()
 
     def snapshot(self, viewer: Player) -> dict[str, Any]:
         return {
