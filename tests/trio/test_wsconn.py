@@ -449,3 +449,15 @@ async def test_write_to_a_vanished_peer_aborts_quietly() -> None:
         assert ws.writer_done.is_set()
         with pytest.raises(trio.ClosedResourceError):
             await stream.send_all(b"x")
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_binary_frame_header_matches_websockets(length: int) -> None:
+    """The hand-built data frame header is byte for byte what websockets would write."""
+    from websockets.frames import Frame, Opcode
+
+    from gameserver.trio.wsconn import binary_frame_header
+
+    payload = b"x" * length
+    expected = Frame(Opcode.BINARY, payload).serialize(mask=False)
+    assert binary_frame_header(length) + payload == expected
