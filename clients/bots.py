@@ -1,0 +1,418 @@
+"""Headless bots that play the arena like people do, and measure what they see.
+
+A :class:`Bot` connects (TCP + WebSocket), says hello and takes a seat in one
+step (``hello`` with ``game``, and ``room`` when rooms are assigned), then sends
+an input at ``input_rate`` Hz with increasing sequence numbers (a direction that
+changes every second or two), chats now and then, and answers pings. A few bots
+leave and rejoin once during the run (``churn``): half with ``leave`` + ``join``
+on the same connection, half by reconnecting. A *slow* bot plays normally until
+its ``slow_at`` time, then stops reading and sending altogether (a frozen
+client) and at the end finds out whether the server dropped it.
+
+What each bot measures goes into the worker's shared
+:class:`~clients.loadtest.metrics.Metrics` (histograms in µs):
+
+- ``connect``: TCP + WebSocket handshake; ``join``: hello → welcome with a seat.
+- ``rtt_server``: the server's RTT for this bot (``snapshot.rtt_us``), sampled
+  once per answered ping. ``rtt_bot``: input ``seq`` N sent → first snapshot
+  whose ``ack`` ≥ N. It includes the wait for the next server tick.
+- ``interarrival``: time between consecutive snapshots while seated.
+  ``jitter``: ``|interarrival - 1/snapshot_rate|`` per snapshot (report its mean
+  as *the* jitter; its p99 shows the bad moments).
+- ``lateness``: ``arrival - tick/tick_rate`` minus the smallest such offset this
+  bot has seen. The server's tick grid is the schedule, so this is how late a
+  snapshot arrived against its own tick, whatever the clocks' origin. A snapshot
+  is *on time* when its lateness is at most one snapshot interval.
+- Counters: snapshots received and expected (``snapshot_rate`` x seconds seated
+  inside the measured window), inputs, chats, bytes in/out (WebSocket payloads),
+  connection attempts/failures, and errors by kind (``connect_failures``,
+  ``close_codes``, ``server_errors``, ``exceptions``).
+
+Snapshots are decoded on a fast path by default: the envelope fields are read
+and the game state is skipped, not decoded (the full decode of a 50-player state
+with validation costs ~60 µs, the fast path ~3 µs, and the bots share the
+machine with the server). ``fast_decode=False`` decodes and validates it all.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import deque
+from dataclasses import dataclass
+
+import trio
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from clients.loadtest.metrics import Metrics
+from clients.loadtest.transport import (
+    SNAPSHOT_PREFIX,
+    BotClient,
+    close_code,
+    failure_kind,
+    open_bot_client,
+    parse_snapshot_envelope,
+)
+from clients.python.client import ServerRefused
+from protocol import Error, Event, Join, Joined, Leave, Left, Snapshot, Welcome
+
+__all__ = [
+    "SNAPSHOT_PREFIX",
+    "Bot",
+    "BotClient",
+    "BotPlan",
+    "BotSettings",
+    "Timeline",
+    "open_bot_client",
+    "parse_snapshot_envelope",
+]
+
+STOP_MARGIN = 0.5
+"""Seconds between the end of the measured window and the bots' close."""
+
+
+@dataclass(frozen=True, slots=True)
+class BotSettings:
+    """What all bots of a run share."""
+
+    url: str
+    game: str = "arena"
+    input_rate: float = 10.0
+    chat_interval: float = 20.0
+    """Mean seconds between a bot's chat lines; 0: never chat."""
+    open_timeout: float = 10.0
+    max_attempts: int = 3
+    """Consecutive failed connection attempts before a bot gives up."""
+    fast_decode: bool = True
+    slow_rcvbuf: int = 0
+    """SO_RCVBUF for slow bots (0: the system default)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """The run's phases, in this process's trio clock."""
+
+    window_start: float
+    window_end: float
+
+    @property
+    def stop_at(self) -> float:
+        """When bots close: a moment after the window, so the server is sampled with all in."""
+        return self.window_end + STOP_MARGIN
+
+    def overlap(self, start: float, end: float) -> float:
+        """Seconds of [start, end] inside the measured window."""
+        return max(0.0, min(end, self.window_end) - max(start, self.window_start))
+
+
+@dataclass(frozen=True, slots=True)
+class BotPlan:
+    """One bot's script."""
+
+    index: int
+    start_at: float
+    room: str | None = None
+    churn_at: float | None = None
+    """When to leave and rejoin once (None: never)."""
+    churn_reconnect: bool = False
+    """Rejoin by closing and reconnecting instead of leave + join."""
+    slow_at: float | None = None
+    """When to freeze: stop reading and sending (None: never)."""
+
+    @property
+    def name(self) -> str:
+        return f"bot{self.index}"
+
+
+class Bot:
+    """One simulated player. ``await bot.run()`` plays until the timeline's stop."""
+
+    def __init__(
+        self,
+        plan: BotPlan,
+        settings: BotSettings,
+        timeline: Timeline,
+        metrics: Metrics,
+        rng: random.Random,
+    ) -> None:
+        self.plan = plan
+        self.settings = settings
+        self.timeline = timeline
+        self.metrics = metrics
+        self.rng = rng
+        self.connected = False
+        self.in_room = False
+        self.joined_once = False
+        self._entered_at = 0.0
+        self._snapshot_rate = 30
+        self._tick_rate = 30
+        self._last_snapshot_at: float | None = None
+        self._offset_base = math.inf
+        self._pings_seen = 0
+        self._pending: deque[tuple[int, float]] = deque()
+        self._outcome = "done"
+        self._churned = False
+        self._froze = False
+        self._left = trio.Event()
+        self._joined = trio.Event()
+
+    # -- the bot's life ------------------------------------------------------
+
+    async def run(self) -> None:
+        await trio.sleep_until(self.plan.start_at)
+        failures = 0
+        while trio.current_time() < self.timeline.window_end:  # no new connection after it
+            try:
+                outcome = await self._connection()
+            except Exception as exc:  # a bot's bug must not stop the others
+                self.metrics.error("exceptions", type(exc).__name__)
+                outcome = "failed"
+            if outcome == "done":
+                return
+            if outcome == "failed":
+                failures += 1
+                if failures >= self.settings.max_attempts:
+                    self.metrics.count("bots_gave_up")
+                    return
+                await trio.sleep(min(5.0, 0.5 * 2**failures) * self.rng.uniform(0.5, 1.0))
+            else:  # "reconnect": churn or dropped by the server
+                failures = 0
+                await trio.sleep(self.rng.uniform(0.5, 1.5))
+
+    async def _connection(self) -> str:
+        """One connection: open, hello + seat, play. Returns done / failed / reconnect."""
+        m, s = self.metrics, self.settings
+        m.count("connect_attempts")
+        started = trio.current_time()
+        rcvbuf = s.slow_rcvbuf if self.plan.slow_at is not None else 0
+        stage = "connect"
+        try:
+            async with open_bot_client(
+                s.url, m, open_timeout=s.open_timeout, fast_decode=s.fast_decode, rcvbuf=rcvbuf
+            ) as client:
+                opened = trio.current_time()
+                m.record("connect", opened - started)
+                self.connected = True
+                stage = "join"
+                with trio.fail_after(s.open_timeout):
+                    welcome = await client.hello(self.plan.name, s.game, self.plan.room)
+                    if welcome.room is None:
+                        return await self._join_refused(client)
+                m.record("join", trio.current_time() - opened)
+                m.count("joins")
+                if not self.joined_once:
+                    self.joined_once = True
+                    m.count("bots_joined")
+                stage = "play"
+                return await self._play(client, welcome)
+        except (ConnectionClosed, OSError, InvalidStatus, TimeoutError, trio.TooSlowError) as exc:
+            if stage == "play":
+                # Closed while the bot was closing or rejoining: not a connect failure.
+                if isinstance(exc, ConnectionClosed):
+                    m.error("close_codes", str(close_code(exc)))
+                else:
+                    m.error("exceptions", type(exc).__name__)
+                return "reconnect"
+            m.count("connect_failures")
+            m.error("connect_failures", failure_kind(exc))
+            return "failed"
+        except ServerRefused as exc:
+            m.count("connect_failures")
+            m.error("connect_failures", failure_kind(exc))
+            return "failed"
+        finally:
+            self.connected = False
+            self._leave_room()
+
+    async def _join_refused(self, client: BotClient) -> str:
+        """Welcome came without a room: the error that follows says why."""
+        kind = "join_refused"
+        with trio.move_on_after(2.0):
+            while True:
+                message = await client.recv()
+                if isinstance(message, Error):
+                    kind = f"refused_{message.code}"
+                    break
+        self.metrics.count("connect_failures")
+        self.metrics.error("connect_failures", kind)
+        return "failed"
+
+    async def _play(self, client: BotClient, welcome: Welcome) -> str:
+        self._tick_rate, self._snapshot_rate = welcome.tick_rate, welcome.snapshot_rate
+        self._outcome = "done"
+        self._enter_room()
+        plan = self.plan
+        with trio.move_on_at(plan.slow_at if plan.slow_at is not None else self.timeline.stop_at):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._reader, client, nursery.cancel_scope)
+                nursery.start_soon(self._writer, client)
+                if plan.churn_at is not None and plan.slow_at is None and not self._churned:
+                    nursery.start_soon(self._churn, client, plan.churn_at, nursery.cancel_scope)
+        self._leave_room()
+        if plan.slow_at is not None and self._outcome == "done":
+            await self._frozen(client)
+        return self._outcome
+
+    async def _frozen(self, client: BotClient) -> None:
+        """Read nothing, send nothing until the stop; then see whether the server dropped us."""
+        if not self._froze:
+            self._froze = True
+            self.metrics.count("slow_bots")
+        await trio.sleep_until(self.timeline.stop_at)
+        with trio.move_on_after(2.0):
+            try:
+                while True:
+                    await client.ws.recv()
+            except ConnectionClosed as exc:
+                self.metrics.count("slow_bots_dropped")
+                self.metrics.error("close_codes", f"slow_{close_code(exc)}")
+
+    async def _churn(self, client: BotClient, at: float, scope: trio.CancelScope) -> None:
+        await trio.sleep_until(at)
+        self._churned = True
+        self.metrics.count("rejoins")
+        if self.plan.churn_reconnect:
+            self._outcome = "reconnect"
+            scope.cancel()
+            return
+        try:
+            await self._leave_and_join(client)
+        except (ConnectionClosed, trio.TooSlowError) as exc:
+            self.metrics.error("exceptions", f"rejoin_{type(exc).__name__}")
+            self._outcome = "reconnect"
+            scope.cancel()
+
+    async def _leave_and_join(self, client: BotClient) -> None:
+        self._leave_room()
+        self._left = trio.Event()
+        await client.send(Leave())
+        with trio.fail_after(self.settings.open_timeout):
+            await self._left.wait()
+        await trio.sleep(self.rng.uniform(0.5, 1.5))
+        self._joined = trio.Event()
+        sent = trio.current_time()
+        await client.send(Join(self.settings.game, self.plan.room))
+        with trio.fail_after(self.settings.open_timeout):
+            await self._joined.wait()
+        self.metrics.record("join", trio.current_time() - sent)
+        self.metrics.count("joins")
+        self._enter_room()
+
+    # -- the two loops -------------------------------------------------------
+
+    async def _reader(self, client: BotClient, scope: trio.CancelScope) -> None:
+        m = self.metrics
+        try:
+            while True:
+                message = await client.recv()
+                if isinstance(message, Snapshot):
+                    if self.in_room:
+                        self._on_snapshot(message, client, trio.current_time())
+                elif isinstance(message, Event):
+                    if message.kind == "chat" and m.recording:
+                        m.count("chats_received")
+                elif isinstance(message, Error):
+                    m.error("server_errors", message.code)
+                elif isinstance(message, Left):
+                    self._left.set()
+                elif isinstance(message, Joined):
+                    self._joined.set()
+        except ConnectionClosed as exc:
+            m.error("close_codes", str(close_code(exc)))
+            m.count("dropped")
+        except Exception as exc:
+            m.error("exceptions", type(exc).__name__)
+        self._outcome = "reconnect"
+        scope.cancel()
+
+    def _on_snapshot(self, snapshot: Snapshot, client: BotClient, now: float) -> None:
+        m = self.metrics
+        if self.plan.slow_at is not None:
+            return  # frozen bots are counted apart; "the others" are the ones measured
+        interval = 1.0 / self._snapshot_rate
+        tick_time = snapshot.tick / self._tick_rate
+        offset = now - tick_time
+        if offset < self._offset_base:
+            self._offset_base = offset
+        previous, self._last_snapshot_at = self._last_snapshot_at, now
+        ack = snapshot.ack
+        pending = self._pending
+        if ack is not None:
+            while pending and pending[0][0] <= ack:
+                _, sent = pending.popleft()
+                m.record("rtt_bot", now - sent)  # only inputs sent inside the window are pending
+        # A snapshot belongs to the window when its tick does (its on-time arrival, in
+        # this bot's clock), not when it happens to be read: a backlog read late counts
+        # where it was due, so received and expected cover the same ticks.
+        due = tick_time + self._offset_base
+        timeline = self.timeline
+        if not timeline.window_start <= due < timeline.window_end:
+            return
+        m.count("snapshots")
+        lateness = offset - self._offset_base
+        m.record("lateness", lateness)
+        if lateness <= interval:
+            m.count("snapshots_on_time")
+        if previous is not None:
+            gap = now - previous
+            m.record("interarrival", gap)
+            m.record("jitter", abs(gap - interval))
+        if client.pings_answered != self._pings_seen and snapshot.rtt_us > 0:
+            self._pings_seen = client.pings_answered
+            m.record("rtt_server", snapshot.rtt_us / 1e6)
+
+    async def _writer(self, client: BotClient) -> None:
+        m, rng = self.metrics, self.rng
+        interval = 1.0 / self.settings.input_rate
+        chat_chance = interval / self.settings.chat_interval if self.settings.chat_interval else 0
+        now = trio.current_time()
+        next_at = now + rng.uniform(0.0, interval)
+        change_at = now
+        dx = dy = 0.0
+        try:
+            while True:
+                await trio.sleep_until(next_at)
+                now = trio.current_time()
+                if self.in_room:
+                    if now >= change_at:
+                        angle = rng.uniform(0.0, 2 * math.pi)
+                        dx, dy = round(math.cos(angle), 3), round(math.sin(angle), 3)
+                        change_at = now + rng.uniform(0.5, 2.0)
+                    if m.recording:
+                        self._pending.append((client.next_seq, now))
+                        if len(self._pending) > 1000:
+                            self._pending.popleft()
+                            m.count("inputs_unacked")
+                        m.count("inputs_sent")
+                    await client.send_input({"dx": dx, "dy": dy})
+                    if chat_chance and rng.random() < chat_chance:
+                        await client.chat(f"gg from {self.plan.name}")
+                        if m.recording:
+                            m.count("chats_sent")
+                next_at += interval
+                if next_at < now:
+                    missed = math.ceil((now - next_at) / interval)
+                    next_at += missed * interval
+                    if m.recording:
+                        m.count("inputs_late", missed)
+        except ConnectionClosed:
+            return  # the reader sees the close and ends the connection
+
+    # -- bookkeeping -------------------------------------------------------------
+
+    def _enter_room(self) -> None:
+        self.in_room = True
+        self._entered_at = trio.current_time()
+        self._last_snapshot_at = None
+        self._pending.clear()
+
+    def _leave_room(self) -> None:
+        if not self.in_room:
+            return
+        self.in_room = False
+        seated = self.timeline.overlap(self._entered_at, trio.current_time())
+        if seated > 0 and self.plan.slow_at is None:
+            self.metrics.add_float("seated_s", seated)
+            self.metrics.add_float("snapshots_expected", seated * self._snapshot_rate)
+        self._last_snapshot_at = None
+        self._pending.clear()

@@ -1,0 +1,183 @@
+"""The bots' connection: a GameClient that counts bytes and reads snapshots cheaply.
+
+:class:`BotClient` is :class:`clients.python.client.GameClient` with two
+additions: WebSocket payload bytes go into the run's metrics (inside the
+measured window), and snapshots are read on a fast path that decodes the
+envelope (id, tick, ack, rtt_us, jitter_us) and skips the game state. Frozen
+(slow) bots can open their socket with a small ``SO_RCVBUF`` (a slow link).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import msgpack
+import trio
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.trio.client import ClientConnection
+from websockets.trio.client import connect as ws_connect
+
+from clients.loadtest.metrics import Metrics
+from clients.python.client import GameClient, ServerRefused
+from protocol import (
+    Joined,
+    Left,
+    Ping,
+    Pong,
+    ServerMessage,
+    Snapshot,
+    decode_server_message,
+)
+
+SNAPSHOT_PREFIX = b"\x88\xa1t\xa8snapshot"
+"""How every snapshot frame of the server starts: fixmap(8), "t", "snapshot"."""
+
+_ENVELOPE = frozenset({"id", "tick", "ack", "rtt_us", "jitter_us", "base"})
+
+
+def parse_snapshot_envelope(frame: bytes) -> Snapshot | None:
+    """Read a snapshot's envelope fields and skip its state (``state`` is None).
+
+    Returns None when the frame is not a well-formed snapshot envelope; the
+    caller then falls back to the full decoder, which reports the problem.
+    """
+    unpacker = msgpack.Unpacker(raw=False, max_buffer_size=len(frame) + 16)
+    unpacker.feed(frame)
+    fields: dict[str, Any] = {}
+    try:
+        for _ in range(unpacker.read_map_header()):
+            key = unpacker.unpack()
+            if key == "state":
+                unpacker.skip()
+            elif key in _ENVELOPE or key == "t":
+                fields[key] = unpacker.unpack()
+            else:
+                unpacker.skip()
+    except (ValueError, msgpack.OutOfData, msgpack.FormatError, msgpack.StackError):
+        return None
+    try:
+        snapshot_id, tick = fields["id"], fields["tick"]
+        ack, rtt_us, jitter_us = fields["ack"], fields["rtt_us"], fields["jitter_us"]
+    except KeyError:
+        return None
+    if not (type(snapshot_id) is int and type(tick) is int and type(rtt_us) is int):
+        return None
+    if not (ack is None or type(ack) is int) or type(jitter_us) is not int:
+        return None
+    return Snapshot(snapshot_id, tick, ack, rtt_us, jitter_us, None, fields.get("base"))
+
+
+class BotClient(GameClient):
+    """A :class:`GameClient` that counts bytes into the metrics and decodes snapshots fast."""
+
+    def __init__(self, ws: ClientConnection, metrics: Metrics, fast_decode: bool = True) -> None:
+        super().__init__(ws)
+        self.metrics = metrics
+        self.fast_decode = fast_decode
+
+    async def send_raw(self, frame: bytes) -> None:
+        if self.metrics.recording:
+            self.metrics.count("bytes_out", len(frame))
+        await super().send_raw(frame)
+
+    async def recv(self) -> ServerMessage:
+        """As :meth:`GameClient.recv` (pings answered here), with the snapshot fast path."""
+        while True:
+            frame = await self.ws.recv()
+            if isinstance(frame, str):
+                raise RuntimeError("server sent a text frame")
+            self.bytes_in += len(frame)
+            if self.metrics.recording:
+                self.metrics.count("bytes_in", len(frame))
+            if self.fast_decode and frame.startswith(SNAPSHOT_PREFIX):
+                snapshot = parse_snapshot_envelope(frame)
+                if snapshot is not None:
+                    self.latest_snapshot = snapshot
+                    return snapshot
+            message = decode_server_message(frame)
+            if isinstance(message, Ping):
+                await self.send(Pong(message.nonce))
+                self.pings_answered += 1
+                continue
+            if isinstance(message, Snapshot):
+                self.latest_snapshot = message
+            elif isinstance(message, Joined):
+                self.room = message.room
+            elif isinstance(message, Left):
+                self.room = None
+            return message
+
+
+async def _small_window_stream(url: str, rcvbuf: int) -> trio.SocketStream:
+    """A TCP stream with a small receive buffer, set before connecting (a slow link)."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or "127.0.0.1"
+    port = parts.port or (443 if parts.scheme == "wss" else 80)
+    infos = await trio.socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    family, kind, proto, _, address = infos[0]
+    sock = trio.socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        await sock.connect(address)
+    except BaseException:
+        sock.close()
+        raise
+    return trio.SocketStream(sock)
+
+
+@asynccontextmanager
+async def open_bot_client(
+    url: str,
+    metrics: Metrics,
+    *,
+    open_timeout: float = 10.0,
+    fast_decode: bool = True,
+    rcvbuf: int = 0,
+) -> AsyncIterator[BotClient]:
+    """Open a WebSocket like :func:`clients.python.client.connect` does (no hello)."""
+    kwargs: dict[str, Any] = {
+        "compression": None,
+        "open_timeout": open_timeout,
+        "max_size": None,
+        "proxy": None,
+        "ping_interval": None,  # the server pings; a frozen bot must not time itself out
+        "close_timeout": 2.0,
+    }
+    if rcvbuf > 0:
+        kwargs["stream"] = await _small_window_stream(url, rcvbuf)
+    async with ws_connect(url, **kwargs) as ws:
+        yield BotClient(ws, metrics, fast_decode)
+
+
+def failure_kind(exc: BaseException) -> str:
+    """A short, stable name for why a connection attempt failed."""
+    if isinstance(exc, InvalidStatus):
+        return f"http_{exc.response.status_code}"
+    if isinstance(exc, TimeoutError | trio.TooSlowError):
+        return "timeout"
+    if isinstance(exc, ServerRefused):
+        return f"refused_{exc.code}"
+    if isinstance(exc, ConnectionClosed):
+        return f"closed_{close_code(exc)}"
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection_refused"
+    if isinstance(exc, OSError):
+        if exc.errno is not None:
+            return errno.errorcode.get(exc.errno, f"errno_{exc.errno}")
+        cause = exc.__cause__ or exc.__context__
+        if isinstance(cause, BaseExceptionGroup):
+            cause = cause.exceptions[0]
+        if isinstance(cause, OSError) and cause is not exc:
+            return failure_kind(cause)
+        return "os_error"
+    return type(exc).__name__
+
+
+def close_code(exc: ConnectionClosed) -> int:
+    """The close code the server sent, or 1006 when the TCP connection just ended."""
+    return exc.rcvd.code if exc.rcvd is not None else 1006

@@ -1,0 +1,101 @@
+"""The load tester against real servers: a handful of bots for a few seconds.
+
+No timing thresholds: the checks are that every bot joined, every figure is
+present and ordered (p50 ≤ p95 ≤ p99 ≤ max), the workers' results were merged,
+and nothing failed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import run_loadtest, running_server
+
+pytestmark = pytest.mark.network
+
+BOTS = 6
+
+
+def _check_summary(name: str, s: dict[str, Any]) -> None:
+    assert s["count"] > 0, name
+    assert 0 <= s["p50"] <= s["p95"] <= s["p99"] <= s["max"], (name, s)
+    assert s["mean"] >= 0, name
+
+
+def test_loadtest_against_our_server(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    with running_server("-m", "gameserver", "--max-connections-per-ip", "1000") as (url, pid):
+        done = run_loadtest(
+            *("--url", url, "--bots", str(BOTS), "--duration", "3", "--ramp-up", "0.5"),
+            *("--procs", "2", "--churn", "0.5", "--chat-interval", "1", "--json", str(out)),
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert report["ok"] is True and report["exit_code"] == 0
+    assert report["workers"] == 2
+    assert report["bots"]["joined"] == BOTS
+    conn = report["connections"]
+    assert conn["failed"] == 0 and conn["failure_rate"] == 0
+    # Merged across both workers: one connect sample per connection, one join sample per join.
+    lat = report["latency_ms"]
+    assert lat["connect"]["count"] == conn["attempts"] >= BOTS
+    assert lat["join"]["count"] == conn["joins"] >= BOTS
+    for name in ("connect", "join", "rtt_bot", "rtt_server", "interarrival", "jitter", "lateness"):
+        _check_summary(name, lat[name])
+    snaps = report["snapshots"]
+    assert snaps["received"] > 0 and snaps["expected"] > 0
+    assert snaps["received"] == lat["lateness"]["count"]
+    assert snaps["delivered_pct"] > 0 and 0 < snaps["on_time_pct"] <= snaps["delivered_pct"]
+    assert report["inputs"]["sent"] > 0 and report["bytes"]["in"] > 0
+    assert report["bytes"]["out"] > 0
+    assert report["chat"]["sent"] > 0
+    assert all(not tally for tally in report["errors"].values()), report["errors"]
+    assert report["worker_crashes"] == []
+    server = report["server"]
+    assert server is not None and server["pid"] == pid
+    assert server["tick_rate"] == 30 and server["cpu_s"] >= 0
+    assert server["room_ticks"] > 0 and server["players"] > 0
+    assert "Load test" in done.stdout and "No errors." in done.stdout
+
+
+def test_loadtest_reports_a_per_ip_cap_and_exits_1(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    with running_server("-m", "gameserver", "--max-connections-per-ip", "2") as (url, _):
+        # Bots start 0.25 s apart: the server's cap is checked against connections
+        # already open, so handshakes arriving together could all pass it.
+        done = run_loadtest(
+            *("--url", url, "--bots", "4", "--duration", "1.5", "--ramp-up", "1"),
+            *("--churn", "0", "--json", str(out)),
+        )
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert report["ok"] is False
+    assert report["errors"]["connect_failures"].get("http_429", 0) > 0
+    assert report["bots"]["joined"] == 2
+    assert "--max-connections-per-ip" in done.stdout
+
+
+def test_loadtest_usage_error_exits_2() -> None:
+    done = run_loadtest("--url", "http://127.0.0.1:1/", "--bots", "1")
+    assert done.returncode == 2
+    done = run_loadtest("--url", "ws://127.0.0.1:1/", "--bots", "0")
+    assert done.returncode == 2
+
+
+def test_loadtest_against_the_naive_baseline(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    with running_server("bench/naive_server.py") as (url, pid):
+        done = run_loadtest(
+            *("--url", url, "--bots", "4", "--duration", "2", "--ramp-up", "0.3"),
+            *("--room-size", "2", "--server-pid", str(pid), "--json", str(out)),
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert report["bots"]["joined"] == 4
+    assert report["server"]["rooms"] == 2 and report["server"]["cpu_source"] == "pid"
+    _check_summary("interarrival", report["latency_ms"]["interarrival"])
+    assert all(not tally for tally in report["errors"].values()), report["errors"]
