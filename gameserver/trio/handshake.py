@@ -62,49 +62,70 @@ async def open_websocket(
     peer_ip: str,
     ssl_context: ssl.SSLContext | None = None,
 ) -> Opened | None:
-    """Upgrade ``stream`` to a WebSocket, or answer plain HTTP; None when not upgraded."""
+    """Upgrade ``stream`` to a WebSocket, or answer plain HTTP; None when not upgraded.
+
+    An admitted upgrade is counted in ``front.counter`` at once, before anything
+    more is awaited, so simultaneous handshakes cannot all slip under a cap.
+    When an ``Opened`` is returned the caller owns that count and releases it
+    with ``front.counter.closed(peer_ip)``; otherwise it is released here.
+    """
     protocol = make_protocol(settings)
-    with trio.move_on_after(settings.handshake_timeout) as deadline:
-        try:
-            if ssl_context is not None:
-                tls = trio.SSLStream(stream, ssl_context, server_side=True, https_compatible=True)
-                await tls.do_handshake()
-                stream = tls
-            request: Request | None = None
-            early: list[Frame] = []
-            while request is None:
-                data = await stream.receive_some(RECEIVE_SIZE)
-                if data:
-                    protocol.receive_data(data)
-                else:
-                    protocol.receive_eof()
-                for event in protocol.events_received():
-                    if isinstance(event, Request):
-                        request = event
-                    elif isinstance(event, Frame):
-                        early.append(event)
-                if request is None:
-                    # Malformed or oversized request: the protocol wrote its own refusal.
-                    await _flush(stream, protocol)
-                    if not data or protocol.close_expected():
-                        return None
-            # Pongs to pings that came with the request must not precede the response.
-            replies = protocol.data_to_send()
-            response = front.check_request(request, peer_ip) or protocol.accept(request)
-            protocol.send_response(response)
-            await _flush(stream, protocol)
-            if protocol.state is OPEN:
-                for data in replies:
+    counted = False
+    opened: Opened | None = None
+    try:
+        with trio.move_on_after(settings.handshake_timeout) as deadline:
+            try:
+                if ssl_context is not None:
+                    tls = trio.SSLStream(
+                        stream, ssl_context, server_side=True, https_compatible=True
+                    )
+                    await tls.do_handshake()
+                    stream = tls
+                request: Request | None = None
+                early: list[Frame] = []
+                while request is None:
+                    data = await stream.receive_some(RECEIVE_SIZE)
                     if data:
-                        await stream.send_all(data)
-        except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError) as exc:
-            log.debug("%s: handshake failed: %r", peer_ip, exc)
+                        protocol.receive_data(data)
+                    else:
+                        protocol.receive_eof()
+                    for event in protocol.events_received():
+                        if isinstance(event, Request):
+                            request = event
+                        elif isinstance(event, Frame):
+                            early.append(event)
+                    if request is None:
+                        # Malformed or oversized request: the protocol wrote its own refusal.
+                        await _flush(stream, protocol)
+                        if not data or protocol.close_expected():
+                            return None
+                # Pongs to pings that came with the request must not precede the response.
+                replies = protocol.data_to_send()
+                response = front.check_request(request, peer_ip)
+                if response is None:
+                    front.counter.opened(peer_ip)
+                    counted = True
+                    response = protocol.accept(request)
+                protocol.send_response(response)
+                await _flush(stream, protocol)
+                if protocol.state is OPEN:
+                    for data in replies:
+                        if data:
+                            await stream.send_all(data)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, ssl.SSLError) as e:
+                log.debug("%s: handshake failed: %r", peer_ip, e)
+                return None
+        if deadline.cancelled_caught:
+            log.info(
+                "%s: handshake not done in %.1f s, dropped", peer_ip, settings.handshake_timeout
+            )
             return None
-    if deadline.cancelled_caught:
-        log.info("%s: handshake not done in %.1f s, dropped", peer_ip, settings.handshake_timeout)
-        return None
-    if protocol.state is not OPEN:
-        return None
-    # Frames parsed together with the request come out after it.
-    early.extend(e for e in protocol.events_received() if isinstance(e, Frame))
-    return Opened(stream, protocol, early)
+        if protocol.state is not OPEN:
+            return None
+        # Frames parsed together with the request come out after it.
+        early.extend(e for e in protocol.events_received() if isinstance(e, Frame))
+        opened = Opened(stream, protocol, early)
+        return opened
+    finally:
+        if counted and opened is None:
+            front.counter.closed(peer_ip)

@@ -23,7 +23,7 @@ from ..games import default_games
 from ..room import Room
 from ..settings import Settings
 from ..tick import TickStats
-from .handshake import open_websocket
+from .handshake import Opened, open_websocket
 from .http import ConnectionCounter, HttpFront
 from .link import ClientLink
 from .ticker import run_room
@@ -131,14 +131,19 @@ class RunningServer:
         if opened is None:
             await trio.aclose_forcefully(stream)
             return
+        try:
+            await self._run_link(opened, ip)
+        finally:
+            self.counter.closed(ip)
+
+    async def _run_link(self, opened: Opened, ip: str) -> None:
         ws = WsConnection(
             opened.stream,
             opened.protocol,
             send_timeout=self.core.settings.send_timeout,
             close_timeout=self.core.settings.close_timeout,
         )
-        link = ClientLink(self.core, ws, ip)
-        self.counter.opened(ip)
+        link = ClientLink(self.core, ws, ip)  # counted in self.counter by open_websocket
         self.links.add(link)
         try:
             if self.front.closing:
@@ -146,7 +151,6 @@ class RunningServer:
             await link.run(opened.early_frames)
         finally:
             self.links.discard(link)
-            self.counter.closed(ip)
             if not self.links and self.front.closing:
                 self._no_links.set()
 

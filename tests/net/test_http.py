@@ -197,3 +197,22 @@ async def test_repeated_upgrade_header_is_400_and_the_server_lives(
         assert response.status == 400
         async with connect(server.url, "after", game="arena") as client:
             await client.next_snapshot()
+
+
+async def test_simultaneous_handshakes_cannot_pass_the_per_ip_cap(
+    start_server: StartServer,
+) -> None:
+    """Six upgrades sent at once against a cap of 2: exactly two get 101, four get 429."""
+    server = await start_server(max_connections_per_ip=2)
+    with trio.fail_after(5):
+        async with AsyncExitStack() as stack:
+            streams = [
+                await stack.enter_async_context(
+                    await trio.open_tcp_stream("127.0.0.1", server.port)
+                )
+                for _ in range(6)
+            ]
+            for stream in streams:
+                await stream.send_all(upgrade_request(server.port))
+            statuses = sorted([(await read_response(s)).status for s in streams])
+    assert statuses == [101, 101, 429, 429, 429, 429]
