@@ -1,6 +1,8 @@
 """One client: a :class:`Session` wired to a :class:`WsConnection` and its tasks.
 
-The link's nursery owns the reader, the writer and a timer task. Frames the
+The link's nursery owns the reader and the writer; its timers (pings,
+timeouts, keepalive, the close deadline) are fired by the server's shared
+:class:`~gameserver.trio.timers.TimerWheel`. Frames the
 session queues in its :class:`Outbox` are written synchronously by
 :meth:`ClientLink.pump` when the socket has room; while the socket is backed
 up they stay in the outbox, where a newer snapshot replaces an older one,
@@ -21,6 +23,7 @@ from protocol import CloseCode
 from ..core import ServerCore
 from ..outbox import Outbox
 from ..session import Session
+from .timers import TimerWheel
 from .wsconn import WsConnection
 
 log = logging.getLogger(__name__)
@@ -29,16 +32,24 @@ log = logging.getLogger(__name__)
 class ClientLink:
     """Session + outbox + connection for one client."""
 
-    def __init__(self, core: ServerCore, ws: WsConnection, peer: str) -> None:
+    def __init__(
+        self,
+        core: ServerCore,
+        ws: WsConnection,
+        peer: str,
+        timers: TimerWheel | None = None,
+    ) -> None:
         self.core = core
         self.ws = ws
+        self.timers = timers
+        """The shared wheel; None: ``run`` starts a private one (tests, embedding)."""
+        self.timer_due = math.inf
         self.outbox = Outbox(core.settings.event_queue_depth, self.pump)
         self.session = Session(core, self.outbox, trio.current_time(), peer=peer)
         self.session.peer = f"{peer}#{self.session.player_id}"
         self._close_started = False
+        self._finished = False
         self._close_deadline = math.inf
-        self._timer_changed = trio.Event()
-        self._armed_deadline = math.inf
         self._next_keepalive = trio.current_time() + core.settings.keepalive_interval
         ws.on_drained = self.pump
 
@@ -62,7 +73,7 @@ class ClientLink:
             return
         self.ws.send_close(code, reason)
         self._close_deadline = trio.current_time() + self.core.settings.close_timeout
-        self._timer_changed.set()
+        self._reschedule()
 
     def close(self, code: int, reason: str) -> None:
         """Close this client from outside (server shutdown)."""
@@ -70,15 +81,16 @@ class ClientLink:
 
     def on_binary(self, message: bytes) -> None:
         self.session.receive_bytes(message, trio.current_time())
-        # A message (hello) can bring the next timer forward: wake the timer task
-        # only then, not on every message (each wake-up is a task switch).
-        if self.session.next_timer() < self._armed_deadline:
-            self._timer_changed.set()
+        # A message (hello) can bring the next timer forward.
+        if self.session.next_timer() < self.timer_due:
+            self._reschedule()
 
     def on_text(self) -> None:
         self.session.receive_text(trio.current_time())
 
     def _keepalive_deadline(self) -> float:
+        if self.outbox.closing or self._close_started:
+            return math.inf  # closing: the close deadline rules now
         sent = self.ws.ping_sent_at
         if sent is not None:
             return sent + self.core.settings.keepalive_timeout
@@ -96,24 +108,27 @@ class ClientLink:
             self.ws.send_ping(now)
             self._next_keepalive = now + settings.keepalive_interval
 
-    async def run_timers(self) -> None:
+    def _next_deadline(self) -> float:
+        if self._finished:
+            return math.inf
+        return min(self.session.next_timer(), self._keepalive_deadline(), self._close_deadline)
+
+    def _reschedule(self) -> None:
+        deadline = self._next_deadline()
+        if deadline != self.timer_due and self.timers is not None:
+            self.timers.schedule(self, deadline)
+
+    def on_timer_due(self, now: float) -> None:
         """Session timers (pings, timeouts), keepalive, and the close handshake's deadline."""
-        while True:
-            deadline = min(
-                self.session.next_timer(), self._keepalive_deadline(), self._close_deadline
-            )
-            self._armed_deadline = deadline
-            with trio.move_on_at(deadline):
-                await self._timer_changed.wait()
-                self._timer_changed = trio.Event()
-                continue
-            now = trio.current_time()
-            if now >= self._close_deadline:
-                # The peer did not answer our close frame in time.
-                self.ws.abort()
-                return
-            self.session.on_timer(now)
-            self._keepalive(now)
+        if self._finished:
+            return
+        if now >= self._close_deadline:
+            # The peer did not answer our close frame in time.
+            self.ws.abort()
+            return
+        self.session.on_timer(now)
+        self._keepalive(now)
+        self._reschedule()
 
     async def run(self, early_frames: Iterable[Frame] = ()) -> None:
         """Drive the connection until it ends, then make the session leave its room."""
@@ -121,13 +136,17 @@ class ClientLink:
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(ws.run_writer)
-                nursery.start_soon(self.run_timers)
+                if self.timers is None:
+                    self.timers = TimerWheel()
+                    nursery.start_soon(self.timers.run)
+                self._reschedule()
                 await ws.run_reader(self.on_binary, self.on_text, early_frames)
                 # Give the writer close_timeout to flush a close reply and EOF.
                 with trio.move_on_after(self.core.settings.close_timeout):
                     await ws.writer_done.wait()
                 nursery.cancel_scope.cancel()
         finally:
+            self._finished = True
             if ws.timed_out:
                 log.warning(
                     "%s: send blocked for %.1f s, evicted (4001)",

@@ -27,6 +27,7 @@ from .handshake import Opened, open_websocket
 from .http import ConnectionCounter, HttpFront
 from .link import ClientLink
 from .ticker import run_room
+from .timers import TimerWheel
 from .wsconn import WsConnection
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,8 @@ class RunningServer:
         self.counter = ConnectionCounter()
         self.front = HttpFront(core.settings, self.counter, self.health)
         self.links: set[ClientLink] = set()
+        self.timers = TimerWheel()
+        """Fires every client's timers from one task."""
         self.listen_scope = trio.CancelScope()
         self._nursery = nursery
         self._no_links = trio.Event()
@@ -143,7 +146,9 @@ class RunningServer:
             send_timeout=self.core.settings.send_timeout,
             close_timeout=self.core.settings.close_timeout,
         )
-        link = ClientLink(self.core, ws, ip)  # counted in self.counter by open_websocket
+        link = ClientLink(
+            self.core, ws, ip, self.timers
+        )  # counted in self.counter by open_websocket
         self.links.add(link)
         try:
             if self.front.closing:
@@ -193,6 +198,7 @@ async def serve_game(
                     handler_nursery=nursery,
                 )
 
+        nursery.start_soon(running.timers.run, name="timers")
         nursery.start_soon(listen)
         log.info("serving %s", running.url)
         task_status.started(running)

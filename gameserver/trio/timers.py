@@ -1,0 +1,74 @@
+"""One task fires every client's timers (pings, timeouts, keepalive).
+
+A task per client, each parked in ``move_on_at``, costs trio a cancel-scope
+expiry and a task switch per timer per client; profiling at 500 clients put
+that machinery at ~15% of the server's CPU. Here all deadlines sit in one heap
+and one task sleeps until the earliest. Entries are never removed: an owner
+that moves its deadline schedules a new entry, and an entry whose deadline is
+no longer its owner's current one is skipped when it comes due.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+from typing import Protocol
+
+import trio
+
+
+class TimerOwner(Protocol):
+    timer_due: float
+    """The owner's current deadline; entries with any other deadline are stale."""
+
+    def on_timer_due(self, now: float) -> None:
+        """Called once ``timer_due`` has passed; the owner then schedules its next one."""
+
+
+class TimerWheel:
+    """Deadlines of many owners, fired by a single task (:meth:`run`)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, TimerOwner]] = []
+        self._order = itertools.count()
+        self._earliest = math.inf
+        self._changed = trio.Event()
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def schedule(self, owner: TimerOwner, deadline: float) -> None:
+        """Make ``deadline`` the owner's next one (``math.inf``: none)."""
+        owner.timer_due = deadline
+        if deadline == math.inf:
+            return
+        heapq.heappush(self._heap, (deadline, next(self._order), owner))
+        if deadline < self._earliest:
+            self._earliest = deadline
+            self._changed.set()
+
+    def fire_due(self, now: float) -> None:
+        """Call every owner whose current deadline has passed.
+
+        Deadlines an owner schedules while being called wait for the next round,
+        even if already due, so a confused owner cannot trap this loop.
+        """
+        heap = self._heap
+        due: list[tuple[float, TimerOwner]] = []
+        while heap and heap[0][0] <= now:
+            deadline, _, owner = heapq.heappop(heap)
+            due.append((deadline, owner))
+        for deadline, owner in due:
+            if owner.timer_due == deadline:
+                owner.timer_due = math.inf
+                owner.on_timer_due(now)
+        self._earliest = heap[0][0] if heap else math.inf
+
+    async def run(self) -> None:
+        """Fire timers forever (cancel the task to stop)."""
+        while True:
+            with trio.move_on_at(self._earliest):
+                await self._changed.wait()
+            self._changed = trio.Event()
+            self.fire_due(trio.current_time())

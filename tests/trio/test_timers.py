@@ -1,0 +1,80 @@
+"""TimerWheel: one task fires many owners' deadlines, exactly on time, skipping stale ones."""
+
+from __future__ import annotations
+
+import math
+
+import trio
+import trio.testing
+
+from gameserver.trio.timers import TimerWheel
+
+
+class Owner:
+    """Records when it fired; optionally reschedules itself every ``period`` seconds."""
+
+    def __init__(self, wheel: TimerWheel, period: float | None = None) -> None:
+        self.wheel = wheel
+        self.period = period
+        self.timer_due = math.inf
+        self.fired: list[float] = []
+
+    def on_timer_due(self, now: float) -> None:
+        self.fired.append(now)
+        if self.period is not None:
+            self.wheel.schedule(self, now + self.period)
+
+
+async def test_owners_fire_at_their_exact_deadlines(autojump_clock: trio.abc.Clock) -> None:
+    """Two periodic owners fire on their own grids from one task."""
+    wheel = TimerWheel()
+    fast, slow = Owner(wheel, 0.25), Owner(wheel, 1.0)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wheel.run)
+        wheel.schedule(fast, 0.25)
+        wheel.schedule(slow, 1.0)
+        await trio.sleep(2.1)
+        nursery.cancel_scope.cancel()
+    assert fast.fired == [0.25 * n for n in range(1, 9)]
+    assert slow.fired == [1.0, 2.0]
+
+
+async def test_moving_a_deadline_makes_the_old_entry_stale(autojump_clock: trio.abc.Clock) -> None:
+    """Rescheduling later skips the old entry; rescheduling earlier wakes the wheel."""
+    wheel = TimerWheel()
+    later, earlier = Owner(wheel), Owner(wheel)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wheel.run)
+        wheel.schedule(later, 1.0)
+        wheel.schedule(earlier, 5.0)
+        await trio.testing.wait_all_tasks_blocked()
+        wheel.schedule(later, 3.0)  # moved later: nothing at 1.0
+        wheel.schedule(earlier, 0.5)  # moved earlier: must wake the sleeping task
+        await trio.sleep(6)
+        nursery.cancel_scope.cancel()
+    assert later.fired == [3.0]
+    assert earlier.fired == [0.5]
+
+
+async def test_cancelled_owner_never_fires(autojump_clock: trio.abc.Clock) -> None:
+    """Scheduling math.inf drops an owner's pending deadline."""
+    wheel = TimerWheel()
+    owner = Owner(wheel)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wheel.run)
+        wheel.schedule(owner, 1.0)
+        wheel.schedule(owner, math.inf)
+        await trio.sleep(2)
+        nursery.cancel_scope.cancel()
+    assert owner.fired == []
+
+
+def test_an_owner_rescheduling_into_the_past_cannot_trap_the_loop() -> None:
+    """A deadline scheduled during firing waits for the next round, even if already due."""
+    wheel = TimerWheel()
+    owner = Owner(wheel, period=-1.0)  # always reschedules one second in the past
+    wheel.schedule(owner, 1.0)
+    wheel.fire_due(1.0)
+    assert owner.fired == [1.0]
+    wheel.fire_due(1.0)
+    assert owner.fired == [1.0, 1.0]
