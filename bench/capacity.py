@@ -305,8 +305,9 @@ def main(argv: list[str] | None = None) -> int:
         "a fresh server per point.",
         "server CPU = utime + stime of the server process (psutil) over the window; "
         "µs per client·tick = CPU µs / (players * 30 * window s).",
-        "tick duration: ours = simulation + encoding into per-client outboxes (sending runs in "
-        "per-client tasks between ticks); baseline = simulation + awaiting every send in turn.",
+        "tick duration: ours = simulation + encoding + a non-blocking write to each socket that "
+        "has room (a backed-up client's snapshot waits in its outbox for its writer task); "
+        "baseline = simulation + awaiting every send in turn.",
         "RTT (bot) = input sent → first snapshot acking it: includes the wait for the next tick.",
     ]
     print("\n".join("# " + n for n in notes), flush=True)
