@@ -25,10 +25,6 @@ from websockets.trio.client import connect as ws_connect
 from clients.loadtest.metrics import Metrics
 from clients.python.client import GameClient, ServerRefused
 from protocol import (
-    Joined,
-    Left,
-    Ping,
-    Pong,
     ServerMessage,
     Snapshot,
     decode_server_message,
@@ -100,17 +96,8 @@ class BotClient(GameClient):
                     self.latest_snapshot = snapshot
                     return snapshot
             message = decode_server_message(frame)
-            if isinstance(message, Ping):
-                await self.send(Pong(message.nonce))
-                self.pings_answered += 1
-                continue
-            if isinstance(message, Snapshot):
-                self.latest_snapshot = message
-            elif isinstance(message, Joined):
-                self.room = message.room
-            elif isinstance(message, Left):
-                self.room = None
-            return message
+            if not await self.absorb(message):
+                return message
 
 
 async def _small_window_stream(url: str, rcvbuf: int) -> trio.SocketStream:

@@ -102,17 +102,22 @@ class GameClient:
                 raise RuntimeError("server sent a text frame")
             self.bytes_in += len(frame)
             message = decode_server_message(frame)
-            if isinstance(message, Ping):
-                await self.send(Pong(message.nonce))
-                self.pings_answered += 1
-                continue
-            if isinstance(message, Snapshot):
-                self.latest_snapshot = message
-            elif isinstance(message, Joined):
-                self.room = message.room
-            elif isinstance(message, Left):
-                self.room = None
-            return message
+            if not await self.absorb(message):
+                return message
+
+    async def absorb(self, message: ServerMessage) -> bool:
+        """Answer a ping (True: nothing to return) and track room and snapshot state."""
+        if isinstance(message, Ping):
+            await self.send(Pong(message.nonce))
+            self.pings_answered += 1
+            return True
+        if isinstance(message, Snapshot):
+            self.latest_snapshot = message
+        elif isinstance(message, Joined):
+            self.room = message.room
+        elif isinstance(message, Left):
+            self.room = None
+        return False
 
     async def hello(self, name: str, game: str | None = None, room: str | None = None) -> Welcome:
         """Send ``hello`` and wait for ``welcome`` (and an error, if the join in it failed)."""
