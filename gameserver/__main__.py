@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 
+from .game import Game
 from .games import default_games, load_game
 from .settings import Settings, setting_docs, settings_table
 from .trio.server import RunningServer, serve_game
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gameserver",
         description="Authoritative multiplayer game server: WebSocket + msgpack, trio tick loop. "
-        "Open http://localhost:PORT/ in a browser to play; GET /healthz for status. "
+        "GET http://localhost:PORT/ serves the browser page, GET /healthz the status. "
         "Every option below is a named limit or setting (see README, 'Settings').",
     )
     for f in dataclasses.fields(Settings):
@@ -77,10 +78,10 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
 
 
-async def run(settings: Settings, game_specs: Sequence[str] = ()) -> None:
+async def run(settings: Settings, extra_games: Sequence[type[Game]] = ()) -> None:
     games = default_games()
-    for spec in game_specs:
-        games.register(load_game(spec))
+    for game in extra_games:
+        games.register(game)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
             server: RunningServer = await nursery.start(serve_game, settings, games)
@@ -100,6 +101,13 @@ async def run(settings: Settings, game_specs: Sequence[str] = ()) -> None:
                 break
 
 
+def _leaves(exc: BaseException) -> list[BaseException]:
+    """The plain exceptions inside (possibly nested) exception groups."""
+    if isinstance(exc, BaseExceptionGroup):
+        return [leaf for inner in exc.exceptions for leaf in _leaves(inner)]
+    return [exc]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.print_settings:
@@ -116,11 +124,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
-        trio.run(run, settings, args.game)
-    except OSError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        games = [load_game(spec) for spec in args.game]
+    except (ImportError, AttributeError, TypeError, ValueError) as exc:
+        print(f"error: --game: {exc}", file=sys.stderr)
+        return 2
+    failures: list[BaseException] = []
+    try:
+        trio.run(run, settings, games)
+    except* OSError as group:
+        # Port in use, certificate unreadable, …: trio reports it in an ExceptionGroup.
+        failures.extend(_leaves(group))
+    for failure in failures:
+        print(f"error: {failure}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":

@@ -95,3 +95,40 @@ async def test_signal_closes_clients_1001_and_exits_0(tmp_path: Path, signum: in
     stderr = await trio.Path(log).read_text()
     assert "Traceback" not in stderr, stderr
     assert "closing all clients (1001)" in stderr
+
+
+async def test_port_in_use_is_one_clear_line() -> None:
+    """A port already taken gives one "error:" line and exit 1, not a traceback."""
+    taken = trio.socket.socket()
+    with taken:
+        await taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with trio.fail_after(10):
+            result = await trio.run_process(
+                [*COMMAND, "--port", str(port)],
+                cwd=ROOT,
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+    assert result.returncode == 1
+    assert result.stderr.decode().strip().splitlines() == [
+        "error: [Errno 98] Address already in use"
+    ]
+
+
+@pytest.mark.parametrize("spec", ["nosuch_module:Game", "gameserver.games.arena.Arena"])
+async def test_bad_game_spec_is_one_clear_line(spec: str) -> None:
+    """An unimportable or malformed --game gives one "error: --game" line and exit 2."""
+    with trio.fail_after(10):
+        result = await trio.run_process(
+            [*COMMAND, "--port", "0", "--game", spec],
+            cwd=ROOT,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 2
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --game:")
