@@ -79,9 +79,18 @@ class Settings:
     max_input_seq_gap: int = 1024
     """Largest forward jump of an input ``seq``; a larger jump is ignored and counted."""
 
+    frames_per_second: float = 240.0
+    """WebSocket frames per second, control and continuation frames included; a flood: 1008."""
+    frame_burst: int = 480
+    """Frame token bucket size (frames a client may send at once)."""
+    max_fragments: int = 64
+    """Fragments in one message (empty ones add no bytes, so size alone cannot bound them)."""
+
     # -- outbound -----------------------------------------------------------
     event_queue_depth: int = 64
     """Reliable messages (events, replies) queued per client; overflow closes it 4001."""
+    max_send_backlog_bytes: int = 1 << 20
+    """Bytes waiting for a client's full socket (pongs included) before it is dropped."""
     send_timeout: float = 1.0
     """Seconds one send to a client may block before the client is evicted (4001)."""
 
@@ -112,17 +121,14 @@ class Settings:
             raise ValueError("certfile and keyfile go together")
         if self.max_message_bytes < 256:
             raise ValueError("max_message_bytes must be at least 256")
-        for name in (
-            "send_timeout",
-            "ping_interval",
-            "ping_timeout",
-            "hello_timeout",
-            "handshake_timeout",
-            "close_timeout",
-            "messages_per_second",
-        ):
+        for name in _POSITIVE:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        for name in _AT_LEAST_ONE:
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1")
+        if self.max_catch_up_ticks < 0:
+            raise ValueError("max_catch_up_ticks must not be negative")
 
     @property
     def tick_interval(self) -> float:
@@ -146,6 +152,20 @@ class Settings:
             "ping_timeout_ms": int(self.ping_timeout * 1000),
             "hello_timeout_ms": int(self.hello_timeout * 1000),
         }
+
+
+_POSITIVE = (
+    "send_timeout", "ping_interval", "ping_timeout", "hello_timeout", "handshake_timeout",
+    "close_timeout", "messages_per_second", "frames_per_second", "keepalive_interval",
+    "keepalive_timeout", "shutdown_timeout", "empty_room_grace",
+)  # fmt: skip
+_AT_LEAST_ONE = (
+    "message_burst", "flood_close_after", "bad_messages_allowed", "max_chat_chars",
+    "input_queue_depth", "max_input_seq_gap", "event_queue_depth", "max_rooms",
+    "max_connections", "max_connections_per_ip", "frame_burst", "max_fragments",
+    "max_send_backlog_bytes", "max_request_header_bytes",
+)  # fmt: skip
+"""Settings a zero would break (a token bucket of size 0 refuses everything)."""
 
 
 def setting_docs() -> dict[str, str]:

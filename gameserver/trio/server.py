@@ -20,6 +20,7 @@ import trio
 from ..core import ServerCore
 from ..game import GameRegistry
 from ..games import default_games
+from ..ratelimit import TokenBucket
 from ..room import Room
 from ..settings import Settings
 from ..tick import TickStats
@@ -140,11 +141,17 @@ class RunningServer:
             self.counter.closed(ip)
 
     async def _run_link(self, opened: Opened, ip: str) -> None:
+        settings = self.core.settings
         ws = WsConnection(
             opened.stream,
             opened.protocol,
-            send_timeout=self.core.settings.send_timeout,
-            close_timeout=self.core.settings.close_timeout,
+            send_timeout=settings.send_timeout,
+            close_timeout=settings.close_timeout,
+            frame_limit=TokenBucket(
+                settings.frames_per_second, settings.frame_burst, trio.current_time()
+            ),
+            max_backlog_bytes=settings.max_send_backlog_bytes,
+            max_fragments=settings.max_fragments,
         )
         link = ClientLink(
             self.core, ws, ip, self.timers

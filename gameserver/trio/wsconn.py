@@ -31,10 +31,16 @@ import trio
 from websockets.frames import Frame, Opcode
 from websockets.protocol import CLOSED, OPEN, Protocol
 
+from protocol import CloseCode
+
+from ..ratelimit import TokenBucket
+
 log = logging.getLogger(__name__)
 
-RECEIVE_SIZE = 65536
-"""Bytes asked of the kernel per read: many small client frames fit in one."""
+RECEIVE_SIZE = 16384
+"""Bytes asked of the kernel per read. Enough for every honest client's burst; small
+enough that parsing one read (up to ~2,700 minimal frames) stays a few milliseconds,
+since the protocol parses a whole read synchronously."""
 
 
 def binary_frame_header(length: int) -> bytes:
@@ -76,8 +82,18 @@ class WsConnection:
         *,
         send_timeout: float,
         close_timeout: float,
+        frame_limit: TokenBucket | None = None,
+        max_backlog_bytes: int = 1 << 20,
+        max_fragments: int = 64,
     ) -> None:
         self.stream = stream
+        self.frame_limit = frame_limit
+        """Every received frame (control and continuation frames too) takes a token;
+        none left: close 1008. Data messages are rate-limited again by the session."""
+        self.max_backlog_bytes = max_backlog_bytes
+        self.max_fragments = max_fragments
+        self._backlog_bytes = 0
+        self.failed_reason: str | None = None
         self.protocol = protocol
         self.send_timeout = send_timeout
         self.close_timeout = close_timeout
@@ -172,11 +188,19 @@ class WsConnection:
                 return
             data = data[written:]
         self._pending.append(data)
+        self._backlog_bytes += len(data)
+        if self._backlog_bytes > self.max_backlog_bytes:
+            # Control replies (pongs) bypass the outbox's limits: bound them here.
+            log.info("send backlog over %d bytes, dropped", self.max_backlog_bytes)
+            self.failed_reason = "send backlog"
+            self.abort()
+            return
         self._wakeup.set()
 
     def _abort_soon(self) -> None:
         self.aborted = True
         self._pending.clear()
+        self._backlog_bytes = 0
         self._wakeup.set()
 
     def abort(self) -> None:
@@ -200,6 +224,7 @@ class WsConnection:
             if self._pending:
                 chunk = b"".join(self._pending)
                 self._pending.clear()
+                self._backlog_bytes = 0
                 self._writing = True
                 try:
                     with trio.move_on_after(self.send_timeout) as scope:
@@ -277,9 +302,22 @@ class WsConnection:
         finally:
             self.closed.set()
 
+    def _fail(self, code: int, reason: str) -> None:
+        """Close the connection for a transport-level abuse (the protocol sends the frame)."""
+        log.info("closing %d: %s", code, reason)
+        self.failed_reason = reason
+        self._fragments, self._fragment_opcode = [], None
+        self.protocol.fail(code, reason)
+        self.flush_protocol()
+
     def _on_frame(
         self, frame: Frame, on_binary: Callable[[bytes], None], on_text: Callable[[], None]
     ) -> None:
+        if self.protocol.state is not OPEN:
+            return
+        if self.frame_limit is not None and not self.frame_limit.take(trio.current_time()):
+            self._fail(CloseCode.POLICY_VIOLATION, "frame flood")
+            return
         opcode = frame.opcode
         kind: Opcode | None
         if opcode is Opcode.BINARY or opcode is Opcode.TEXT:
@@ -289,7 +327,11 @@ class WsConnection:
                 return
             message, kind = bytes(frame.data), opcode
         elif opcode is Opcode.CONT:
-            # The protocol has checked that a message was started and caps its size.
+            # The protocol has checked that a message was started and caps its size,
+            # but empty fragments add no size: cap their number too.
+            if len(self._fragments) >= self.max_fragments:
+                self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
+                return
             self._fragments.append(bytes(frame.data))
             if not frame.fin:
                 return

@@ -410,7 +410,11 @@ async def test_full_kernel_buffer_keeps_the_rest_in_order() -> None:
         stream, theirs = socket_pair()
         with theirs:
             ws = WsConnection(
-                stream, Protocol(Side.SERVER), send_timeout=5.0, close_timeout=CLOSE_TIMEOUT
+                stream,
+                Protocol(Side.SERVER),
+                send_timeout=5.0,
+                close_timeout=CLOSE_TIMEOUT,
+                max_backlog_bytes=8 << 20,
             )
             drained = trio.Event()
             ws.on_drained = drained.set
@@ -461,3 +465,73 @@ def test_binary_frame_header_matches_websockets(length: int) -> None:
     payload = b"x" * length
     expected = Frame(Opcode.BINARY, payload).serialize(mask=False)
     assert binary_frame_header(length) + payload == expected
+
+
+async def test_backlog_over_its_cap_drops_the_connection() -> None:
+    """Bytes queued for a socket that never drains are capped: past the cap, the peer is dropped."""
+    stream, theirs = socket_pair()
+    with theirs:
+        ws = WsConnection(
+            stream,
+            Protocol(Side.SERVER),
+            send_timeout=5.0,
+            close_timeout=CLOSE_TIMEOUT,
+            max_backlog_bytes=256 * 1024,
+        )
+        for _ in range(64):  # 4 MiB, far more than kernel buffers + the cap
+            ws.write(b"x" * 65536)
+        assert ws.aborted
+        assert ws.failed_reason == "send backlog"
+
+
+async def test_frame_flood_is_closed_1008(autojump_clock: trio.abc.Clock) -> None:
+    """Every frame takes a token (pings too): a ping flood past the burst gets close 1008."""
+    from gameserver.ratelimit import TokenBucket
+
+    server_stream, client_stream = trio.testing.memory_stream_pair()
+    ws = WsConnection(
+        server_stream,
+        Protocol(Side.SERVER),
+        send_timeout=5.0,
+        close_timeout=CLOSE_TIMEOUT,
+        frame_limit=TokenBucket(10.0, 20, trio.current_time()),
+    )
+    client = Protocol(Side.CLIENT)
+    for _ in range(50):
+        client.send_ping(b"")
+    await client_stream.send_all(b"".join(client.data_to_send()))
+    await client_stream.send_eof()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ws.run_writer)
+        await ws.run_reader(lambda message: None, lambda: None)
+        nursery.cancel_scope.cancel()
+    assert ws.failed_reason == "frame flood"
+    assert ws.protocol.close_sent is not None
+    assert ws.protocol.close_sent.code == 1008
+
+
+async def test_endless_empty_fragments_are_closed_1009(autojump_clock: trio.abc.Clock) -> None:
+    """Empty continuation frames add no bytes, so their number is capped: close 1009."""
+    server_stream, client_stream = trio.testing.memory_stream_pair()
+    ws = WsConnection(
+        server_stream,
+        Protocol(Side.SERVER, max_size=4096),
+        send_timeout=5.0,
+        close_timeout=CLOSE_TIMEOUT,
+        max_fragments=8,
+    )
+    client = Protocol(Side.CLIENT)
+    client.send_binary(b"start", fin=False)
+    for _ in range(20):
+        client.send_continuation(b"", fin=False)
+    await client_stream.send_all(b"".join(client.data_to_send()))
+    await client_stream.send_eof()
+    messages: list[bytes] = []
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ws.run_writer)
+        await ws.run_reader(messages.append, lambda: None)
+        nursery.cancel_scope.cancel()
+    assert messages == []
+    assert ws.failed_reason == "too many fragments"
+    assert ws.protocol.close_sent is not None
+    assert ws.protocol.close_sent.code == 1009
