@@ -18,6 +18,7 @@ from protocol import (
     CloseCode,
     ErrorCode,
     Event,
+    Joined,
     PackedState,
     PlayerInfo,
     RoomInfo,
@@ -83,6 +84,7 @@ class Room:
         self.tick_no = 0
         self.closed = False
         self.empty_since: float | None = now
+        self._created_at = now
         self._snapshot_rate = settings.snapshot_rate
         self._tick_rate = settings.tick_rate
         self.tick_stats: TickStats | None = None
@@ -110,8 +112,20 @@ class Room:
         player = member.player
         self.game.on_join(player)
         self.seats[player.id] = Seat(member)
+        try:
+            info = self.room_info()
+            encode(Joined(info))  # a game's info() that msgpack cannot hold fails here
+        except Exception:
+            # Undo the seat: the caller closes this player 1011 and nothing may linger.
+            del self.seats[player.id]
+            try:
+                self.game.on_leave(player)
+            finally:
+                if not self.seats and self.empty_since is None:
+                    self.empty_since = self._created_at
+            raise
         self.empty_since = None
-        return self.room_info()
+        return info
 
     def announce_join(self, player: Player) -> None:
         """Tell everyone, the newcomer included, that ``player`` joined."""

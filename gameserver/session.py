@@ -105,7 +105,10 @@ class Session:
         self.peer = peer
         self.state = State.AWAIT_HELLO
         self.connected_at = now
-        self.latency = LatencyEstimator()
+        # Enough slots that the oldest unanswered ping is still held at ping_timeout.
+        self.latency = LatencyEstimator(
+            max_outstanding=math.ceil(settings.ping_timeout / settings.ping_interval) + 2
+        )
         self.player = Player(core.new_player_id(), "", self._latency_report)
         self.room: Room | None = None
         self._now = now

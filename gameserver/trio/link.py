@@ -58,11 +58,17 @@ class ClientLink:
         ws = self.ws
         if ws.backed_up or self._close_started:
             return
-        for frame in self.outbox.take():
-            ws.send_binary(frame)
-        request = self.outbox.close_request
-        if request is not None and not len(self.outbox) and not ws.backed_up:
-            self._start_close(request.code, request.reason, request.abort)
+        try:
+            for frame in self.outbox.take():
+                ws.send_binary(frame)
+            request = self.outbox.close_request
+            if request is not None and not len(self.outbox) and not ws.backed_up:
+                self._start_close(request.code, request.reason, request.abort)
+        except Exception:
+            # pump runs inside the room's tick: a transport bug here must cost this
+            # client its connection, not the room its life.
+            log.exception("%s: send failed", self.session.peer)
+            ws.abort()
 
     def _start_close(self, code: int, reason: str, abort: bool) -> None:
         self._close_started = True

@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import math
 from typing import Protocol
 
 import trio
+
+log = logging.getLogger(__name__)
 
 
 class TimerOwner(Protocol):
@@ -62,7 +65,11 @@ class TimerWheel:
         for deadline, owner in due:
             if owner.timer_due == deadline:
                 owner.timer_due = math.inf
-                owner.on_timer_due(now)
+                try:
+                    owner.on_timer_due(now)
+                except Exception:
+                    # A bug in one owner must not stop everyone's timers.
+                    log.exception("timer owner %r failed", owner)
         self._earliest = heap[0][0] if heap else math.inf
 
     async def run(self) -> None:

@@ -878,3 +878,43 @@ def test_messages_after_close_are_ignored() -> None:
     assert client.take() == []
     assert client.session.state is State.AWAIT_HELLO
     assert client.session.messages_received == 1
+
+
+class BadInfo(Game):
+    """A game whose static info() fails after on_join succeeded."""
+
+    name = "badinfo"
+
+    def info(self) -> Any:
+        raise RuntimeError("game bug in info()")
+
+    def step(self, dt: float) -> None:
+        pass
+
+    def snapshot(self, viewer: Player) -> Any:
+        return 0
+
+
+def test_game_failing_in_info_leaves_no_seat_behind() -> None:
+    """info() failing after on_join closes the player 1011 and frees the seat."""
+    games = default_games()
+    games.register(BadInfo)
+    core = ServerCore(Settings(empty_room_grace=5.0), games, epoch=0.0, seed=1)
+    client = Client(core)
+    client.hello()
+    client.send(Join(game="badinfo"))
+    assert client.close_code == CloseCode.INTERNAL_ERROR
+    room = room_named(core, "badinfo-1")
+    assert room.seats == {}
+    assert room.disposable(100.0, 5.0)
+
+
+def test_ping_timeout_fires_even_when_it_spans_many_intervals() -> None:
+    """With ping_timeout 50 intervals long, an unanswered first ping still times out (4002)."""
+    client = Client(make_core(ping_interval=0.1, ping_timeout=5.0))
+    client.hello()
+    for step in range(1, 50):
+        client.session.on_timer(step * 0.1)
+    assert client.close_code is None
+    client.session.on_timer(5.0)
+    assert client.close_code == CloseCode.PING_TIMEOUT
