@@ -118,6 +118,7 @@ class Session:
             BAD_MESSAGE_REFILL_PER_SECOND, settings.bad_messages_allowed, now
         )
         self._dropping = False
+        self._chat_rate = TokenBucket(settings.chat_per_second, settings.chat_burst, now)
         self._next_ping: float | None = None
         self._snapshot_id = 0
         self.last_acked_snapshot = 0
@@ -335,6 +336,9 @@ class Session:
 
     def _seat(self, game: str | None, room: str | None, now: float) -> RoomInfo | None:
         """Join a room; None if the game failed in on_join (then the client is closed)."""
+        if room is not None and clean_text(room) != room:
+            # Room names reach logs and /healthz: printable characters only, no padding.
+            raise JoinRefused(ErrorCode.BAD_MESSAGE, "room names must be printable, untrimmed")
         try:
             self.room, info = self.core.rooms.join(self, game, room, now)
         except JoinRefused:
@@ -396,6 +400,11 @@ class Session:
         room = self.room
         if room is None:
             self._refuse(ErrorCode.NOT_IN_ROOM, "not in a room", Chat.TYPE)
+            return
+        # Each chat line becomes a reliable frame to every member: its own, lower
+        # rate keeps one chatter from filling everyone's event queue.
+        if not self._chat_rate.take(self._now):
+            self._refuse(ErrorCode.RATE_LIMITED, "over the chat rate; dropped", Chat.TYPE)
             return
         text = clean_text(chat.text)
         if not 1 <= len(text) <= self.settings.max_chat_chars:

@@ -72,6 +72,10 @@ class Settings:
     """Messages dropped for rate (net of refill at ``messages_per_second``) before close 1008."""
     bad_messages_allowed: int = 10
     """Refused messages a client may send (refilled at one per 10 s) before close 1008."""
+    chat_per_second: float = 2.0
+    """Sustained chat lines per client: each goes to every member's reliable queue."""
+    chat_burst: int = 5
+    """Chat lines a client may send at once; with the rate, keeps event queues far from full."""
     max_chat_chars: int = 200
     """Longest chat line in characters, after control characters are removed."""
     input_queue_depth: int = 16
@@ -157,13 +161,13 @@ class Settings:
 _POSITIVE = (
     "send_timeout", "ping_interval", "ping_timeout", "hello_timeout", "handshake_timeout",
     "close_timeout", "messages_per_second", "frames_per_second", "keepalive_interval",
-    "keepalive_timeout", "shutdown_timeout", "empty_room_grace",
+    "keepalive_timeout", "shutdown_timeout", "empty_room_grace", "chat_per_second",
 )  # fmt: skip
 _AT_LEAST_ONE = (
     "message_burst", "flood_close_after", "bad_messages_allowed", "max_chat_chars",
     "input_queue_depth", "max_input_seq_gap", "event_queue_depth", "max_rooms",
     "max_connections", "max_connections_per_ip", "frame_burst", "max_fragments",
-    "max_send_backlog_bytes", "max_request_header_bytes",
+    "max_send_backlog_bytes", "max_request_header_bytes", "chat_burst",
 )  # fmt: skip
 """Settings a zero would break (a token bucket of size 0 refuses everything)."""
 

@@ -120,16 +120,25 @@ class GameClient:
         return False
 
     async def hello(self, name: str, game: str | None = None, room: str | None = None) -> Welcome:
-        """Send ``hello`` and wait for ``welcome`` (and an error, if the join in it failed)."""
+        """Send ``hello`` and wait for ``welcome``.
+
+        If a room was asked for and the server could not seat us, the ``error``
+        that follows the welcome is raised as :class:`ServerRefused`.
+        """
         await self.send(Hello(PROTOCOL_VERSION, name, game, room))
+        welcome: Welcome | None = None
         while True:
             message = await self.recv()
             if isinstance(message, Error):
                 raise ServerRefused(message)
             if isinstance(message, Welcome):
-                self.welcome = message
+                self.welcome = welcome = message
                 self.room = message.room
-                return message
+                if message.room is not None or (game is None and room is None):
+                    return message
+            elif welcome is not None:
+                # The server sends the join's error right after the welcome.
+                return welcome
 
     async def join(self, game: str | None = None, room: str | None = None) -> RoomInfo:
         """Join a room and wait for ``joined``; raises :class:`ServerRefused` on an error."""

@@ -16,11 +16,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import trio
+from websockets.exceptions import PayloadTooBig
 from websockets.frames import Frame
 from websockets.http11 import Request
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 from websockets.typing import Origin
+
+from protocol import CloseCode
 
 from ..settings import Settings
 from .http import HttpFront
@@ -108,6 +111,17 @@ async def open_websocket(
                     response = protocol.accept(request)
                 protocol.send_response(response)
                 await _flush(stream, protocol)
+                if protocol.state is OPEN and protocol.parser_exc is not None:
+                    # A bad frame came in the same packets as the request: websockets
+                    # failed it while CONNECTING, when no close frame can be sent.
+                    # Now that we are OPEN, send the close frame it deserved.
+                    too_big = isinstance(protocol.parser_exc, PayloadTooBig)
+                    protocol.fail(
+                        CloseCode.MESSAGE_TOO_BIG if too_big else CloseCode.PROTOCOL_ERROR,
+                        "bad frame with the upgrade request",
+                    )
+                    await _flush(stream, protocol)
+                    return None
                 if protocol.state is OPEN:
                     for data in replies:
                         if data:

@@ -918,3 +918,27 @@ def test_ping_timeout_fires_even_when_it_spans_many_intervals() -> None:
     assert client.close_code is None
     client.session.on_timer(5.0)
     assert client.close_code == CloseCode.PING_TIMEOUT
+
+
+def test_chat_has_its_own_rate() -> None:
+    """Chat past chat_burst gets rate_limited; the bucket refills at chat_per_second."""
+    core = make_core(chat_per_second=2.0, chat_burst=5)
+    a = in_room(core, name="ada")
+    a.take()
+    for _ in range(6):
+        a.send(Chat("hi"))
+    messages = a.take()
+    assert sum(isinstance(m, Event) and m.kind == "chat" for m in messages) == 5
+    assert [(m.code, m.ref) for m in messages if isinstance(m, Error)] == [("rate_limited", "chat")]
+    a.send(Chat("again"), now=0.5)
+    assert any(isinstance(m, Event) and m.text == "again" for m in a.take())
+
+
+@pytest.mark.parametrize("name", ["bad\nname", " padded", "tab\there"])
+def test_room_names_must_be_printable(name: str) -> None:
+    """A room name with control characters or padding is refused (bad_message)."""
+    client = Client(make_core())
+    client.hello()
+    client.send(Join(game="arena", room=name))
+    assert client.errors() == [("bad_message", "join")]
+    assert client.session.room is None

@@ -8,7 +8,7 @@ from contextlib import AsyncExitStack
 import pytest
 import trio
 
-from clients.python.client import GameClient, connect
+from clients.python.client import GameClient, ServerRefused, connect
 from protocol import Event, ServerMessage, Snapshot
 
 from .conftest import StartServer, expect
@@ -105,3 +105,12 @@ async def test_four_players_move_chat_and_see_joins_and_leaves(start_server: Sta
             for client in clients[:2]:
                 await expect(client, is_event("leave", ids[2]))
             assert server.core.rooms.player_count == 2
+
+
+async def test_client_hello_raises_when_the_join_in_it_fails(start_server: StartServer) -> None:
+    """connect(..., game=unknown) raises ServerRefused instead of yielding a lobby client."""
+    server = await start_server()
+    with trio.fail_after(5), pytest.raises(ServerRefused) as refused:
+        async with connect(server.url, "ada", game="no-such-game"):
+            pass
+    assert refused.value.code == "unknown_game"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 import struct
+from typing import Any
 
 import msgpack
 import pytest
@@ -209,3 +210,31 @@ async def test_hostile_clients_do_not_disturb_a_playing_client(start_server: Sta
             second = await calm.next_snapshot()
             assert second.tick > first.tick
         assert calm.close_code == CloseCode.NORMAL
+
+
+@pytest.mark.parametrize(
+    ("bad_frame", "code"),
+    [
+        (lambda: b"\x82\x01x", CloseCode.PROTOCOL_ERROR),  # unmasked client frame
+        (lambda: b"\x82\xfe" + struct.pack("!H", 5000) + os.urandom(4), CloseCode.MESSAGE_TOO_BIG),
+    ],
+)
+async def test_bad_frame_glued_to_the_upgrade_gets_its_close_code(
+    start_server: StartServer, bad_frame: Any, code: int
+) -> None:
+    """A bad frame in the same packet as the request: 101, then the close code at once."""
+    server = await start_server(max_message_bytes=4096, hello_timeout=5.0)
+    with trio.fail_after(3):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream:
+            await stream.send_all(upgrade_request(server.port) + bad_frame())
+            response = await read_response(stream)
+            assert response.status == 101
+            data = response.rest
+            while (parsed := parse_frame(data)) is None:
+                chunk = await stream.receive_some(65536)
+                assert chunk, "connection ended without a close frame"
+                data += chunk
+            opcode, payload, _ = parsed
+    assert opcode == 0x8
+    assert struct.unpack("!H", payload[:2])[0] == code
