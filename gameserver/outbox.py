@@ -1,7 +1,7 @@
 """Per-client outbound buffer: reliable FIFO, latest-wins snapshot slot, close request.
 
 The tick loop and the session write here synchronously and never wait; the
-client's sender task (``gameserver/trio/sender.py``) drains it. Rules:
+client's link (``gameserver/trio/link.py``) drains it into the socket. Rules:
 
 - Reliable frames (welcome, events, errors, pings) are kept in order and never
   dropped. More than ``max_reliable`` unsent closes the client 4001: a client

@@ -106,7 +106,7 @@ class Settings:
     keepalive_interval: float = 20.0
     """WebSocket-level ping interval (detects dead TCP even in the lobby)."""
     keepalive_timeout: float = 20.0
-    """Seconds for a WebSocket-level pong before websockets closes the connection 1011."""
+    """Seconds for a WebSocket-level pong before the connection is closed 1011."""
 
     # -- process --------------------------------------------------------------
     shutdown_timeout: float = 3.0

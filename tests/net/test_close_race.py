@@ -2,10 +2,11 @@
 
 websockets' trio ``serve()`` can close the socket right after ``handshake()``
 returns while the close reply is still being written (websocket-libraries
-notes, "Pitfalls"). The client runs in a worker thread with a blocking socket
-so that its frame races the end of the server's handshake for real (an
-in-process trio client is scheduled too predictably to hit the window); without
-``GameServerConnection``'s fix about half of the rounds end in a bare TCP close.
+notes, "Pitfalls"); our own shell (gameserver/trio/wsconn.py) must not have
+that race. The client runs in a worker thread with a blocking socket so that
+its frame races the end of the server's handshake for real (an in-process trio
+client is scheduled too predictably to hit the window); with the websockets.trio
+server, about half of the rounds ended in a bare TCP close.
 """
 
 from __future__ import annotations
