@@ -63,7 +63,9 @@ class RoomRegistry:
     def get(self, name: str) -> Room | None:
         return self._rooms.get(name)
 
-    def find_room(self, game: str | None, room: str | None, now: float) -> Room:
+    def find_room(
+        self, game: str | None, room: str | None, now: float, may_create: bool = True
+    ) -> Room:
         """Resolve a join request to a room with a free seat, creating one if allowed."""
         if game is not None and game not in self._games:
             raise JoinRefused(ErrorCode.UNKNOWN_GAME, f"no game named {game!r}")
@@ -76,7 +78,7 @@ class RoomRegistry:
             if existing is None:
                 if game is None:
                     raise JoinRefused(ErrorCode.NO_SUCH_ROOM, f"no room named {room!r}")
-                return self._create(room, game, now)
+                return self._create(room, game, now, may_create)
             if game is not None and existing.game_name != game:
                 raise JoinRefused(
                     ErrorCode.ROOM_GAME_MISMATCH, f"room {room!r} runs {existing.game_name!r}"
@@ -91,20 +93,29 @@ class RoomRegistry:
         while True:
             name = f"{game}-{next(self._counter)}"
             if name not in self._rooms:
-                return self._create(name, game, now)
+                return self._create(name, game, now, may_create)
 
     def join(
-        self, member: RoomMember, game: str | None, room: str | None, now: float
+        self,
+        member: RoomMember,
+        game: str | None,
+        room: str | None,
+        now: float,
+        may_create: bool = True,
     ) -> tuple[Room, RoomInfo]:
         """Seat ``member`` in the room the request resolves to.
 
         Raises JoinRefused; exceptions from the game's ``on_join`` propagate.
         """
-        target = self.find_room(game, room, now)
+        target = self.find_room(game, room, now, may_create)
         info = target.add(member)
         return target, info
 
-    def _create(self, name: str, game: str, now: float) -> Room:
+    def _create(self, name: str, game: str, now: float, may_create: bool = True) -> Room:
+        if not may_create:
+            raise JoinRefused(
+                ErrorCode.TOO_MANY_ROOMS, "this connection has created its maximum of rooms"
+            )
         if len(self._rooms) >= self._settings.max_rooms:
             raise JoinRefused(ErrorCode.TOO_MANY_ROOMS, "the server runs its maximum of rooms")
         seats = self._games.seats(game, self._settings.max_players_per_room)

@@ -122,6 +122,8 @@ class Session:
         self._next_ping: float | None = None
         self._snapshot_id = 0
         self.last_acked_snapshot = 0
+        self.rooms_created = 0
+        """Rooms this connection caused to exist (capped: one client must not fill max_rooms)."""
         self.messages_received = 0
         self.messages_dropped = 0
         self.messages_refused = 0
@@ -339,14 +341,19 @@ class Session:
         if room is not None and clean_text(room) != room:
             # Room names reach logs and /healthz: printable characters only, no padding.
             raise JoinRefused(ErrorCode.BAD_MESSAGE, "room names must be printable, untrimmed")
+        rooms = self.core.rooms
+        before = len(rooms)
+        may_create = self.rooms_created < self.settings.rooms_created_per_connection
         try:
-            self.room, info = self.core.rooms.join(self, game, room, now)
+            self.room, info = rooms.join(self, game, room, now, may_create)
         except JoinRefused:
             raise
         except Exception:
             log.exception("%s: game.on_join failed", self.peer)
             self.close(CloseCode.INTERNAL_ERROR, "game error on join")
             return None
+        if len(rooms) > before:
+            self.rooms_created += 1
         self.state = State.IN_ROOM
         return info
 

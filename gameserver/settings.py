@@ -42,6 +42,8 @@ class Settings:
     """Seats in a room; join-or-create opens a new room when all are full."""
     max_rooms: int = 1000
     """Rooms alive at once; a join that would create more gets ``too_many_rooms``."""
+    rooms_created_per_connection: int = 8
+    """Rooms one connection may create (then ``too_many_rooms``): nobody fills max_rooms alone."""
     empty_room_grace: float = 30.0
     """Seconds an empty room lives on (so a player can rejoin) before it is disposed."""
     max_catch_up_ticks: int = 0
@@ -52,6 +54,8 @@ class Settings:
     """Open WebSocket connections in total; past it the handshake gets HTTP 503."""
     max_connections_per_ip: int = 64
     """Open connections from one IP address; past it HTTP 429. Raise it for load tests."""
+    max_pending_handshakes: int = 256
+    """Connections still in their handshake (each buffers at most the header cap); more: dropped."""
     handshake_timeout: float = 5.0
     """Seconds for TCP + TLS + HTTP upgrade to finish (slowloris guard)."""
     hello_timeout: float = 5.0
@@ -168,6 +172,7 @@ _AT_LEAST_ONE = (
     "input_queue_depth", "max_input_seq_gap", "event_queue_depth", "max_rooms",
     "max_connections", "max_connections_per_ip", "frame_burst", "max_fragments",
     "max_send_backlog_bytes", "max_request_header_bytes", "chat_burst",
+    "rooms_created_per_connection", "max_pending_handshakes",
 )  # fmt: skip
 """Settings a zero would break (a token bucket of size 0 refuses everything)."""
 

@@ -26,7 +26,7 @@ from websockets.typing import Origin
 from protocol import CloseCode
 
 from ..settings import Settings
-from .http import HttpFront
+from .http import HttpFront, text_response
 from .wsconn import RECEIVE_SIZE
 
 log = logging.getLogger(__name__)
@@ -86,8 +86,17 @@ async def open_websocket(
                     stream = tls
                 request: Request | None = None
                 early: list[Frame] = []
+                received = 0
                 while request is None:
                     data = await stream.receive_some(RECEIVE_SIZE)
+                    received += len(data)
+                    if received > settings.max_request_header_bytes:
+                        # websockets would buffer up to 128 lines of 8 KiB: refuse early.
+                        protocol.send_response(
+                            text_response(431, "Request header fields too large.\n")
+                        )
+                        await _flush(stream, protocol)
+                        return None
                     if data:
                         protocol.receive_data(data)
                     else:

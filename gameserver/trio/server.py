@@ -71,6 +71,8 @@ class RunningServer:
     def __init__(self, core: ServerCore, nursery: trio.Nursery) -> None:
         self.core = core
         self.counter = ConnectionCounter()
+        self.handshaking = ConnectionCounter()
+        """TCP connections still in TLS/HTTP handshake (or a plain HTTP request)."""
         self.front = HttpFront(core.settings, self.counter, self.health)
         self.links: set[ClientLink] = set()
         self.timers = TimerWheel()
@@ -125,13 +127,23 @@ class RunningServer:
 
     async def _serve_tcp(self, stream: trio.SocketStream) -> None:
         ip = stream_peer_ip(stream)
-        opened = await open_websocket(
-            stream,
-            settings=self.core.settings,
-            front=self.front,
-            peer_ip=ip,
-            ssl_context=self.ssl_context,
-        )
+        settings = self.core.settings
+        pending = self.handshaking
+        if pending.total >= settings.max_pending_handshakes:
+            # Each handshake holds a task and buffers; past the cap, hang up at once.
+            log.info("%s: too many handshakes in progress, dropped", ip)
+            return
+        pending.opened(ip)
+        try:
+            opened = await open_websocket(
+                stream,
+                settings=settings,
+                front=self.front,
+                peer_ip=ip,
+                ssl_context=self.ssl_context,
+            )
+        finally:
+            pending.closed(ip)
         if opened is None:
             await trio.aclose_forcefully(stream)
             return

@@ -942,3 +942,18 @@ def test_room_names_must_be_printable(name: str) -> None:
     client.send(Join(game="arena", room=name))
     assert client.errors() == [("bad_message", "join")]
     assert client.session.room is None
+
+
+def test_one_connection_cannot_create_rooms_without_end() -> None:
+    """Past rooms_created_per_connection, creating another room is refused too_many_rooms."""
+    core = make_core(rooms_created_per_connection=2)
+    client = Client(core)
+    client.hello()
+    for name in ("r1", "r2"):
+        client.send(Join(game="arena", room=name))
+        client.send(Leave())
+    client.take()
+    client.send(Join(game="arena", room="r3"))
+    assert client.errors() == [("too_many_rooms", "join")]
+    client.send(Join(room="r1"))  # joining an existing room is still fine
+    assert isinstance(client.take()[0], Joined)

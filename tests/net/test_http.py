@@ -216,3 +216,40 @@ async def test_simultaneous_handshakes_cannot_pass_the_per_ip_cap(
                 await stream.send_all(upgrade_request(server.port))
             statuses = sorted([(await read_response(s)).status for s in streams])
     assert statuses == [101, 101, 429, 429, 429, 429]
+
+
+async def test_handshakes_in_progress_are_capped(start_server: StartServer) -> None:
+    """Past max_pending_handshakes, a new TCP connection is dropped at once; served again after."""
+    server = await start_server(max_pending_handshakes=2, handshake_timeout=5.0)
+    with trio.fail_after(4):
+        async with AsyncExitStack() as stack:
+            idle = [
+                await stack.enter_async_context(
+                    await trio.open_tcp_stream("127.0.0.1", server.port)
+                )
+                for _ in range(2)
+            ]
+            await trio.testing.wait_all_tasks_blocked()
+            extra = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with extra:
+                assert await read_to_eof(extra) == b""
+            for stream in idle:
+                await stream.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        response = await http_exchange(server.port, get_request(server.port, "/healthz"))
+        assert response.status == 200
+
+
+async def test_request_head_over_the_cap_is_refused_before_it_ends(
+    start_server: StartServer,
+) -> None:
+    """Headers past max_request_header_bytes get 431 while the request is still coming."""
+    server = await start_server(max_request_header_bytes=4096)
+    with trio.fail_after(4):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream:
+            # 5 KiB of headers and no blank line: a request that has not ended.
+            pad = "".join(f"X-Pad-{n}: {'a' * 1000}\r\n" for n in range(5))
+            await stream.send_all(b"GET / HTTP/1.1\r\nHost: x\r\n" + pad.encode())
+            response = await read_response(stream)
+    assert response.status == 431
