@@ -28,6 +28,8 @@ class TickStats:
         self.max_duration = 0.0
         self.total_duration = 0.0
         self._recent: deque[float] = deque(maxlen=window)
+        self._sorted: list[float] = []
+        self._sorted_at = -1
 
     def record(self, duration: float) -> None:
         self.ticks += 1
@@ -36,10 +38,18 @@ class TickStats:
         self._recent.append(duration)
 
     def percentile(self, p: float) -> float:
-        """The ``p``-th percentile (0-100) of the recent window's durations, in seconds."""
+        """The ``p``-th percentile (0-100) of the recent window's durations, in seconds.
+
+        Computed from a sorted copy refreshed every 32 ticks: up to 32 ticks stale.
+        """
         if not self._recent:
             return 0.0
-        ordered = sorted(self._recent)
+        # /healthz asks for percentiles of every room; sort a room's window again
+        # only after 32 more ticks (about a second), not on every request.
+        if self._sorted_at < 0 or self.ticks - self._sorted_at >= 32:
+            self._sorted = sorted(self._recent)
+            self._sorted_at = self.ticks
+        ordered = self._sorted
         index = min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))
         return ordered[index]
 

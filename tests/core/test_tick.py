@@ -172,3 +172,16 @@ def test_stats_as_dict_in_milliseconds() -> None:
     assert d["p50_ms"] == 4.0
     assert d["mean_ms"] == pytest.approx((2 + 4 + 250) / 3, abs=0.001)
     assert TickStats().as_dict()["mean_ms"] == 0.0
+
+
+def test_percentiles_are_resorted_every_32_ticks() -> None:
+    """Percentiles reuse one sort for 32 ticks, then see the new durations."""
+    stats = TickStats()
+    for _ in range(10):
+        stats.record(0.001)
+    assert stats.percentile(99) == 0.001
+    for _ in range(31):
+        stats.record(0.5)
+    assert stats.percentile(99) == 0.001  # 31 ticks later: the cached sort
+    stats.record(0.5)
+    assert stats.percentile(99) == 0.5
