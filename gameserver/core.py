@@ -15,10 +15,6 @@ from .rooms import RoomRegistry
 from .settings import Settings
 
 
-def _no_ticker(room: Room) -> None:
-    pass
-
-
 class ServerCore:
     """Everything a session needs that outlives one connection."""
 
@@ -28,7 +24,7 @@ class ServerCore:
         games: GameRegistry,
         *,
         epoch: float,
-        on_room_created: Callable[[Room], None] = _no_ticker,
+        on_room_created: Callable[[Room], None] | None = None,
         seed: int | None = None,
     ) -> None:
         self.settings = settings

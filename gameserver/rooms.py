@@ -31,10 +31,6 @@ class JoinRefused(Exception):
         self.detail = detail
 
 
-def _no_ticker(room: Room) -> None:
-    pass
-
-
 class RoomRegistry:
     """Rooms by name."""
 
@@ -42,7 +38,7 @@ class RoomRegistry:
         self,
         settings: Settings,
         games: GameRegistry,
-        on_room_created: Callable[[Room], None] = _no_ticker,
+        on_room_created: Callable[[Room], None] | None = None,
         seed: int | None = None,
         epoch: float = 0.0,
     ) -> None:
@@ -130,7 +126,8 @@ class RoomRegistry:
         created.tick_no = current_tick(self._settings.tick_rate, self._epoch, now)
         self._rooms[name] = created
         log.info("room %s created (game %s, %d seats)", name, game, seats)
-        self._on_room_created(created)
+        if self._on_room_created is not None:
+            self._on_room_created(created)  # the shell starts the room's ticker
         return created
 
     def dispose(self, room: Room) -> None:

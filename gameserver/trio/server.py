@@ -17,6 +17,8 @@ from typing import Any
 
 import trio
 
+from protocol import CloseCode
+
 from ..core import ServerCore
 from ..game import GameRegistry
 from ..games import default_games
@@ -32,8 +34,6 @@ from .timers import TimerWheel
 from .wsconn import WsConnection
 
 log = logging.getLogger(__name__)
-
-SHUTDOWN_CLOSE_CODE = 1001
 
 
 def make_ssl_context(certfile: str, keyfile: str) -> ssl.SSLContext:
@@ -145,8 +145,7 @@ class RunningServer:
         finally:
             pending.closed(ip)
         if opened is None:
-            await trio.aclose_forcefully(stream)
-            return
+            return  # handle_tcp closes the stream
         try:
             await self._run_link(opened, ip)
         finally:
@@ -171,7 +170,7 @@ class RunningServer:
         self.links.add(link)
         try:
             if self.front.closing:
-                link.close(SHUTDOWN_CLOSE_CODE, "server shutting down")
+                link.close(CloseCode.GOING_AWAY, "server shutting down")
             await link.run(opened.early_frames)
         finally:
             self.links.discard(link)
@@ -183,7 +182,7 @@ class RunningServer:
         self.front.closing = True
         self.listen_scope.cancel()
         for link in list(self.links):
-            link.close(SHUTDOWN_CLOSE_CODE, "server shutting down")
+            link.close(CloseCode.GOING_AWAY, "server shutting down")
         if self.links:
             with trio.move_on_after(self.core.settings.shutdown_timeout):
                 await self._no_links.wait()
