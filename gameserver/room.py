@@ -87,6 +87,8 @@ class Room:
         self._created_at = now
         self._snapshot_rate = settings.snapshot_rate
         self._tick_rate = settings.tick_rate
+        self.inputs_ignored = 0
+        """Inputs whose seq went backwards or jumped too far, over the room's life."""
         self.tick_stats: TickStats | None = None
         """Set by the ticker that runs this room."""
 
@@ -170,6 +172,7 @@ class Room:
         last = seat.last_seq
         if last is not None and not last < seq <= last + self._settings.max_input_seq_gap:
             seat.ignored_inputs += 1
+            self.inputs_ignored += 1
             return None
         if len(seat.inputs) >= self._settings.input_queue_depth:
             return ErrorCode.INPUT_QUEUE_FULL
@@ -241,5 +244,6 @@ class Room:
             "players": len(self.seats),
             "max_players": self.max_players,
             "tick": self.tick_no,
+            "inputs_ignored": self.inputs_ignored,
             "tick_stats": self.tick_stats.as_dict() if self.tick_stats else None,
         }

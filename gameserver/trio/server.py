@@ -111,7 +111,18 @@ class RunningServer:
             "snapshot_rate": self.core.settings.snapshot_rate,
             "ticks": _tick_summary([r.tick_stats for r in rooms if r.tick_stats is not None]),
             "cpu_s": {"user": cpu.user, "system": cpu.system},
+            "clients": self._client_counters(),
             "room_list": [r.stats() for r in rooms[:100]],
+        }
+
+    def _client_counters(self) -> dict[str, int]:
+        """What the connected clients' sessions counted (bad input is logged and counted)."""
+        sessions = [link.session for link in self.links]
+        return {
+            "messages_received": sum(s.messages_received for s in sessions),
+            "messages_dropped_for_rate": sum(s.messages_dropped for s in sessions),
+            "messages_refused": sum(s.messages_refused for s in sessions),
+            "snapshots_replaced": sum(s.outbox.snapshots_replaced for s in sessions),
         }
 
     async def handle_tcp(self, stream: trio.SocketStream) -> None:

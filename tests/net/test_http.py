@@ -10,9 +10,11 @@ import trio
 import trio.testing
 
 from clients.python.client import connect
+from protocol import Error, Input
 
 from .conftest import (
     StartServer,
+    expect,
     get_request,
     http_exchange,
     raw_ws,
@@ -41,6 +43,12 @@ async def test_healthz_reports_status_players_rooms_and_ticks(start_server: Star
     with trio.fail_after(5):
         async with connect(server.url, "hp", game="arena") as client:
             await client.next_snapshot()
+            await client.send_raw(b"\xc1")  # one bad message, counted
+            await client.send_input({"dx": 1})
+            await client.send(Input(1, {"dx": 1}))  # seq 1 again: ignored and counted
+            await expect(client, lambda m: isinstance(m, Error))
+            while (await client.next_snapshot()).ack != 1:
+                pass
             response = await http_exchange(server.port, get_request(server.port, "/healthz"))
     assert response.status == 200
     assert response.headers["content-type"] == "application/json"
@@ -50,6 +58,9 @@ async def test_healthz_reports_status_players_rooms_and_ticks(start_server: Star
     assert health["rooms"] == 1
     assert health["connections"] == 1
     assert health["ticks"]["total"] >= 1
+    assert health["clients"]["messages_refused"] == 1
+    assert health["clients"]["messages_received"] >= 5
+    assert health["room_list"][0]["inputs_ignored"] == 1
 
 
 async def test_unknown_path_is_404(start_server: StartServer) -> None:
