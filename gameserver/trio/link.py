@@ -1,7 +1,7 @@
 """One client: a :class:`Session` wired to a :class:`WsConnection` and its tasks.
 
 The link's nursery owns the reader and the writer; its timers (pings,
-timeouts, keepalive, the close deadline) are fired by the server's shared
+timeouts, keepalive) are fired by the server's shared
 :class:`~gameserver.trio.timers.TimerWheel`. Frames the
 session queues in its :class:`Outbox` are written synchronously by
 :meth:`ClientLink.pump` when the socket has room; while the socket is backed
@@ -49,7 +49,6 @@ class ClientLink:
         self.session.peer = f"{peer}#{self.session.player_id}"
         self._close_started = False
         self._finished = False
-        self._close_deadline = math.inf
         self._next_keepalive = trio.current_time() + core.settings.keepalive_interval
         ws.on_drained = self.pump
 
@@ -77,8 +76,8 @@ class ClientLink:
             log.info("%s: dropping connection (%d %s)", self.session.peer, code, reason)
             ws.abort()
             return
+        # The connection itself gives the peer close_timeout to finish the handshake.
         self.ws.send_close(code, reason)
-        self._close_deadline = trio.current_time() + self.core.settings.close_timeout
         self._reschedule()
 
     def close(self, code: int, reason: str) -> None:
@@ -96,7 +95,7 @@ class ClientLink:
 
     def _keepalive_deadline(self) -> float:
         if self.outbox.closing or self._close_started:
-            return math.inf  # closing: the close deadline rules now
+            return math.inf  # closing: the connection's close deadline rules now
         sent = self.ws.ping_sent_at
         if sent is not None:
             return sent + self.core.settings.keepalive_timeout
@@ -117,7 +116,7 @@ class ClientLink:
     def _next_deadline(self) -> float:
         if self._finished:
             return math.inf
-        return min(self.session.next_timer(), self._keepalive_deadline(), self._close_deadline)
+        return min(self.session.next_timer(), self._keepalive_deadline())
 
     def _reschedule(self) -> None:
         deadline = self._next_deadline()
@@ -125,12 +124,8 @@ class ClientLink:
             self.timers.schedule(self, deadline)
 
     def on_timer_due(self, now: float) -> None:
-        """Session timers (pings, timeouts), keepalive, and the close handshake's deadline."""
+        """Session timers (pings, timeouts) and keepalive."""
         if self._finished:
-            return
-        if now >= self._close_deadline:
-            # The peer did not answer our close frame in time.
-            self.ws.abort()
             return
         self.session.on_timer(now)
         self._keepalive(now)
