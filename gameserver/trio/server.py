@@ -1,4 +1,4 @@
-"""Run the game server: TCP listeners, one task per client, one ticker per room.
+"""Run the game server: TCP listeners, a task per client, a ticker per room.
 
 ``serve_game`` is a trio service: ``server = await nursery.start(serve_game,
 settings)`` returns a :class:`RunningServer` once the port is bound. One
@@ -29,6 +29,8 @@ from ..tick import TickStats
 from .handshake import Opened, open_websocket
 from .http import ConnectionCounter, HttpFront
 from .link import ClientLink
+from .poller import ReadPoller
+from .poller import available as poller_available
 from .ticker import run_room
 from .timers import TimerWheel
 from .wsconn import WsConnection
@@ -77,6 +79,8 @@ class RunningServer:
         self.links: set[ClientLink] = set()
         self.timers = TimerWheel()
         """Fires every client's timers from one task."""
+        self.poller = ReadPoller() if poller_available() else None
+        """Reads every plain-TCP client socket from one task (Linux epoll)."""
         self.listen_scope = trio.CancelScope()
         self._nursery = nursery
         self._no_links = trio.Event()
@@ -174,6 +178,7 @@ class RunningServer:
             ),
             max_backlog_bytes=settings.max_send_backlog_bytes,
             max_fragments=settings.max_fragments,
+            poller=self.poller,
         )
         link = ClientLink(
             self.core, ws, ip, self.timers
@@ -228,6 +233,8 @@ async def serve_game(
                 )
 
         nursery.start_soon(running.timers.run, name="timers")
+        if running.poller is not None:
+            nursery.start_soon(running.poller.run, name="poller")
         nursery.start_soon(listen)
         log.info("serving %s", running.url)
         task_status.started(running)

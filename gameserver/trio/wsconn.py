@@ -8,8 +8,10 @@ Protocol` still does all of the RFC 6455 work (framing, masking, UTF-8 and
 close-code validation, size limits, ping/pong and close replies); this module
 only moves its bytes:
 
-- **Reading**: one task calls ``receive_some``, feeds the protocol and hands
-  each complete message to a callback, synchronously.
+- **Reading**: the server's :class:`~gameserver.trio.poller.ReadPoller` says
+  when the socket is readable; :meth:`WsConnection.receive` feeds the bytes to
+  the protocol and hands each complete message to a callback, synchronously.
+  Without a poller (TLS, memory streams) a task reads with ``receive_some``.
 - **Writing**: :meth:`WsConnection.write` is synchronous. When nothing is
   waiting to be written it writes straight to the socket (``os.write`` on the
   non-blocking fd, no task switch: the fan-out floor measured in the notes);
@@ -33,7 +35,13 @@ from websockets.protocol import CLOSED, OPEN, Protocol
 
 from protocol import CloseCode
 
+try:
+    from websockets.speedups import apply_mask  # C, as websockets itself uses
+except ImportError:  # pragma: no cover - websockets built without its C extension
+    from websockets.utils import apply_mask
+
 from ..ratelimit import TokenBucket
+from .poller import ReadPoller
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +63,14 @@ def binary_frame_header(length: int) -> bytes:
 _SMALL_HEADERS = tuple(bytes((0x82, n)) for n in range(126))
 
 
+def _ignore_message(message: bytes) -> None:
+    pass
+
+
+def _ignore_text() -> None:
+    pass
+
+
 def _raw_fd(stream: trio.abc.Stream) -> int | None:
     """The socket's fd for direct writes, or None (TLS and test streams use send_all)."""
     if isinstance(stream, trio.SocketStream):
@@ -73,6 +89,8 @@ class WsConnection:
         close_timeout: how long the peer has to finish a closing handshake
             (close frame, then end of stream) once it has begun, whichever side
             began it; then the connection is aborted.
+        poller: the shared reader of plain TCP sockets; without one (or for
+            TLS and test streams) :meth:`run_reader` reads in its own task.
     """
 
     def __init__(
@@ -85,6 +103,7 @@ class WsConnection:
         frame_limit: TokenBucket | None = None,
         max_backlog_bytes: int = 1 << 20,
         max_fragments: int = 64,
+        poller: ReadPoller | None = None,
     ) -> None:
         self.stream = stream
         self.frame_limit = frame_limit
@@ -117,6 +136,11 @@ class WsConnection:
         """When our unanswered WebSocket-level keepalive ping went out, if one is pending."""
         self._fragments: list[bytes] = []
         self._fragment_opcode: Opcode | None = None
+        self._poller = poller
+        self._polling = False
+        self._reading_done = trio.Event()
+        self._on_binary: Callable[[bytes], None] = _ignore_message
+        self._on_text: Callable[[], None] = _ignore_text
 
     # -- writing ------------------------------------------------------------
 
@@ -202,6 +226,8 @@ class WsConnection:
         self._pending.clear()
         self._backlog_bytes = 0
         self._wakeup.set()
+        # The writer closes the socket next: stop polling it first.
+        self._finish_reading()
 
     def abort(self) -> None:
         """Drop the connection without a closing handshake; this also ends the reader."""
@@ -247,6 +273,8 @@ class WsConnection:
             await self._wakeup.wait()
             # Safe to re-arm here: no other task runs between wait() and this line.
             self._wakeup = trio.Event()
+        # Aborted: reading ends too, and the poller lets go of the fd before it closes.
+        self._finish_reading()
         await trio.aclose_forcefully(self.stream)
 
     async def _send_eof(self) -> None:
@@ -269,38 +297,125 @@ class WsConnection:
         """Read until the connection ends, calling ``on_binary``/``on_text`` per message.
 
         ``early_frames`` were parsed during the handshake and are handled first.
+        With a poller (plain TCP) the reads happen in the poller's task and this
+        task only waits for the end; otherwise it reads the stream itself.
         """
-        protocol = self.protocol
-        for frame in early_frames:
-            self._on_frame(frame, on_binary, on_text)
+        self._on_binary, self._on_text = on_binary, on_text
+        if self.protocol.state is OPEN:
+            for frame in early_frames:
+                self._on_frame(frame)
         self.flush_protocol()
         try:
             # Cancelled by abort(), or at the deadline armed when a closing
             # handshake begins: a peer that never ends TCP must not hold us.
             with self._read_scope:
-                while protocol.state is not CLOSED and not self.aborted:
-                    try:
-                        data = await self.stream.receive_some(RECEIVE_SIZE)
-                    except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-                        data = b""
-                    if data:
-                        self.bytes_in += len(data)
-                        protocol.receive_data(data)
-                    else:
-                        protocol.receive_eof()
-                    for event in protocol.events_received():
-                        if isinstance(event, Frame):
-                            self._on_frame(event, on_binary, on_text)
-                    self.flush_protocol()
-                    if not data:
-                        break
-                    if protocol.state is not OPEN and protocol.close_expected():
-                        self._arm_close_deadline()
+                if self.protocol.state is CLOSED or self.aborted:
+                    self._finish_reading()
+                elif self._start_polling():
+                    await self._reading_done.wait()
+                else:
+                    await self._read_stream()
             if self._read_scope.cancelled_caught and not self.aborted:
                 log.info("closing handshake not finished in %.1f s, dropped", self.close_timeout)
                 self._abort_soon()
         finally:
+            self._stop_polling()
             self.closed.set()
+
+    async def _read_stream(self) -> None:
+        while not self._reading_done.is_set():
+            try:
+                data = await self.stream.receive_some(RECEIVE_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+                data = b""
+            self.receive(data)
+
+    def _start_polling(self) -> bool:
+        if self._poller is None or self._fd is None:
+            return False
+        self._polling = self._poller.register(self._fd, self._on_readable)
+        return self._polling
+
+    def _stop_polling(self) -> None:
+        """Leave the poller (before the socket is closed: its number may be reused)."""
+        if self._polling and self._poller is not None and self._fd is not None:
+            self._polling = False
+            self._poller.unregister(self._fd, self._on_readable)
+
+    def _on_readable(self) -> None:
+        """The poller says the socket has data (or EOF): one read, handled now."""
+        assert self._fd is not None
+        try:
+            data = os.read(self._fd, RECEIVE_SIZE)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        try:
+            self.receive(data)
+        except Exception:
+            # With a reader task this would end the task; here it must end only
+            # this connection, not the poller every client shares.
+            log.exception("connection failed while handling received data")
+            self.abort()
+
+    def receive(self, data: bytes | bytearray) -> None:
+        """Feed bytes read from the peer (``b""``: end of stream) and handle what they complete."""
+        payload = self._single_small_binary_frame(data)
+        if payload is not None:
+            self.bytes_in += len(data)
+            self._on_message_frame(Opcode.BINARY, payload)
+            return
+        protocol = self.protocol
+        # Frames parsed from this read before a protocol error or a close frame are
+        # still delivered; nothing is once the connection was closing before it.
+        accepting = protocol.state is OPEN
+        if data:
+            self.bytes_in += len(data)
+            protocol.receive_data(data)
+        else:
+            protocol.receive_eof()
+        for event in protocol.events_received():
+            if accepting and isinstance(event, Frame):
+                self._on_frame(event)
+        self.flush_protocol()
+        if not data or protocol.state is CLOSED or self.aborted:
+            self._finish_reading()
+        elif protocol.state is not OPEN and protocol.close_expected():
+            self._arm_close_deadline()
+
+    def _single_small_binary_frame(self, data: bytes | bytearray) -> bytes | None:
+        """The payload when ``data`` is exactly one short, final, masked binary frame.
+
+        The hot path (every input and pong a client sends arrives like this):
+        such a frame is unmasked here instead of through the protocol's
+        generator-based parser, which costs several times more. Only when the
+        parser sits at a frame boundary with nothing buffered, no fragmented
+        message is open and the state is OPEN: then this frame changes no state
+        the protocol keeps, and anything else (control frames, fragments, long
+        or split frames, RSV bits, an unmasked frame) still goes through it.
+        """
+        # RFC 6455 §5.2: 0x82 = FIN + binary, no RSV bits; then MASK + a 7-bit length.
+        if len(data) < 6 or data[0] != 0x82:
+            return None
+        length = data[1] - 0x80
+        if not 0 <= length < 126 or len(data) != 6 + length:
+            return None
+        protocol = self.protocol
+        if (
+            protocol.state is not OPEN
+            or protocol.current_size is not None
+            or protocol.reader.buffer
+            or length > (protocol.max_message_size or length)
+            or length > (protocol.max_fragment_size or length)
+        ):
+            return None
+        return apply_mask(data[6:], data[2:6])
+
+    def _finish_reading(self) -> None:
+        # Level-triggered readiness stays on after EOF: leave the poller now.
+        self._stop_polling()
+        self._reading_done.set()
 
     def _fail(self, code: int, reason: str) -> None:
         """Close the connection for a transport-level abuse (the protocol sends the frame)."""
@@ -310,40 +425,52 @@ class WsConnection:
         self.protocol.fail(code, reason)
         self.flush_protocol()
 
-    def _on_frame(
-        self, frame: Frame, on_binary: Callable[[bytes], None], on_text: Callable[[], None]
-    ) -> None:
-        if self.protocol.state is not OPEN:
+    def _stopped_delivering(self) -> bool:
+        """True once we failed the connection (flood, fragments) or dropped it."""
+        return self.failed_reason is not None or self.aborted
+
+    def _on_frame(self, frame: Frame) -> None:
+        opcode = frame.opcode
+        if opcode is Opcode.BINARY or opcode is Opcode.TEXT or opcode is Opcode.CONT:
+            self._on_message_frame(opcode, frame.data, frame.fin)
+            return
+        if self._stopped_delivering():
             return
         if self.frame_limit is not None and not self.frame_limit.take(trio.current_time()):
             self._fail(CloseCode.POLICY_VIOLATION, "frame flood")
             return
-        opcode = frame.opcode
+        if opcode is Opcode.PONG:
+            self.ping_sent_at = None
+        # ping/close: the protocol already answered
+
+    def _on_message_frame(
+        self, opcode: Opcode, data: bytes | bytearray | memoryview, fin: bool = True
+    ) -> None:
+        """A data frame (binary, text or continuation): deliver the message it completes."""
+        if self._stopped_delivering():
+            return
+        if self.frame_limit is not None and not self.frame_limit.take(trio.current_time()):
+            self._fail(CloseCode.POLICY_VIOLATION, "frame flood")
+            return
         kind: Opcode | None
-        if opcode is Opcode.BINARY or opcode is Opcode.TEXT:
-            if not frame.fin:
-                self._fragment_opcode = opcode
-                self._fragments = [bytes(frame.data)]
-                return
-            message, kind = bytes(frame.data), opcode
-        elif opcode is Opcode.CONT:
+        if opcode is Opcode.CONT:
             # The protocol has checked that a message was started and caps its size,
             # but empty fragments add no size: cap their number too.
             if len(self._fragments) >= self.max_fragments:
                 self._fail(CloseCode.MESSAGE_TOO_BIG, "too many fragments")
                 return
-            self._fragments.append(bytes(frame.data))
-            if not frame.fin:
+            self._fragments.append(bytes(data))
+            if not fin:
                 return
             message, kind = b"".join(self._fragments), self._fragment_opcode
             self._fragments, self._fragment_opcode = [], None
-        else:
-            if opcode is Opcode.PONG:
-                self.ping_sent_at = None
-            return  # ping/close: the protocol already answered
-        if self.protocol.state is not OPEN:
+        elif not fin:
+            self._fragment_opcode = opcode
+            self._fragments = [bytes(data)]
             return
-        if kind is Opcode.TEXT:
-            on_text()
         else:
-            on_binary(message)
+            message, kind = bytes(data), opcode
+        if kind is Opcode.TEXT:
+            self._on_text()
+        else:
+            self._on_binary(message)
