@@ -88,6 +88,13 @@ class Outbox:
 
     def take(self) -> list[bytes]:
         """Remove and return everything to send now, in send order."""
+        if not self._reliable:
+            # The common case, once per tick per player: just the snapshot.
+            snapshot = self._snapshot
+            if snapshot is None:
+                return []
+            self._snapshot = None
+            return [snapshot]
         frames = list(self._reliable)
         self._reliable.clear()
         if self._snapshot is not None:

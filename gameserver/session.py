@@ -53,12 +53,13 @@ from protocol import (
     Welcome,
     decode_client_message,
     encode,
-    encode_snapshot,
+    pack_snapshot_latency,
+    splice_snapshot,
 )
 
 from .core import ServerCore
 from .game import InvalidInput, Player
-from .latency import LatencyEstimator
+from .latency import LatencyEstimator, LatencyReport
 from .outbox import Outbox
 from .ratelimit import TokenBucket
 from .room import Room
@@ -102,6 +103,7 @@ class Session:
         self.core = core
         self.settings = settings
         self.outbox = outbox
+        self._decode_limits = settings.decode_limits  # read per message: build it once
         self.peer = peer
         self.state = State.AWAIT_HELLO
         self.connected_at = now
@@ -121,6 +123,8 @@ class Session:
         self._chat_rate = TokenBucket(settings.chat_per_second, settings.chat_burst, now)
         self._next_ping: float | None = None
         self._snapshot_id = 0
+        self._latency_packed_for: LatencyReport | None = None
+        self._latency_packed = b""
         self.last_acked_snapshot = 0
         self.rooms_created = 0
         """Rooms this connection caused to exist (capped: one client must not fill max_rooms)."""
@@ -148,7 +152,7 @@ class Session:
             return
         self._dropping = False
         try:
-            message = decode_client_message(data, self.settings.decode_limits)
+            message = decode_client_message(data, self._decode_limits)
         except ProtocolError as exc:
             self._refuse(exc.code, exc.detail, exc.ref)
             return
@@ -208,15 +212,12 @@ class Session:
     def deliver_snapshot(self, tick: int, ack: int | None, state: PackedState) -> None:
         self._snapshot_id += 1
         report = self.latency.report
+        if report is not self._latency_packed_for:
+            # A new report comes with a pong (about once a second): pack it once.
+            self._latency_packed_for = report
+            self._latency_packed = pack_snapshot_latency(report.rtt_us, report.jitter_us)
         self.outbox.set_snapshot(
-            encode_snapshot(
-                snapshot_id=self._snapshot_id,
-                tick=tick,
-                ack=ack,
-                rtt_us=report.rtt_us,
-                jitter_us=report.jitter_us,
-                state=state,
-            )
+            splice_snapshot(self._snapshot_id, tick, ack, self._latency_packed, state)
         )
 
     def kick(self, code: int, reason: str) -> None:

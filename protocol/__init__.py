@@ -10,8 +10,10 @@ from .codec import (
     decode_server_message,
     encode,
     encode_snapshot,
+    pack_snapshot_latency,
     pack_state,
     pack_value,
+    splice_snapshot,
 )
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .limits import SERVER_DECODE_LIMITS, DecodeLimits
@@ -71,6 +73,8 @@ __all__ = [
     "decode_server_message",
     "encode",
     "encode_snapshot",
+    "pack_snapshot_latency",
     "pack_state",
     "pack_value",
+    "splice_snapshot",
 ]

@@ -36,6 +36,8 @@ PackedState = NewType("PackedState", bytes)
 _packer = msgpack.Packer(use_bin_type=True, autoreset=True)
 _STATE_KEY = msgpack.packb("state")
 _SNAPSHOT_HEAD = msgpack.packb("t") + msgpack.packb(Snapshot.TYPE)
+_SNAPSHOT_START = b"\x88" + _SNAPSHOT_HEAD + msgpack.packb("id")
+_NO_BASE = msgpack.packb("base") + msgpack.packb(None)
 
 
 def encode(message: Message) -> bytes:
@@ -69,24 +71,42 @@ def encode_snapshot(
     Produces exactly the bytes ``encode(Snapshot(...))`` would, but packs only
     the per-player fields: the state bytes are concatenated, not re-encoded.
     """
+    return splice_snapshot(
+        snapshot_id, tick, ack, pack_snapshot_latency(rtt_us, jitter_us), state, base
+    )
+
+
+def pack_snapshot_latency(rtt_us: int, jitter_us: int) -> bytes:
+    """The ``rtt_us`` and ``jitter_us`` entries of a snapshot map, packed.
+
+    They change only when a pong arrives, so a sender can keep this and pass it
+    to :func:`splice_snapshot` for every snapshot in between.
+    """
+    pack = _packer.pack
+    return b"".join((b"\xa6rtt_us", pack(rtt_us), b"\xa9jitter_us", pack(jitter_us)))
+
+
+def splice_snapshot(
+    snapshot_id: int,
+    tick: int,
+    ack: int | None,
+    latency: bytes,
+    state: PackedState,
+    base: int | None = None,
+) -> bytes:
+    """:func:`encode_snapshot` with the latency entries already packed (the per-player hot path)."""
     pack = _packer.pack
     # fixmap of 8 entries: t, id, tick, ack, rtt_us, jitter_us, base, state
     return b"".join(
         (
-            b"\x88",
-            _SNAPSHOT_HEAD,
-            b"\xa2id",
+            _SNAPSHOT_START,
             pack(snapshot_id),
             b"\xa4tick",
             pack(tick),
             b"\xa3ack",
             pack(ack),
-            b"\xa6rtt_us",
-            pack(rtt_us),
-            b"\xa9jitter_us",
-            pack(jitter_us),
-            b"\xa4base",
-            pack(base),
+            latency,
+            _NO_BASE if base is None else b"\xa4base" + pack(base),
             _STATE_KEY,
             state,
         )

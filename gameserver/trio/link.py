@@ -85,9 +85,12 @@ class ClientLink:
         self.session.close(code, reason)
 
     def on_binary(self, message: bytes) -> None:
-        self.session.receive_bytes(message, trio.current_time())
-        # A message (hello) can bring the next timer forward.
-        if self.session.next_timer() < self.timer_due:
+        session = self.session
+        state = session.state
+        session.receive_bytes(message, trio.current_time())
+        # Only a change of state (hello) can bring the next timer forward; other
+        # messages move it later at most, and an early wake-up just reschedules.
+        if session.state is not state and session.next_timer() < self.timer_due:
             self._reschedule()
 
     def on_text(self) -> None:
