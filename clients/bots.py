@@ -54,7 +54,8 @@ from clients.loadtest.transport import (
     parse_snapshot_envelope,
 )
 from clients.python.client import ServerRefused
-from protocol import Error, Event, Join, Joined, Leave, Left, Snapshot, Welcome
+from gameserver.trio.poller import ReadPoller
+from protocol import Error, Event, Join, Joined, Leave, Left, ServerMessage, Snapshot, Welcome
 
 __all__ = [
     "SNAPSHOT_PREFIX",
@@ -134,8 +135,11 @@ class Bot:
         timeline: Timeline,
         metrics: Metrics,
         rng: random.Random,
+        poller: ReadPoller | None = None,
     ) -> None:
         self.plan = plan
+        self.poller = poller
+        """Reads every bot's socket of this process from one task (else a reader task each)."""
         self.settings = settings
         self.timeline = timeline
         self.metrics = metrics
@@ -243,11 +247,26 @@ class Bot:
         self._enter_room()
         plan = self.plan
         with trio.move_on_at(plan.slow_at if plan.slow_at is not None else self.timeline.stop_at):
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._reader, client, nursery.cancel_scope)
-                nursery.start_soon(self._writer, client)
-                if plan.churn_at is not None and plan.slow_at is None and not self._churned:
-                    nursery.start_soon(self._churn, client, plan.churn_at, nursery.cancel_scope)
+            try:
+                async with trio.open_nursery() as nursery:
+                    scope = nursery.cancel_scope
+
+                    def on_end(exc: BaseException) -> None:
+                        self._connection_ended(exc, scope)
+
+                    def on_message(message: ServerMessage) -> None:
+                        self._on_message(message, client)
+
+                    polled = self.poller is not None and client.start_reading(
+                        self.poller, on_message, on_end
+                    )
+                    if not polled:
+                        nursery.start_soon(self._reader, client, scope)
+                    nursery.start_soon(self._writer, client)
+                    if plan.churn_at is not None and plan.slow_at is None and not self._churned:
+                        nursery.start_soon(self._churn, client, plan.churn_at, scope)
+            finally:
+                client.stop_reading()
         self._leave_room()
         if plan.slow_at is not None and self._outcome == "done":
             await self._frozen(client)
@@ -301,26 +320,35 @@ class Bot:
     # -- the two loops -------------------------------------------------------
 
     async def _reader(self, client: BotClient, scope: trio.CancelScope) -> None:
-        m = self.metrics
+        """Read in a task of its own (when there is no poller, or for ``wss://``)."""
         try:
             while True:
-                message = await client.recv()
-                if isinstance(message, Snapshot):
-                    if self.in_room:
-                        self._on_snapshot(message, client, trio.current_time())
-                elif isinstance(message, Event):
-                    if message.kind == "chat" and m.recording:
-                        m.count("chats_received")
-                elif isinstance(message, Error):
-                    m.error("server_errors", message.code)
-                elif isinstance(message, Left):
-                    self._left.set()
-                elif isinstance(message, Joined):
-                    self._joined.set()
-        except ConnectionClosed as exc:
+                self._on_message(await client.recv(), client)
+        except Exception as exc:
+            self._connection_ended(exc, scope)
+
+    def _on_message(self, message: ServerMessage, client: BotClient) -> None:
+        m = self.metrics
+        if isinstance(message, Snapshot):
+            if self.in_room:
+                self._on_snapshot(message, client, trio.current_time())
+        elif isinstance(message, Event):
+            if message.kind == "chat" and m.recording:
+                m.count("chats_received")
+        elif isinstance(message, Error):
+            m.error("server_errors", message.code)
+        elif isinstance(message, Left):
+            self._left.set()
+        elif isinstance(message, Joined):
+            self._joined.set()
+
+    def _connection_ended(self, exc: BaseException, scope: trio.CancelScope) -> None:
+        """Reading ended: closed by the server, or a bug while handling a message."""
+        m = self.metrics
+        if isinstance(exc, ConnectionClosed):
             m.error("close_codes", str(close_code(exc)))
             m.count("dropped")
-        except Exception as exc:
+        else:
             m.error("exceptions", type(exc).__name__)
         self._outcome = "reconnect"
         scope.cancel()

@@ -12,22 +12,26 @@ from __future__ import annotations
 import errno
 import socket
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
 import msgpack
 import trio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.trio.client import ClientConnection
 from websockets.trio.client import connect as ws_connect
 
 from clients.loadtest.metrics import Metrics
-from clients.python.client import GameClient, ServerRefused
+from clients.loadtest.wsclient import LeanConnection, open_lean_connection
+from clients.python.client import GameClient, ServerRefused, WebSocketConnection
+from gameserver.trio.poller import ReadPoller
 from protocol import (
+    Ping,
+    Pong,
     ServerMessage,
     Snapshot,
     decode_server_message,
+    encode,
 )
 
 SNAPSHOT_PREFIX = b"\x88\xa1t\xa8snapshot"
@@ -71,7 +75,7 @@ def parse_snapshot_envelope(frame: bytes) -> Snapshot | None:
 class BotClient(GameClient):
     """A :class:`GameClient` that counts bytes into the metrics and decodes snapshots fast."""
 
-    def __init__(self, ws: ClientConnection, metrics: Metrics, fast_decode: bool = True) -> None:
+    def __init__(self, ws: WebSocketConnection, metrics: Metrics, fast_decode: bool = True) -> None:
         super().__init__(ws)
         self.metrics = metrics
         self.fast_decode = fast_decode
@@ -84,20 +88,54 @@ class BotClient(GameClient):
     async def recv(self) -> ServerMessage:
         """As :meth:`GameClient.recv` (pings answered here), with the snapshot fast path."""
         while True:
-            frame = await self.ws.recv()
-            if isinstance(frame, str):
-                raise RuntimeError("server sent a text frame")
-            self.bytes_in += len(frame)
-            if self.metrics.recording:
-                self.metrics.count("bytes_in", len(frame))
-            if self.fast_decode and frame.startswith(SNAPSHOT_PREFIX):
-                snapshot = parse_snapshot_envelope(frame)
-                if snapshot is not None:
-                    self.latest_snapshot = snapshot
-                    return snapshot
-            message = decode_server_message(frame)
+            message = self._decode(await self.ws.recv())
             if not await self.absorb(message):
                 return message
+
+    def _decode(self, frame: bytes | str) -> ServerMessage:
+        if isinstance(frame, str):
+            raise RuntimeError("server sent a text frame")
+        self.bytes_in += len(frame)
+        if self.metrics.recording:
+            self.metrics.count("bytes_in", len(frame))
+        if self.fast_decode and frame.startswith(SNAPSHOT_PREFIX):
+            snapshot = parse_snapshot_envelope(frame)
+            if snapshot is not None:
+                return snapshot
+        return decode_server_message(frame)
+
+    def start_reading(
+        self,
+        poller: ReadPoller,
+        on_message: Callable[[ServerMessage], None],
+        on_end: Callable[[BaseException], None],
+    ) -> bool:
+        """Let ``poller`` read: ``on_message`` per message (pings answered here), then ``on_end``.
+
+        False when this connection cannot be polled (``wss://``): use ``recv``.
+        """
+        ws = self.ws
+        if not isinstance(ws, LeanConnection):
+            return False
+
+        def on_frame(frame: bytes | str) -> None:
+            message = self._decode(frame)
+            if isinstance(message, Ping):
+                pong = encode(Pong(message.nonce))
+                self.bytes_out += len(pong)
+                if self.metrics.recording:
+                    self.metrics.count("bytes_out", len(pong))
+                ws.send_nowait(pong)
+                self.pings_answered += 1
+                return
+            self.track(message)
+            on_message(message)
+
+        return ws.start_polling(poller, on_frame, on_end)
+
+    def stop_reading(self) -> None:
+        if isinstance(self.ws, LeanConnection):
+            self.ws.stop_polling()
 
 
 async def _small_window_stream(url: str, rcvbuf: int) -> trio.SocketStream:
@@ -135,10 +173,20 @@ async def open_bot_client(
         "ping_interval": None,  # the server pings; a frozen bot must not time itself out
         "close_timeout": 2.0,
     }
-    if rcvbuf > 0:
-        kwargs["stream"] = await _small_window_stream(url, rcvbuf)
-    async with ws_connect(url, **kwargs) as ws:
-        yield BotClient(ws, metrics, fast_decode)
+    stream = await _small_window_stream(url, rcvbuf) if rcvbuf > 0 else None
+    if not url.startswith("ws://"):
+        if stream is not None:
+            kwargs["stream"] = stream
+        async with ws_connect(url, **kwargs) as ws:
+            yield BotClient(ws, metrics, fast_decode)
+        return
+    with trio.fail_after(open_timeout):
+        lean = await open_lean_connection(url, stream)
+    try:
+        yield BotClient(lean, metrics, fast_decode)
+    finally:
+        with trio.CancelScope(shield=True):
+            await lean.aclose()
 
 
 def failure_kind(exc: BaseException) -> str:

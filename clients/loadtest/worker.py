@@ -29,6 +29,8 @@ import trio
 
 from clients.bots import Bot, BotPlan, BotSettings, Timeline
 from clients.loadtest.metrics import Metrics
+from gameserver.trio.poller import ReadPoller
+from gameserver.trio.poller import available as poller_available
 
 CLOSE_GRACE = 6.0
 """Seconds after the window for bots to close politely (frozen bots drain first)."""
@@ -159,13 +161,23 @@ async def run_worker(conn: Connection, spec: WorkerSpec, t0_monotonic: float) ->
     window_start = t0 + spec.ramp_up
     timeline = Timeline(window_start, window_start + spec.duration)
     metrics = Metrics()
+    poller = ReadPoller() if poller_available() else None
     bots = [
-        Bot(plan, spec.settings, timeline, metrics, random.Random(f"bot:{spec.seed}:{plan.index}"))
+        Bot(
+            plan,
+            spec.settings,
+            timeline,
+            metrics,
+            random.Random(f"bot:{spec.seed}:{plan.index}"),
+            poller,
+        )
         for plan in plan_bots(spec, t0, timeline)
     ]
     metrics.count("bots", len(bots))
     probe = _Probe(metrics)
     async with trio.open_nursery() as nursery:
+        if poller is not None:
+            nursery.start_soon(poller.run)
         nursery.start_soon(probe.run)
         nursery.start_soon(_window, metrics, timeline)
         nursery.start_soon(_progress, conn, spec.worker_id, bots, metrics, probe)

@@ -20,11 +20,10 @@ from __future__ import annotations
 import ssl as ssl_module
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import trio
 from websockets.exceptions import ConnectionClosed
-from websockets.trio.client import ClientConnection
 from websockets.trio.client import connect as ws_connect
 
 from protocol import (
@@ -59,10 +58,24 @@ class ServerRefused(Exception):
         self.code = error.code
 
 
+class WebSocketConnection(Protocol):
+    """What :class:`GameClient` needs of a WebSocket: websockets' ``ClientConnection``
+    has it, and so has the load tester's lean connection."""
+
+    @property
+    def close_code(self) -> int | None: ...
+
+    async def recv(self) -> str | bytes: ...
+
+    async def send(self, message: bytes) -> None: ...
+
+    async def aclose(self, code: int = 1000, reason: str = "") -> None: ...
+
+
 class GameClient:
     """One connection to the game server. Create it with :func:`connect`."""
 
-    def __init__(self, ws: ClientConnection) -> None:
+    def __init__(self, ws: WebSocketConnection) -> None:
         self.ws = ws
         self.welcome: Welcome | None = None
         self.room: RoomInfo | None = None
@@ -111,13 +124,17 @@ class GameClient:
             await self.send(Pong(message.nonce))
             self.pings_answered += 1
             return True
+        self.track(message)
+        return False
+
+    def track(self, message: ServerMessage) -> None:
+        """Keep ``latest_snapshot`` and ``room`` up to date with a received message."""
         if isinstance(message, Snapshot):
             self.latest_snapshot = message
         elif isinstance(message, Joined):
             self.room = message.room
         elif isinstance(message, Left):
             self.room = None
-        return False
 
     async def hello(self, name: str, game: str | None = None, room: str | None = None) -> Welcome:
         """Send ``hello`` and wait for ``welcome``.
