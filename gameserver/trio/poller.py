@@ -50,7 +50,9 @@ class ReadPoller:
     def register(self, fd: int, on_ready: ReadyHandler) -> bool:
         """Call ``on_ready()`` whenever ``fd`` is readable, until :meth:`unregister`.
 
-        Returns False, registering nothing, once the poller has stopped.
+        Returns False, registering nothing, once the poller has stopped. The
+        handler must deal with its own errors: one that raises is logged and
+        unregistered, and its owner is not told.
         """
         if self._epoll.closed:
             return False

@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable
 import trio
 from websockets.frames import Frame, Opcode
 from websockets.protocol import CLOSED, OPEN, Protocol
+from websockets.streams import StreamReader
 
 from protocol import CloseCode
 
@@ -61,6 +62,26 @@ def binary_frame_header(length: int) -> bytes:
 
 
 _SMALL_HEADERS = tuple(bytes((0x82, n)) for n in range(126))
+
+
+_AT_EOF_CODE = StreamReader.at_eof.__code__
+
+
+def parser_between_frames(protocol: Protocol) -> bool:
+    """True when websockets' parser waits for the first byte of a new frame.
+
+    An empty read buffer is not enough: the parser consumes a frame's header
+    and mask before its payload arrives. Between frames its innermost
+    generator is ``StreamReader.at_eof``. If a websockets release parses
+    differently this says False, and callers just take the slower path.
+    """
+    generator = protocol.parser
+    while True:
+        inner = getattr(generator, "gi_yieldfrom", None)
+        if inner is None:
+            break
+        generator = inner
+    return getattr(generator, "gi_code", None) is _AT_EOF_CODE and not protocol.reader.buffer
 
 
 def _ignore_message(message: bytes) -> None:
@@ -138,6 +159,8 @@ class WsConnection:
         self._fragment_opcode: Opcode | None = None
         self._poller = poller
         self._polling = False
+        self._between_frames = parser_between_frames(protocol)
+        """Whether the protocol's parser sits at a frame boundary (updated per parsed read)."""
         self._reading_done = trio.Event()
         self._on_binary: Callable[[bytes], None] = _ignore_message
         self._on_text: Callable[[], None] = _ignore_text
@@ -361,12 +384,13 @@ class WsConnection:
 
     def receive(self, data: bytes | bytearray) -> None:
         """Feed bytes read from the peer (``b""``: end of stream) and handle what they complete."""
+        protocol = self.protocol
         payload = self._single_small_binary_frame(data)
         if payload is not None:
             self.bytes_in += len(data)
             self._on_message_frame(Opcode.BINARY, payload)
+            self._after_read(data)
             return
-        protocol = self.protocol
         # Frames parsed from this read before a protocol error or a close frame are
         # still delivered; nothing is once the connection was closing before it.
         accepting = protocol.state is OPEN
@@ -375,10 +399,16 @@ class WsConnection:
             protocol.receive_data(data)
         else:
             protocol.receive_eof()
+        self._between_frames = parser_between_frames(protocol)
         for event in protocol.events_received():
             if accepting and isinstance(event, Frame):
                 self._on_frame(event)
         self.flush_protocol()
+        self._after_read(data)
+
+    def _after_read(self, data: bytes | bytearray) -> None:
+        """End reading, or start the close deadline, as what was just read requires."""
+        protocol = self.protocol
         if not data or protocol.state is CLOSED or self.aborted:
             self._finish_reading()
         elif protocol.state is not OPEN and protocol.close_expected():
@@ -390,8 +420,9 @@ class WsConnection:
         The hot path (every input and pong a client sends arrives like this):
         such a frame is unmasked here instead of through the protocol's
         generator-based parser, which costs several times more. Only when the
-        parser sits at a frame boundary with nothing buffered, no fragmented
-        message is open and the state is OPEN: then this frame changes no state
+        parser waits for a new frame (:func:`parser_between_frames`: not in the
+        middle of one whose header it has already read), no fragmented message
+        is open and the state is OPEN: then this frame changes no state
         the protocol keeps, and anything else (control frames, fragments, long
         or split frames, RSV bits, an unmasked frame) still goes through it.
         """
@@ -403,7 +434,8 @@ class WsConnection:
             return None
         protocol = self.protocol
         if (
-            protocol.state is not OPEN
+            not self._between_frames
+            or protocol.state is not OPEN
             or protocol.current_size is not None
             or protocol.reader.buffer
             or length > (protocol.max_message_size or length)

@@ -21,7 +21,10 @@ from tests.net.conftest import StartServer
 
 LIMIT = 10.0
 
-pytestmark = pytest.mark.skipif(not available(), reason="epoll is Linux only")
+pytestmark = [
+    pytest.mark.network,
+    pytest.mark.skipif(not available(), reason="epoll is Linux only"),
+]
 
 
 async def test_recv_hello_and_snapshots_then_a_clean_close(start_server: StartServer) -> None:

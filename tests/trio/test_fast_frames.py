@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 import trio
 import trio.testing
 from hypothesis import HealthCheck, given, settings
@@ -131,9 +132,29 @@ def test_fast_path_delivers_what_websockets_would(
     assert ours(wire, cuts) == reference(wire)
 
 
-def test_every_frame_in_its_own_read_takes_the_fast_path() -> None:
-    """The case the fast path exists for, checked explicitly: one small frame per read."""
+def test_every_frame_in_its_own_read_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The case the fast path exists for: one small frame per read never reaches the parser."""
     wire = client_wire([("binary", b"a"), ("binary", b""), ("binary", b"x" * 125)])
+
+    def no_parsing(self: Protocol, data: bytes) -> None:
+        raise AssertionError("went through websockets' parser")
+
+    monkeypatch.setattr(Protocol, "receive_data", no_parsing)
     sizes = [7, 6, 131]
     cuts = [sum(sizes[:1]), sum(sizes[:2])]
     assert ours(wire, cuts) == ([b"a", b"", b"x" * 125], 0, OPEN, None)
+
+
+def test_a_payload_that_looks_like_a_frame_is_not_taken_for_one() -> None:
+    """A frame's header and mask in one read, its payload in the next: the parser is
+    mid-frame with nothing buffered, and the payload (which happens to look like a whole
+    small frame) must be that frame's payload, not a frame of its own."""
+    lookalike = b"\x82\x86\x00\x00\x00\x00hello!"  # a masked frame carrying b"hello!"
+    # Masked with a zero key, so the payload is the same on the wire.
+    outer = bytes((0x82, 0x80 | len(lookalike))) + b"\x00" * 4 + lookalike
+    follow_up = Frame(Opcode.BINARY, b"next").serialize(mask=True, extensions=[])
+    wire = outer + follow_up
+    header = 6  # first byte, length byte, 4-byte mask key
+    expected = ([lookalike, b"next"], 0, OPEN, None)
+    assert reference(wire) == expected
+    assert ours(wire, [header, len(outer)]) == expected

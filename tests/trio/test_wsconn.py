@@ -510,6 +510,41 @@ async def test_frame_flood_is_closed_1008(autojump_clock: trio.abc.Clock) -> Non
     assert ws.protocol.close_sent.code == 1008
 
 
+async def test_flood_of_small_frames_then_silence_is_dropped_at_the_close_deadline(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Small binary frames one per read (the fast path) past the limit: 1008, and a peer
+    that then holds TCP open is dropped close_timeout later."""
+    from gameserver.ratelimit import TokenBucket
+
+    server_stream, client_stream = trio.testing.memory_stream_pair()
+    ws = WsConnection(
+        server_stream,
+        Protocol(Side.SERVER),
+        send_timeout=5.0,
+        close_timeout=CLOSE_TIMEOUT,
+        frame_limit=TokenBucket(1.0, 3, trio.current_time()),
+    )
+    client = Protocol(Side.CLIENT)
+    received: list[bytes] = []
+    with trio.fail_after(GUARD):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(ws.run_writer)
+            nursery.start_soon(ws.run_reader, received.append, lambda: None)
+            for n in range(4):  # the 4th is one too many, and the last thing the peer sends
+                client.send_binary(bytes([n]))
+                await client_stream.send_all(b"".join(client.data_to_send()))
+                await settle()  # each frame is a read of its own
+            failed_at = trio.current_time()
+            await ws.closed.wait()  # the peer never answers the close, never ends TCP
+            ended_at = trio.current_time()
+            nursery.cancel_scope.cancel()
+    assert received == [b"\x00", b"\x01", b"\x02"]
+    assert ws.failed_reason == "frame flood"
+    assert ws.aborted
+    assert ended_at - failed_at == pytest.approx(CLOSE_TIMEOUT)
+
+
 async def test_endless_empty_fragments_are_closed_1009(autojump_clock: trio.abc.Clock) -> None:
     """Empty continuation frames add no bytes, so their number is capped: close 1009."""
     server_stream, client_stream = trio.testing.memory_stream_pair()
