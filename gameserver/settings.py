@@ -87,6 +87,9 @@ class Settings:
     max_input_seq_gap: int = 1024
     """Largest forward jump of an input ``seq``; a larger jump is ignored and counted."""
 
+    read_interval: float = 0.01
+    """Longest wait to read a message between ticks (rooms read just before each). 0: at once."""
+
     frames_per_second: float = 240.0
     """WebSocket frames per second, control and continuation frames included; a flood: 1008."""
     frame_burst: int = 480
@@ -135,6 +138,8 @@ class Settings:
         for name in _AT_LEAST_ONE:
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not 0 <= self.read_interval <= 1:
+            raise ValueError("read_interval must be 0..1 seconds")
         if self.max_catch_up_ticks < 0:
             raise ValueError("max_catch_up_ticks must not be negative")
 

@@ -38,6 +38,10 @@ from .wsconn import WsConnection
 log = logging.getLogger(__name__)
 
 
+def _nothing() -> None:
+    pass
+
+
 def make_ssl_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certfile, keyfile)
@@ -216,7 +220,9 @@ async def serve_game(
     async with trio.open_nursery() as nursery:
 
         def start_ticker(room: Room) -> None:
-            nursery.start_soon(run_room, core, room, name=f"room:{room.name}")
+            poller = running.poller
+            read_now = poller.drain if poller is not None else _nothing
+            nursery.start_soon(run_room, core, room, read_now, name=f"room:{room.name}")
 
         core = ServerCore(settings, games, epoch=trio.current_time(), on_room_created=start_ticker)
         running = RunningServer(core, nursery)
@@ -234,7 +240,7 @@ async def serve_game(
 
         nursery.start_soon(running.timers.run, name="timers")
         if running.poller is not None:
-            nursery.start_soon(running.poller.run, name="poller")
+            nursery.start_soon(running.poller.run, settings.read_interval, name="poller")
         nursery.start_soon(listen)
         log.info("serving %s", running.url)
         task_status.started(running)

@@ -1,13 +1,15 @@
 """A room's tick loop: sleep until the deadline, tick, repeat. Never awaits a client.
 
 Everything a tick produces goes into outboxes synchronously; the only await is
-``trio.sleep_until``. A crash in the game fails that room alone (its players
+``trio.sleep_until``. Before each tick the room has the shared poller read
+what clients have sent (synchronously too). A crash in the game fails that room alone (its players
 get 1011); the room is disposed when it fails or stays empty past the grace.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import trio
 
@@ -18,8 +20,14 @@ from ..tick import TickSchedule
 log = logging.getLogger(__name__)
 
 
-async def run_room(core: ServerCore, room: Room) -> None:
-    """Tick ``room`` on the server-wide grid until it is disposable."""
+async def run_room(
+    core: ServerCore, room: Room, read_now: Callable[[], None] = lambda: None
+) -> None:
+    """Tick ``room`` on the server-wide grid until it is disposable.
+
+    ``read_now`` runs just before each tick: it reads whatever clients have sent,
+    so an input that arrived before the tick is applied by it.
+    """
     settings = core.settings
     schedule = TickSchedule(
         settings.tick_rate,
@@ -31,6 +39,7 @@ async def run_room(core: ServerCore, room: Room) -> None:
     try:
         while True:
             await trio.sleep_until(schedule.next_deadline)
+            read_now()
             started = trio.current_time()
             if room.disposable(started, settings.empty_room_grace):
                 return

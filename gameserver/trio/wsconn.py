@@ -26,6 +26,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+import socket
+import struct
+import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
@@ -90,6 +94,45 @@ def _ignore_message(message: bytes) -> None:
 
 def _ignore_text() -> None:
     pass
+
+
+SO_TIMESTAMPNS: int | None = getattr(
+    socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None
+)
+"""Linux: the kernel stamps each received segment; ``recvmsg`` returns the stamp."""
+_TIMESTAMP_SPACE = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
+MAX_READ_AGE = 1.0
+"""A kernel stamp older than this (or in the future) is not believed: a clock step."""
+
+
+def _stdlib_socket(stream: trio.abc.Stream) -> socket.socket | None:
+    """The plain socket under a trio SocketStream, for ``recvmsg`` without a task switch."""
+    if isinstance(stream, trio.SocketStream):
+        sock = getattr(stream.socket, "_sock", None)  # trio keeps the stdlib socket here
+        if isinstance(sock, socket.socket):
+            return sock
+    return None
+
+
+def _enable_timestamps(sock: socket.socket | None) -> bool:
+    if sock is None or SO_TIMESTAMPNS is None or not _TIMESTAMP_SPACE:
+        return False
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+    except OSError:
+        return False
+    return True
+
+
+def arrival_time(ancillary: list[tuple[int, int, bytes]], now: float) -> float:
+    """When the data just read reached this host, on trio's clock (``now`` if unknown)."""
+    for level, kind, payload in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
+            seconds, nanoseconds = struct.unpack_from("qq", payload)
+            age = time.time() - (int(seconds) + int(nanoseconds) * 1e-9)
+            if 0.0 <= age <= MAX_READ_AGE:
+                return now - age
+    return now
 
 
 def _raw_fd(stream: trio.abc.Stream) -> int | None:
@@ -159,6 +202,11 @@ class WsConnection:
         self._fragment_opcode: Opcode | None = None
         self._poller = poller
         self._polling = False
+        self._sock = _stdlib_socket(stream)
+        self._timestamps = _enable_timestamps(self._sock)
+        self.last_read_at = 0.0
+        """When the bytes being handled arrived: the kernel's stamp where there is one
+        (reads may be batched, the arrival time is what RTT needs), else the read time."""
         self._between_frames = parser_between_frames(protocol)
         """Whether the protocol's parser sits at a frame boundary (updated per parsed read)."""
         self._reading_done = trio.Event()
@@ -324,6 +372,7 @@ class WsConnection:
         task only waits for the end; otherwise it reads the stream itself.
         """
         self._on_binary, self._on_text = on_binary, on_text
+        self.last_read_at = trio.current_time()
         if self.protocol.state is OPEN:
             for frame in early_frames:
                 self._on_frame(frame)
@@ -351,6 +400,7 @@ class WsConnection:
                 data = await self.stream.receive_some(RECEIVE_SIZE)
             except (trio.BrokenResourceError, trio.ClosedResourceError, OSError):
                 data = b""
+            self.last_read_at = trio.current_time()
             self.receive(data)
 
     def _start_polling(self) -> bool:
@@ -368,12 +418,20 @@ class WsConnection:
     def _on_readable(self) -> None:
         """The poller says the socket has data (or EOF): one read, handled now."""
         assert self._fd is not None
+        now = trio.current_time()
         try:
-            data = os.read(self._fd, RECEIVE_SIZE)
+            if self._timestamps:
+                assert self._sock is not None
+                data, ancillary, _, _ = self._sock.recvmsg(RECEIVE_SIZE, _TIMESTAMP_SPACE)
+                self.last_read_at = arrival_time(ancillary, now)
+            else:
+                data = os.read(self._fd, RECEIVE_SIZE)
+                self.last_read_at = now
         except BlockingIOError:
             return
         except OSError:
             data = b""
+            self.last_read_at = now
         try:
             self.receive(data)
         except Exception:

@@ -34,8 +34,11 @@ FAST: dict[str, Any] = {
     "handshake_timeout": 2.0,
     "hello_timeout": 2.0,
     "log_level": "WARNING",
+    "read_interval": 0.0,
 }
-"""Settings every test server starts from: loopback, port 0, short timeouts."""
+"""Settings every test server starts from: loopback, port 0, short timeouts, and reads as
+soon as data arrives (so a test can wait for the server with wait_all_tasks_blocked; the
+batched reads of the default have tests of their own)."""
 
 StartServer = Callable[..., Awaitable[RunningServer]]
 

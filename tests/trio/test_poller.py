@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import socket
+import struct
+import time
 
 import pytest
 import trio
@@ -17,7 +19,7 @@ from websockets.frames import Close, CloseCode, Opcode
 from websockets.protocol import Protocol, Side
 
 from gameserver.trio.poller import ReadPoller, available
-from gameserver.trio.wsconn import WsConnection
+from gameserver.trio.wsconn import SO_TIMESTAMPNS, WsConnection, arrival_time
 from tests.helpers import WsPeer
 
 pytestmark = pytest.mark.skipif(not available(), reason="epoll is Linux only")
@@ -136,14 +138,61 @@ async def test_run_serves_readiness_until_cancelled() -> None:
             assert not poller.register(a.fileno(), handler)  # stopped: refuses
 
 
+async def test_reads_are_batched_until_a_drain(nursery: trio.Nursery) -> None:
+    """With an interval, what arrives after a round waits for the next one, or for a drain
+    (what a room does right before its tick)."""
+    with trio.fail_after(LIMIT):
+        poller = ReadPoller()
+        a, a_peer = nonblocking_pair()
+        with a, a_peer:
+            handler = Ready(a)
+            poller.register(a.fileno(), handler)
+            nursery.start_soon(poller.run, 3600.0)  # the next round would be an hour away
+            a_peer.send(b"first")
+            await handler.event.wait()
+            a_peer.send(b"second")
+            await trio.testing.wait_all_tasks_blocked()
+            assert (handler.calls, handler.data) == (1, b"first")
+            poller.drain()
+            assert (handler.calls, handler.data) == (2, b"firstsecond")
+
+
+def test_drain_goes_on_past_max_events() -> None:
+    poller = ReadPoller(max_events=2)
+    pairs = [nonblocking_pair() for _ in range(5)]
+    try:
+        handlers = [Ready(ours) for ours, _ in pairs]
+        for (ours, peer), handler in zip(pairs, handlers, strict=True):
+            poller.register(ours.fileno(), handler)
+            peer.send(b"x")
+        poller.drain()
+        assert [h.calls for h in handlers] == [1] * 5
+    finally:
+        for ours, peer in pairs:
+            ours.close()
+            peer.close()
+
+
 # -- WsConnection through the poller ---------------------------------------------------
+
+
+def tcp_pair() -> tuple[trio.socket.SocketType, trio.socket.SocketType]:
+    """A connected TCP pair on 127.0.0.1 (socketpair() is AF_UNIX: no arrival stamps)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        theirs = socket.create_connection(listener.getsockname())
+        ours, _ = listener.accept()
+    ours.setblocking(False)
+    theirs.setblocking(False)
+    return trio.socket.from_stdlib_socket(ours), trio.socket.from_stdlib_socket(theirs)
 
 
 class PolledServer:
     """A WsConnection reading through ``poller``, its peer a WsPeer on the other socket."""
 
-    def __init__(self, poller: ReadPoller, **kwargs: int) -> None:
-        ours, theirs = trio.socket.socketpair()
+    def __init__(self, poller: ReadPoller, *, tcp: bool = False, **kwargs: int) -> None:
+        ours, theirs = tcp_pair() if tcp else trio.socket.socketpair()
         self.stream = trio.SocketStream(ours)
         self.peer = WsPeer(trio.SocketStream(theirs))
         self.ws = WsConnection(
@@ -280,3 +329,48 @@ async def test_a_small_frame_over_max_size_is_still_refused_1009(nursery: trio.N
         assert frame is not None and frame.opcode is Opcode.CLOSE
         assert Close.parse(frame.data).code == CloseCode.MESSAGE_TOO_BIG
         assert server.binary == []
+
+
+# -- arrival times: reads may be late, the kernel's stamp is not ------------------------
+
+
+def test_arrival_time_comes_from_the_kernel_stamp() -> None:
+    now = 100.0
+    stamp = time.time() - 0.25
+    seconds, fraction = divmod(stamp, 1.0)
+    payload = struct.pack("qq", int(seconds), int(fraction * 1e9))
+    assert SO_TIMESTAMPNS is not None
+    ancillary = [(socket.SOL_SOCKET, SO_TIMESTAMPNS, payload)]
+    assert arrival_time(ancillary, now) == pytest.approx(now - 0.25, abs=0.01)
+    assert arrival_time([], now) == now  # no stamp: the read time
+    future = struct.pack("qq", int(time.time()) + 60, 0)
+    assert arrival_time([(socket.SOL_SOCKET, SO_TIMESTAMPNS, future)], now) == now
+    ancient = struct.pack("qq", int(time.time()) - 60, 0)
+    assert arrival_time([(socket.SOL_SOCKET, SO_TIMESTAMPNS, ancient)], now) == now
+
+
+async def test_a_message_read_late_keeps_its_arrival_time(nursery: trio.Nursery) -> None:
+    """Sent, then read 0.2 s later by a drain: the connection reports when it arrived.
+
+    The kernel turns stamping on shortly after a socket first asks for it, so the
+    first message may come without a stamp: up to five tries.
+    """
+    poller = ReadPoller()  # not running: only drain() reads
+    server = PolledServer(poller, tcp=True)
+    if not server.ws._timestamps:
+        pytest.skip("no SO_TIMESTAMPNS here")
+    nursery.start_soon(server.run)
+    with trio.fail_after(LIMIT):
+        await trio.testing.wait_all_tasks_blocked()
+        offsets = []
+        for attempt in range(5):
+            await server.peer.send_binary(b"%d" % attempt)
+            sent_at = trio.current_time()
+            await trio.sleep(0.2)  # the delay under test, not a synchronisation
+            poller.drain()
+            assert len(server.binary) == attempt + 1
+            offsets.append(server.ws.last_read_at - sent_at)
+            if abs(offsets[-1]) < 0.05:
+                break
+        assert abs(offsets[-1]) < 0.05, offsets  # the read time would be >= 0.2 s later
+        server.ws.abort()

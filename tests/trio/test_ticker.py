@@ -203,3 +203,19 @@ async def test_rooms_tick_on_the_shared_grid(autojump_clock: trio.testing.MockCl
     assert game2.times == [0.4, 0.5, 0.6]
     assert game1.times[-3:] == [0.4, 0.5, 0.6]
     assert [t for t, _, _ in m2.snapshots] == [t for t, _, _ in m1.snapshots][-3:] == [4, 5, 6]
+
+
+async def test_clients_are_read_just_before_every_tick(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """read_now runs right before each step, at the tick's own time: inputs read there are
+    applied by that tick."""
+    core = make_core(tick_rate=10)
+    room, game, _ = open_room(core, 1)
+    events: list[tuple[str, float]] = []
+    game.on_step = lambda n: events.append(("step", trio.current_time()))
+    with trio.move_on_after(0.25):
+        await run_room(core, room, lambda: events.append(("read", trio.current_time())))
+    assert events == [
+        ("read", 0.0), ("step", 0.0), ("read", 0.1), ("step", 0.1), ("read", 0.2), ("step", 0.2)
+    ]  # fmt: skip
