@@ -32,7 +32,10 @@ class TimerOwner(Protocol):
 class TimerWheel:
     """Deadlines of many owners, fired by a single task (:meth:`run`)."""
 
-    def __init__(self) -> None:
+    def __init__(self, slack: float = 0.0) -> None:
+        self.slack = slack
+        """Seconds a deadline may be passed before it fires, so that deadlines close
+        together fire in one wake-up (pings to many clients are spread over a second)."""
         self._heap: list[tuple[float, int, TimerOwner]] = []
         self._order = itertools.count()
         self._earliest = math.inf
@@ -75,7 +78,7 @@ class TimerWheel:
     async def run(self) -> None:
         """Fire timers forever (cancel the task to stop)."""
         while True:
-            with trio.move_on_at(self._earliest):
+            with trio.move_on_at(self._earliest + self.slack):
                 await self._changed.wait()
             self._changed = trio.Event()
             self.fire_due(trio.current_time())

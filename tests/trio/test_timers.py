@@ -78,3 +78,18 @@ def test_an_owner_rescheduling_into_the_past_cannot_trap_the_loop() -> None:
     assert owner.fired == [1.0]
     wheel.fire_due(1.0)
     assert owner.fired == [1.0, 1.0]
+
+
+async def test_slack_fires_close_deadlines_in_one_wake_up(autojump_clock: trio.abc.Clock) -> None:
+    """With 10 ms of slack, deadlines at 1.000 and 1.004 both fire at 1.010, together."""
+    wheel = TimerWheel(slack=0.01)
+    first, second, apart = Owner(wheel), Owner(wheel), Owner(wheel)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wheel.run)
+        wheel.schedule(first, 1.0)
+        wheel.schedule(second, 1.004)
+        wheel.schedule(apart, 1.5)
+        await trio.sleep(2)
+        nursery.cancel_scope.cancel()
+    assert first.fired == second.fired == [1.01]
+    assert apart.fired == [1.51]
