@@ -55,7 +55,19 @@ from clients.loadtest.transport import (
 )
 from clients.python.client import ServerRefused
 from gameserver.trio.poller import ReadPoller
-from protocol import Error, Event, Join, Joined, Leave, Left, ServerMessage, Snapshot, Welcome
+from gameserver.trio.timers import TimerWheel
+from protocol import (
+    Chat,
+    Error,
+    Event,
+    Join,
+    Joined,
+    Leave,
+    Left,
+    ServerMessage,
+    Snapshot,
+    Welcome,
+)
 
 __all__ = [
     "SNAPSHOT_PREFIX",
@@ -136,10 +148,21 @@ class Bot:
         metrics: Metrics,
         rng: random.Random,
         poller: ReadPoller | None = None,
+        pacer: TimerWheel | None = None,
     ) -> None:
         self.plan = plan
         self.poller = poller
         """Reads every bot's socket of this process from one task (else a reader task each)."""
+        self.pacer = pacer
+        """Fires every polled bot's inputs from one task (else an input task each)."""
+        self.timer_due = math.inf
+        self._paced: BotClient | None = None
+        self._paced_nursery: trio.Nursery | None = None
+        self._flushing = False
+        self._interval = 1.0 / settings.input_rate
+        self._next_input_at = 0.0
+        self._change_at = 0.0
+        self._direction = (0.0, 0.0)
         self.settings = settings
         self.timeline = timeline
         self.metrics = metrics
@@ -262,10 +285,15 @@ class Bot:
                     )
                     if not polled:
                         nursery.start_soon(self._reader, client, scope)
-                    nursery.start_soon(self._writer, client)
+                    if polled and self.pacer is not None:
+                        self._start_pacing(client, nursery)
+                    else:
+                        nursery.start_soon(self._writer, client)
                     if plan.churn_at is not None and plan.slow_at is None and not self._churned:
                         nursery.start_soon(self._churn, client, plan.churn_at, scope)
+                    await trio.sleep_forever()  # until the connection ends, a churn or the stop
             finally:
+                self._stop_pacing()
                 client.stop_reading()
         self._leave_room()
         if plan.slow_at is not None and self._outcome == "done":
@@ -389,42 +417,93 @@ class Bot:
             self._pings_seen = client.pings_answered
             m.record("rtt_server", snapshot.rtt_us / 1e6)
 
-    async def _writer(self, client: BotClient) -> None:
-        m, rng = self.metrics, self.rng
-        interval = 1.0 / self.settings.input_rate
-        chat_chance = interval / self.settings.chat_interval if self.settings.chat_interval else 0
+    def _plan_inputs(self) -> None:
         now = trio.current_time()
-        next_at = now + rng.uniform(0.0, interval)
-        change_at = now
-        dx = dy = 0.0
+        self._next_input_at = now + self.rng.uniform(0.0, self._interval)
+        self._change_at = now
+        self._direction = (0.0, 0.0)
+
+    def _due(self, client: BotClient, now: float) -> tuple[dict[str, float] | None, str | None]:
+        """The input (and chat line) due at ``now``, if seated; moves the schedule on."""
+        m, rng, interval = self.metrics, self.rng, self._interval
+        data: dict[str, float] | None = None
+        chat: str | None = None
+        if self.in_room:
+            if now >= self._change_at:
+                angle = rng.uniform(0.0, 2 * math.pi)
+                self._direction = (round(math.cos(angle), 3), round(math.sin(angle), 3))
+                self._change_at = now + rng.uniform(0.5, 2.0)
+            if m.recording:
+                self._pending.append((client.next_seq, now))
+                if len(self._pending) > 1000:
+                    self._pending.popleft()
+                    m.count("inputs_unacked")
+                m.count("inputs_sent")
+            data = {"dx": self._direction[0], "dy": self._direction[1]}
+            chat_interval = self.settings.chat_interval
+            if chat_interval and rng.random() < interval / chat_interval:
+                chat = f"gg from {self.plan.name}"
+                if m.recording:
+                    m.count("chats_sent")
+        self._next_input_at += interval
+        if self._next_input_at < now:
+            missed = math.ceil((now - self._next_input_at) / interval)
+            self._next_input_at += missed * interval
+            if m.recording:
+                m.count("inputs_late", missed)
+        return data, chat
+
+    async def _writer(self, client: BotClient) -> None:
+        """Inputs from a task of this bot's own (when there is no shared pacer)."""
+        self._plan_inputs()
         try:
             while True:
-                await trio.sleep_until(next_at)
-                now = trio.current_time()
-                if self.in_room:
-                    if now >= change_at:
-                        angle = rng.uniform(0.0, 2 * math.pi)
-                        dx, dy = round(math.cos(angle), 3), round(math.sin(angle), 3)
-                        change_at = now + rng.uniform(0.5, 2.0)
-                    if m.recording:
-                        self._pending.append((client.next_seq, now))
-                        if len(self._pending) > 1000:
-                            self._pending.popleft()
-                            m.count("inputs_unacked")
-                        m.count("inputs_sent")
-                    await client.send_input({"dx": dx, "dy": dy})
-                    if chat_chance and rng.random() < chat_chance:
-                        await client.chat(f"gg from {self.plan.name}")
-                        if m.recording:
-                            m.count("chats_sent")
-                next_at += interval
-                if next_at < now:
-                    missed = math.ceil((now - next_at) / interval)
-                    next_at += missed * interval
-                    if m.recording:
-                        m.count("inputs_late", missed)
+                await trio.sleep_until(self._next_input_at)
+                data, chat = self._due(client, trio.current_time())
+                if data is not None:
+                    await client.send_input(data)
+                if chat is not None:
+                    await client.chat(chat)
         except ConnectionClosed:
             return  # the reader sees the close and ends the connection
+
+    def _start_pacing(self, client: BotClient, nursery: trio.Nursery) -> None:
+        assert self.pacer is not None
+        self._plan_inputs()
+        self._paced, self._paced_nursery = client, nursery
+        self.pacer.schedule(self, self._next_input_at)
+
+    def _stop_pacing(self) -> None:
+        if self._paced is not None and self.pacer is not None:
+            self._paced = None
+            self.pacer.schedule(self, math.inf)
+
+    def on_timer_due(self, now: float) -> None:
+        """The shared pacer says an input is due: send it now, without a task of our own."""
+        client = self._paced
+        if client is None or self.pacer is None:
+            return
+        data, chat = self._due(client, now)
+        try:
+            if data is not None:
+                client.send_input_nowait(data)
+            if chat is not None:
+                client.send_nowait(Chat(chat))
+        except ConnectionClosed:
+            self._paced = None  # the reader sees the close and ends the connection
+            return
+        if client.backlogged and not self._flushing and self._paced_nursery is not None:
+            # The kernel did not take it all (a server that stopped reading): a task
+            # of this connection's writes the rest, in order.
+            self._flushing = True
+            self._paced_nursery.start_soon(self._flush, client)
+        self.pacer.schedule(self, self._next_input_at)
+
+    async def _flush(self, client: BotClient) -> None:
+        try:
+            await client.flush()
+        finally:
+            self._flushing = False
 
     # -- bookkeeping -------------------------------------------------------------
 

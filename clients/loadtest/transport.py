@@ -26,6 +26,8 @@ from clients.loadtest.wsclient import LeanConnection, open_lean_connection
 from clients.python.client import GameClient, ServerRefused, WebSocketConnection
 from gameserver.trio.poller import ReadPoller
 from protocol import (
+    ClientMessage,
+    Input,
     Ping,
     Pong,
     ServerMessage,
@@ -153,6 +155,34 @@ class BotClient(GameClient):
             on_message(message)
 
         return ws.start_polling(poller, on_frame, on_end)
+
+    def send_nowait(self, message: ClientMessage) -> None:
+        """Send without waiting (a lean connection only): what the socket does not take
+        waits in its backlog for :meth:`flush`."""
+        frame = encode(message)
+        ws = self.ws
+        assert isinstance(ws, LeanConnection)
+        self.bytes_out += len(frame)
+        if self.metrics.recording:
+            self.metrics.count("bytes_out", len(frame))
+        ws.send_nowait(frame)
+
+    def send_input_nowait(self, data: Any) -> int:
+        """:meth:`GameClient.send_input` without waiting."""
+        seq = self.next_seq
+        self.next_seq += 1
+        ack = self.latest_snapshot.id if self.latest_snapshot is not None else None
+        self.send_nowait(Input(seq, data, ack))
+        return seq
+
+    @property
+    def backlogged(self) -> bool:
+        """True while written bytes wait for the socket (a lean connection only)."""
+        return isinstance(self.ws, LeanConnection) and self.ws.backlogged
+
+    async def flush(self) -> None:
+        if isinstance(self.ws, LeanConnection):
+            await self.ws.flush()
 
     def stop_reading(self) -> None:
         if isinstance(self.ws, LeanConnection):

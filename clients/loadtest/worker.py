@@ -31,10 +31,14 @@ from clients.bots import Bot, BotPlan, BotSettings, Timeline
 from clients.loadtest.metrics import Metrics
 from gameserver.trio.poller import ReadPoller
 from gameserver.trio.poller import available as poller_available
+from gameserver.trio.timers import TimerWheel
 
 CLOSE_GRACE = 6.0
 """Seconds after the window for bots to close politely (frozen bots drain first)."""
 LAG_PROBE_INTERVAL = 0.01
+PACER_SLACK = 0.002
+"""Seconds a bot's input may be late, so that inputs due close together share one
+wake-up of the shared pacer (each is stamped when it is really sent)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +166,7 @@ async def run_worker(conn: Connection, spec: WorkerSpec, t0_monotonic: float) ->
     timeline = Timeline(window_start, window_start + spec.duration)
     metrics = Metrics()
     poller = ReadPoller() if poller_available() else None
+    pacer = TimerWheel(slack=PACER_SLACK)
     bots = [
         Bot(
             plan,
@@ -170,6 +175,7 @@ async def run_worker(conn: Connection, spec: WorkerSpec, t0_monotonic: float) ->
             metrics,
             random.Random(f"bot:{spec.seed}:{plan.index}"),
             poller,
+            pacer,
         )
         for plan in plan_bots(spec, t0, timeline)
     ]
@@ -178,6 +184,7 @@ async def run_worker(conn: Connection, spec: WorkerSpec, t0_monotonic: float) ->
     async with trio.open_nursery() as nursery:
         if poller is not None:
             nursery.start_soon(poller.run)
+        nursery.start_soon(pacer.run)
         nursery.start_soon(probe.run)
         nursery.start_soon(_window, metrics, timeline)
         nursery.start_soon(_progress, conn, spec.worker_id, bots, metrics, probe)

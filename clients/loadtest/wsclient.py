@@ -288,6 +288,15 @@ class LeanConnection:
                     with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
                         await self.stream.send_eof()
 
+    @property
+    def backlogged(self) -> bool:
+        """True while bytes wait for the socket (or for an end of stream to follow them)."""
+        return bool(self._backlog) or self._eof_pending
+
+    async def flush(self) -> None:
+        """Wait until everything written so far has gone to the socket."""
+        await self._flush()
+
     def _closed(self) -> ConnectionClosed:
         protocol = self.protocol
         if protocol.state is CLOSED:

@@ -7,14 +7,19 @@ wait is on an event or a message, bounded by ``fail_after``.
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import trio
 import trio.testing
+from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
+from websockets.protocol import OPEN, Protocol, Side
+from websockets.uri import parse_uri
 
 from clients.loadtest.metrics import Metrics
 from clients.loadtest.transport import open_bot_client
-from clients.loadtest.wsclient import open_lean_connection
+from clients.loadtest.wsclient import LeanConnection, open_lean_connection
 from gameserver.trio.poller import ReadPoller, available
 from protocol import CloseCode, ServerMessage, Snapshot
 from tests.net.conftest import StartServer
@@ -123,3 +128,37 @@ async def test_wss_is_not_spoken() -> None:
     """TLS bots use websockets' own connection (open_bot_client picks it for wss://)."""
     with pytest.raises(InvalidURI):
         await open_lean_connection("wss://127.0.0.1:1/")
+
+
+async def test_writes_the_socket_does_not_take_wait_in_order_for_flush() -> None:
+    """send_nowait to a peer that is not reading: the rest waits; flush() writes it in order."""
+    with trio.fail_after(LIMIT):
+        with socket.socket() as listener:
+            listener.bind(("127.0.0.1", 0))
+            listener.listen(1)
+            ours = socket.create_connection(listener.getsockname())
+            theirs, _ = listener.accept()
+        ours.setblocking(False)
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))
+        peer = trio.SocketStream(trio.socket.from_stdlib_socket(theirs))
+        protocol = ClientProtocol(parse_uri("ws://127.0.0.1/"), max_size=None, state=OPEN)
+        lean = LeanConnection(stream, protocol)
+        payloads = [bytes([n]) * 65536 for n in range(64)]  # 4 MiB: more than the buffers
+        for payload in payloads:
+            lean.send_nowait(payload)
+        assert lean.backlogged
+        server = Protocol(Side.SERVER, max_size=None)
+        received: list[bytes] = []
+
+        async def read_all() -> None:
+            while len(received) < len(payloads):
+                server.receive_data(await peer.receive_some(1 << 20))
+                received.extend(bytes(e.data) for e in server.events_received())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read_all)
+            await lean.flush()
+            assert not lean.backlogged
+        assert received == payloads
+        await stream.aclose()
+        await peer.aclose()
