@@ -27,7 +27,8 @@ class Settings:
     port: int = 9001
     """TCP port for HTTP and WebSocket (the tutorial's port). 0 picks a free one."""
     allowed_origins: tuple[str, ...] = ()
-    """Browser Origins allowed to open a WebSocket; empty allows all. No Origin: always allowed."""
+    """Browser Origins allowed to open a WebSocket (CLI: comma-separated); empty allows all.
+    A request without an Origin header (not a browser) is always allowed."""
     certfile: str | None = None
     """PEM certificate chain: serve wss:// and https:// when set (with ``keyfile``)."""
     keyfile: str | None = None
@@ -37,7 +38,7 @@ class Settings:
     tick_rate: int = 30
     """Simulation steps per second. 30 Hz is the common choice for action games over WebSocket."""
     snapshot_rate: int = 30
-    """Snapshots per second to each player; at most ``tick_rate``, sent every N-th tick."""
+    """Snapshots per second to each player; at most ``tick_rate``, spread evenly over the ticks."""
     max_players_per_room: int = 50
     """Seats in a room; join-or-create opens a new room when all are full."""
     max_rooms: int = 1000
@@ -69,7 +70,7 @@ class Settings:
     max_message_bytes: int = 4096
     """Largest client message (WebSocket payload); more is closed 1009 before it is read."""
     messages_per_second: float = 60.0
-    """Sustained client messages per second (token bucket): inputs at 30 Hz + acks + pongs."""
+    """Sustained client messages per second (token bucket): 30 Hz inputs (ack inside) + pongs."""
     message_burst: int = 120
     """Token bucket size: messages a client may send at once after a quiet spell."""
     flood_close_after: int = 60
