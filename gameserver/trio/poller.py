@@ -11,11 +11,12 @@ ready and feeds each to its connection synchronously.
 Each ready socket gets one handler call per round (one read of at most
 ``RECEIVE_SIZE``), and a round handles at most ``max_events`` sockets before
 going back through trio's scheduler, so neither a flooding client nor a burst
-of many clients holds the tick loop for long. Rounds are batched: at most one
-per ``read_interval``, plus a :meth:`~ReadPoller.drain` by the rooms right
-before each tick, so inputs still make the next tick (the Quake/Source way:
-read the network at the start of the frame). The time a message arrived is
-not lost by waiting: connections take it from the kernel (``SO_TIMESTAMPNS``).
+of many clients holds the tick loop for long. Rooms :meth:`~ReadPoller.drain`
+the poller right before each tick, so an input that has arrived is applied by
+that tick (the Quake/Source way: read the network at the start of the frame).
+Rounds can also be batched (at most one per ``read_interval``, off by default):
+fewer wake-ups, but see that setting for what it does to RTT. Connections take
+the arrival time of what they read from the kernel (``SO_TIMESTAMPNS``).
 
 Linux only (epoll); :func:`available` says whether it can be used, and a
 connection without a poller (TLS, tests with memory streams, other systems)

@@ -81,7 +81,7 @@ class RunningServer:
         """TCP connections still in TLS/HTTP handshake (or a plain HTTP request)."""
         self.front = HttpFront(core.settings, self.counter, self.health)
         self.links: set[ClientLink] = set()
-        self.timers = TimerWheel(slack=core.settings.read_interval)
+        self.timers = TimerWheel(slack=core.settings.timer_slack)
         """Fires every client's timers from one task."""
         self.poller = ReadPoller() if poller_available() else None
         """Reads every plain-TCP client socket from one task (Linux epoll)."""

@@ -37,8 +37,8 @@ FAST: dict[str, Any] = {
     "read_interval": 0.0,
 }
 """Settings every test server starts from: loopback, port 0, short timeouts, and reads as
-soon as data arrives (so a test can wait for the server with wait_all_tasks_blocked; the
-batched reads of the default have tests of their own)."""
+soon as data arrives (so a test can wait for the server with wait_all_tasks_blocked;
+batched reads have tests of their own)."""
 
 StartServer = Callable[..., Awaitable[RunningServer]]
 
