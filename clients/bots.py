@@ -291,7 +291,10 @@ class Bot:
                         nursery.start_soon(self._writer, client)
                     if plan.churn_at is not None and plan.slow_at is None and not self._churned:
                         nursery.start_soon(self._churn, client, plan.churn_at, scope)
-                    await trio.sleep_forever()  # until the connection ends, a churn or the stop
+                    try:
+                        await trio.sleep_forever()  # until the connection ends, a churn or the stop
+                    finally:
+                        self._stop_pacing()  # while the nursery still takes a flush task
             finally:
                 self._stop_pacing()
                 client.stop_reading()
@@ -379,6 +382,7 @@ class Bot:
         else:
             m.error("exceptions", type(exc).__name__)
         self._outcome = "reconnect"
+        self._stop_pacing()
         scope.cancel()
 
     def _on_snapshot(self, snapshot: Snapshot, client: BotClient, now: float) -> None:
@@ -475,8 +479,9 @@ class Bot:
 
     def _stop_pacing(self) -> None:
         if self._paced is not None and self.pacer is not None:
-            self._paced = None
+            self._paced = self._paced_nursery = None
             self.pacer.schedule(self, math.inf)
+        self._flushing = False
 
     def on_timer_due(self, now: float) -> None:
         """The shared pacer says an input is due: send it now, without a task of our own."""
@@ -495,8 +500,8 @@ class Bot:
         if client.backlogged and not self._flushing and self._paced_nursery is not None:
             # The kernel did not take it all (a server that stopped reading): a task
             # of this connection's writes the rest, in order.
-            self._flushing = True
             self._paced_nursery.start_soon(self._flush, client)
+            self._flushing = True
         self.pacer.schedule(self, self._next_input_at)
 
     async def _flush(self, client: BotClient) -> None:

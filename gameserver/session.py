@@ -114,6 +114,7 @@ class Session:
         self.player = Player(core.new_player_id(), "", self._latency_report)
         self.room: Room | None = None
         self._now = now
+        self._arrived_at = now
         self._rate = TokenBucket(settings.messages_per_second, settings.message_burst, now)
         self._flood = TokenBucket(settings.messages_per_second, settings.flood_close_after, now)
         self._credits = TokenBucket(
@@ -141,9 +142,15 @@ class Session:
 
     # -- input from the transport -------------------------------------------
 
-    def receive_bytes(self, data: bytes, now: float) -> None:
-        """Handle one binary frame from the client."""
+    def receive_bytes(self, data: bytes, now: float, arrived_at: float | None = None) -> None:
+        """Handle one binary frame from the client.
+
+        ``arrived_at``: when the frame reached this host, if the transport knows
+        (a kernel receive stamp); a pong's RTT is measured to it. Everything else,
+        what is sent in reply included, uses ``now``.
+        """
         self._now = now
+        self._arrived_at = now if arrived_at is None else arrived_at
         if self.state is State.CLOSED or self.outbox.closing:
             return
         self.messages_received += 1
@@ -276,7 +283,7 @@ class Session:
         elif isinstance(message, Input):
             self._on_input(message)
         elif isinstance(message, Pong):
-            self.latency.pong_received(message.nonce, now)
+            self.latency.pong_received(message.nonce, self._arrived_at)
         elif isinstance(message, Ack):
             self._on_ack(message.id)
         elif isinstance(message, Chat):

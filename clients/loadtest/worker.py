@@ -38,7 +38,8 @@ CLOSE_GRACE = 6.0
 LAG_PROBE_INTERVAL = 0.01
 PACER_SLACK = 0.002
 """Seconds a bot's input may be late, so that inputs due close together share one
-wake-up of the shared pacer (each is stamped when it is really sent)."""
+wake-up of the shared pacer (an input is timed from that wake-up, at most a few
+milliseconds before it is written)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,14 +87,14 @@ class ClientLink:
     def on_binary(self, message: bytes) -> None:
         session = self.session
         state = session.state
-        session.receive_bytes(message, self.ws.last_read_at)
+        session.receive_bytes(message, trio.current_time(), arrived_at=self.ws.last_read_at)
         # Only a change of state (hello) can bring the next timer forward; other
         # messages move it later at most, and an early wake-up just reschedules.
         if session.state is not state and session.next_timer() < self.timer_due:
             self._reschedule()
 
     def on_text(self) -> None:
-        self.session.receive_text(self.ws.last_read_at)
+        self.session.receive_text(trio.current_time())
 
     def _keepalive_deadline(self) -> float:
         if self.outbox.closing or self._close_started:

@@ -96,8 +96,14 @@ class ReadPoller:
                 self.unregister(fd, on_ready)
         return len(events)
 
-    def drain(self, max_rounds: int = 16) -> None:
-        """Read every socket that is ready now (the rooms call this just before a tick)."""
+    def drain(self, max_rounds: int = 4) -> None:
+        """Read the sockets that are ready now (the rooms call this just before a tick).
+
+        At most ``max_rounds`` rounds: a burst larger than that waits for the
+        poller's own rounds, so a tick is never held for long.
+        """
+        if self._epoll.closed:
+            return
         for _ in range(max_rounds):
             if self.handle_ready() < self.max_events:
                 return
@@ -118,6 +124,11 @@ class ReadPoller:
                 if interval > 0:
                     await trio.sleep(interval)
         finally:
-            self._handlers.clear()
-            trio.lowlevel.notify_closing(self._epoll.fileno())
-            self._epoll.close()
+            if not self._epoll.closed:
+                trio.lowlevel.notify_closing(self._epoll.fileno())
+            self.close()
+
+    def close(self) -> None:
+        """Forget every handler and close the epoll set (``run`` does this when it ends)."""
+        self._handlers.clear()
+        self._epoll.close()

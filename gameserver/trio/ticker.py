@@ -39,8 +39,8 @@ async def run_room(
     try:
         while True:
             await trio.sleep_until(schedule.next_deadline)
-            read_now()
             started = trio.current_time()
+            read_now()  # counted in the tick's duration: it delays the tick
             if room.disposable(started, settings.empty_room_grace):
                 return
             try:

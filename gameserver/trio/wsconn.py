@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import platform
 import socket
 import struct
 import sys
@@ -96,10 +97,16 @@ def _ignore_text() -> None:
     pass
 
 
+_GENERIC_SOCKET_ABI = {"x86_64", "i686", "i386", "aarch64", "arm64", "armv7l", "armv6l",
+                       "riscv64", "ppc64le", "ppc64", "s390x"}  # fmt: skip
 SO_TIMESTAMPNS: int | None = getattr(
-    socket, "SO_TIMESTAMPNS", 35 if sys.platform == "linux" else None
+    socket,
+    "SO_TIMESTAMPNS",
+    35 if sys.platform == "linux" and platform.machine() in _GENERIC_SOCKET_ABI else None,
 )
-"""Linux: the kernel stamps each received segment; ``recvmsg`` returns the stamp."""
+"""Linux: the kernel stamps each received segment; ``recvmsg`` returns the stamp. Python
+3.11 does not name it: 35 is its value in the generic socket ABI (not alpha, mips,
+parisc or sparc, which are left without stamps)."""
 _TIMESTAMP_SPACE = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
 MAX_READ_AGE = 1.0
 """A kernel stamp older than this (or in the future) is not believed: a clock step."""
@@ -206,7 +213,8 @@ class WsConnection:
         self._timestamps = _enable_timestamps(self._sock)
         self.last_read_at = 0.0
         """When the bytes being handled arrived: the kernel's stamp where there is one
-        (reads may be batched, the arrival time is what RTT needs), else the read time."""
+        (a pong's RTT is measured to it, not to when we got round to reading), else
+        the read time."""
         self._between_frames = parser_between_frames(protocol)
         """Whether the protocol's parser sits at a frame boundary (updated per parsed read)."""
         self._reading_done = trio.Event()
@@ -418,20 +426,19 @@ class WsConnection:
     def _on_readable(self) -> None:
         """The poller says the socket has data (or EOF): one read, handled now."""
         assert self._fd is not None
-        now = trio.current_time()
         try:
             if self._timestamps:
                 assert self._sock is not None
                 data, ancillary, _, _ = self._sock.recvmsg(RECEIVE_SIZE, _TIMESTAMP_SPACE)
-                self.last_read_at = arrival_time(ancillary, now)
+                self.last_read_at = arrival_time(ancillary, trio.current_time())
             else:
                 data = os.read(self._fd, RECEIVE_SIZE)
-                self.last_read_at = now
+                self.last_read_at = trio.current_time()
         except BlockingIOError:
             return
         except OSError:
             data = b""
-            self.last_read_at = now
+            self.last_read_at = trio.current_time()
         try:
             self.receive(data)
         except Exception:

@@ -625,6 +625,19 @@ def test_snapshot_carries_rtt_and_jitter_after_pongs() -> None:
     assert client.session.player.latency.samples == 2
 
 
+def test_pong_rtt_is_measured_to_its_arrival_not_to_its_handling() -> None:
+    """A pong handled at t=0.5 that arrived at t=0.08 (a kernel stamp) gives RTT 80 ms."""
+    client = Client(make_core())
+    client.hello("ada")  # ping 1 sent at t=0
+    client.take()
+    client.session.receive_bytes(encode(Pong(1)), 0.5, arrived_at=0.080)
+    assert client.session.latency.report.last_rtt == pytest.approx(0.080)
+    client.session.on_timer(1.0)
+    assert client.take() == [Ping(2)]
+    client.session.receive_bytes(encode(Pong(2)), 1.3)  # no stamp: handled = arrived
+    assert client.session.latency.report.last_rtt == pytest.approx(0.3)
+
+
 def test_ack_handling() -> None:
     """Acks move last_acked_snapshot forward only, never past the newest snapshot sent."""
     client = in_room(make_core(), "rec")

@@ -136,7 +136,11 @@ async def test_writes_the_socket_does_not_take_wait_in_order_for_flush() -> None
         with socket.socket() as listener:
             listener.bind(("127.0.0.1", 0))
             listener.listen(1)
-            ours = socket.create_connection(listener.getsockname())
+            ours = socket.socket()
+            # Small buffers, set before connecting: 4 MiB is sure not to fit.
+            ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+            ours.connect(listener.getsockname())
             theirs, _ = listener.accept()
         ours.setblocking(False)
         stream = trio.SocketStream(trio.socket.from_stdlib_socket(ours))

@@ -168,6 +168,7 @@ def test_drain_goes_on_past_max_events() -> None:
         poller.drain()
         assert [h.calls for h in handlers] == [1] * 5
     finally:
+        poller.close()
         for ours, peer in pairs:
             ours.close()
             peer.close()
