@@ -32,8 +32,8 @@ from websockets.http11 import Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.uri import parse_uri
 
+from gameserver.trio.framing import parser_between_frames
 from gameserver.trio.poller import ReadPoller
-from gameserver.trio.wsconn import parser_between_frames
 
 RECEIVE_SIZE = 65536
 

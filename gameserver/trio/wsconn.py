@@ -26,18 +26,12 @@ from __future__ import annotations
 import logging
 import math
 import os
-import platform
-import socket
-import struct
-import sys
-import time
 from collections import deque
 from collections.abc import Callable, Iterable
 
 import trio
 from websockets.frames import Frame, Opcode
 from websockets.protocol import CLOSED, OPEN, Protocol
-from websockets.streams import StreamReader
 
 from protocol import CloseCode
 
@@ -47,6 +41,8 @@ except ImportError:  # pragma: no cover - websockets built without its C extensi
     from websockets.utils import apply_mask
 
 from ..ratelimit import TokenBucket
+from .arrival import TIMESTAMP_SPACE, arrival_time, enable_timestamps, stdlib_socket
+from .framing import binary_frame_header, parser_between_frames
 from .poller import ReadPoller
 
 log = logging.getLogger(__name__)
@@ -57,89 +53,12 @@ enough that parsing one read (up to ~2,700 minimal frames) stays a few milliseco
 since the protocol parses a whole read synchronously."""
 
 
-def binary_frame_header(length: int) -> bytes:
-    """Header of a final, unmasked binary frame carrying ``length`` payload bytes."""
-    if length < 126:
-        return _SMALL_HEADERS[length]
-    if length < 65536:
-        return b"\x82\x7e" + length.to_bytes(2, "big")
-    return b"\x82\x7f" + length.to_bytes(8, "big")
-
-
-_SMALL_HEADERS = tuple(bytes((0x82, n)) for n in range(126))
-
-
-_AT_EOF_CODE = StreamReader.at_eof.__code__
-
-
-def parser_between_frames(protocol: Protocol) -> bool:
-    """True when websockets' parser waits for the first byte of a new frame.
-
-    An empty read buffer is not enough: the parser consumes a frame's header
-    and mask before its payload arrives. Between frames its innermost
-    generator is ``StreamReader.at_eof``. If a websockets release parses
-    differently this says False, and callers just take the slower path.
-    """
-    generator = protocol.parser
-    while True:
-        inner = getattr(generator, "gi_yieldfrom", None)
-        if inner is None:
-            break
-        generator = inner
-    return getattr(generator, "gi_code", None) is _AT_EOF_CODE and not protocol.reader.buffer
-
-
 def _ignore_message(message: bytes) -> None:
     pass
 
 
 def _ignore_text() -> None:
     pass
-
-
-_GENERIC_SOCKET_ABI = {"x86_64", "i686", "i386", "aarch64", "arm64", "armv7l", "armv6l",
-                       "riscv64", "ppc64le", "ppc64", "s390x"}  # fmt: skip
-SO_TIMESTAMPNS: int | None = getattr(
-    socket,
-    "SO_TIMESTAMPNS",
-    35 if sys.platform == "linux" and platform.machine() in _GENERIC_SOCKET_ABI else None,
-)
-"""Linux: the kernel stamps each received segment; ``recvmsg`` returns the stamp. Python
-3.11 does not name it: 35 is its value in the generic socket ABI (not alpha, mips,
-parisc or sparc, which are left without stamps)."""
-_TIMESTAMP_SPACE = socket.CMSG_SPACE(16) if hasattr(socket, "CMSG_SPACE") else 0
-MAX_READ_AGE = 1.0
-"""A kernel stamp older than this (or in the future) is not believed: a clock step."""
-
-
-def _stdlib_socket(stream: trio.abc.Stream) -> socket.socket | None:
-    """The plain socket under a trio SocketStream, for ``recvmsg`` without a task switch."""
-    if isinstance(stream, trio.SocketStream):
-        sock = getattr(stream.socket, "_sock", None)  # trio keeps the stdlib socket here
-        if isinstance(sock, socket.socket):
-            return sock
-    return None
-
-
-def _enable_timestamps(sock: socket.socket | None) -> bool:
-    if sock is None or SO_TIMESTAMPNS is None or not _TIMESTAMP_SPACE:
-        return False
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-    except OSError:
-        return False
-    return True
-
-
-def arrival_time(ancillary: list[tuple[int, int, bytes]], now: float) -> float:
-    """When the data just read reached this host, on trio's clock (``now`` if unknown)."""
-    for level, kind, payload in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
-            seconds, nanoseconds = struct.unpack_from("qq", payload)
-            age = time.time() - (int(seconds) + int(nanoseconds) * 1e-9)
-            if 0.0 <= age <= MAX_READ_AGE:
-                return now - age
-    return now
 
 
 def _raw_fd(stream: trio.abc.Stream) -> int | None:
@@ -209,8 +128,8 @@ class WsConnection:
         self._fragment_opcode: Opcode | None = None
         self._poller = poller
         self._polling = False
-        self._sock = _stdlib_socket(stream)
-        self._timestamps = _enable_timestamps(self._sock)
+        self._sock = stdlib_socket(stream)
+        self._timestamps = enable_timestamps(self._sock)
         self.last_read_at = 0.0
         """When the bytes being handled arrived: the kernel's stamp where there is one
         (a pong's RTT is measured to it, not to when we got round to reading), else
@@ -429,7 +348,7 @@ class WsConnection:
         try:
             if self._timestamps:
                 assert self._sock is not None
-                data, ancillary, _, _ = self._sock.recvmsg(RECEIVE_SIZE, _TIMESTAMP_SPACE)
+                data, ancillary, _, _ = self._sock.recvmsg(RECEIVE_SIZE, TIMESTAMP_SPACE)
                 self.last_read_at = arrival_time(ancillary, trio.current_time())
             else:
                 data = os.read(self._fd, RECEIVE_SIZE)

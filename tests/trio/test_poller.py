@@ -18,8 +18,9 @@ import trio.testing
 from websockets.frames import Close, CloseCode, Opcode
 from websockets.protocol import Protocol, Side
 
+from gameserver.trio.arrival import SO_TIMESTAMPNS, arrival_time
 from gameserver.trio.poller import ReadPoller, available
-from gameserver.trio.wsconn import SO_TIMESTAMPNS, WsConnection, arrival_time
+from gameserver.trio.wsconn import WsConnection
 from tests.helpers import WsPeer
 
 pytestmark = pytest.mark.skipif(not available(), reason="epoll is Linux only")

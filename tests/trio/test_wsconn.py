@@ -460,7 +460,7 @@ def test_binary_frame_header_matches_websockets(length: int) -> None:
     """The hand-built data frame header is byte for byte what websockets would write."""
     from websockets.frames import Frame, Opcode
 
-    from gameserver.trio.wsconn import binary_frame_header
+    from gameserver.trio.framing import binary_frame_header
 
     payload = b"x" * length
     expected = Frame(Opcode.BINARY, payload).serialize(mask=False)
