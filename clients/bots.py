@@ -9,6 +9,13 @@ on the same connection, half by reconnecting. A *slow* bot plays normally until
 its ``slow_at`` time, then stops reading and sending altogether (a frozen
 client) and at the end finds out whether the server dropped it.
 
+A worker process runs hundreds of bots, on the same cores as the server it
+measures, so bots own no tasks while they play: the worker's
+:class:`~gameserver.trio.poller.ReadPoller` reads every bot's socket and calls
+the bot per message, and one pacer (a :class:`~gameserver.trio.timers.TimerWheel`)
+fires every bot's inputs. Without them (``wss://``) a bot reads and writes in
+tasks of its own.
+
 What each bot measures goes into the worker's shared
 :class:`~clients.loadtest.metrics.Metrics` (histograms in µs):
 
