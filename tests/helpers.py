@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterable
 from typing import Any
 
 import msgpack
@@ -119,3 +120,22 @@ class WsPeer:
         while (frame := await self.next_frame()) is not None:
             frames.append(frame)
         return frames
+
+
+def whole_messages(events: Iterable[object]) -> list[bytes | str]:
+    """websockets' frames joined into messages (text decoded), control frames skipped."""
+    messages: list[bytes | str] = []
+    parts: list[bytes] = []
+    opcode: Opcode | None = None
+    for event in events:
+        assert isinstance(event, Frame)
+        if event.opcode in (Opcode.BINARY, Opcode.TEXT):
+            opcode, parts = event.opcode, [bytes(event.data)]
+        elif event.opcode is Opcode.CONT:
+            parts.append(bytes(event.data))
+        else:
+            continue
+        if event.fin:
+            data = b"".join(parts)
+            messages.append(data.decode() if opcode is Opcode.TEXT else data)
+    return messages

@@ -16,13 +16,13 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from websockets.client import ClientProtocol
-from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
 from websockets.uri import parse_uri
 
 from clients.loadtest.transport import parse_snapshot_envelope
 from clients.loadtest.wsclient import LeanConnection
 from protocol import Snapshot, encode_snapshot, pack_state
+from tests.helpers import whole_messages
 
 frame_specs = st.one_of(
     st.tuples(st.just("binary"), st.binary(max_size=300)),
@@ -58,21 +58,7 @@ def server_wire(specs: list[tuple[str, object]]) -> bytes:
 def reference(wire: bytes) -> list[bytes | str]:
     client = Protocol(Side.CLIENT, state=OPEN, max_size=None)
     client.receive_data(wire)
-    messages: list[bytes | str] = []
-    parts: list[bytes] = []
-    opcode: Opcode | None = None
-    for event in client.events_received():
-        assert isinstance(event, Frame)
-        if event.opcode in (Opcode.BINARY, Opcode.TEXT):
-            opcode, parts = event.opcode, [bytes(event.data)]
-        elif event.opcode is Opcode.CONT:
-            parts.append(bytes(event.data))
-        else:
-            continue
-        if event.fin:
-            data = b"".join(parts)
-            messages.append(data.decode() if opcode is Opcode.TEXT else data)
-    return messages
+    return whole_messages(client.events_received())
 
 
 def lean(wire: bytes, cuts: list[int]) -> tuple[list[bytes | str], bytes]:

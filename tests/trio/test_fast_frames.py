@@ -20,6 +20,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
 
 from gameserver.trio.wsconn import WsConnection
+from tests.helpers import whole_messages
 
 MAX_SIZE = 200
 
@@ -72,25 +73,10 @@ def reference(wire: bytes) -> tuple[list[bytes], int, object, int | None]:
     """websockets alone: binary messages, text count, final state, close code sent."""
     server = Protocol(Side.SERVER, max_size=MAX_SIZE)
     server.receive_data(wire)
-    messages: list[bytes] = []
-    texts = 0
-    parts: list[bytes] = []
-    opcode: Opcode | None = None
-    for event in server.events_received():
-        assert isinstance(event, Frame)
-        if event.opcode in (Opcode.BINARY, Opcode.TEXT):
-            opcode, parts = event.opcode, [bytes(event.data)]
-        elif event.opcode is Opcode.CONT:
-            parts.append(bytes(event.data))
-        else:
-            continue
-        if event.fin:
-            if opcode is Opcode.TEXT:
-                texts += 1
-            else:
-                messages.append(b"".join(parts))
+    messages = whole_messages(server.events_received())
+    binary = [m for m in messages if isinstance(m, bytes)]
     code = server.close_sent.code if server.close_sent is not None else None
-    return messages, texts, server.state, code
+    return binary, len(messages) - len(binary), server.state, code
 
 
 def ours(wire: bytes, cuts: list[int]) -> tuple[list[bytes], int, object, int | None]:

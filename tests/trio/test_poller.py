@@ -7,10 +7,12 @@ cover the same reader without a poller.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import struct
 import time
+from collections.abc import Iterator
 
 import pytest
 import trio
@@ -106,21 +108,29 @@ def test_a_failing_handler_is_dropped_and_the_others_still_run(
         assert poller.handle_ready() == 0  # a's data is still there, but a is not watched
 
 
-def test_one_round_handles_at_most_max_events() -> None:
-    poller = ReadPoller(max_events=2)
-    pairs = [nonblocking_pair() for _ in range(3)]
+@contextlib.contextmanager
+def ready_sockets(poller: ReadPoller, count: int) -> Iterator[list[Ready]]:
+    """``count`` registered sockets, each with a byte waiting; closed afterwards."""
+    pairs = [nonblocking_pair() for _ in range(count)]
     try:
         handlers = [Ready(ours) for ours, _ in pairs]
         for (ours, peer), handler in zip(pairs, handlers, strict=True):
             poller.register(ours.fileno(), handler)
             peer.send(b"x")
-        assert poller.handle_ready() == 2
-        assert poller.handle_ready() == 1
-        assert all(h.calls == 1 for h in handlers)
+        yield handlers
     finally:
+        poller.close()
         for ours, peer in pairs:
             ours.close()
             peer.close()
+
+
+def test_one_round_handles_at_most_max_events() -> None:
+    poller = ReadPoller(max_events=2)
+    with ready_sockets(poller, 3) as handlers:
+        assert poller.handle_ready() == 2
+        assert poller.handle_ready() == 1
+        assert all(h.calls == 1 for h in handlers)
 
 
 async def test_run_serves_readiness_until_cancelled() -> None:
@@ -160,19 +170,9 @@ async def test_reads_are_batched_until_a_drain(nursery: trio.Nursery) -> None:
 
 def test_drain_goes_on_past_max_events() -> None:
     poller = ReadPoller(max_events=2)
-    pairs = [nonblocking_pair() for _ in range(5)]
-    try:
-        handlers = [Ready(ours) for ours, _ in pairs]
-        for (ours, peer), handler in zip(pairs, handlers, strict=True):
-            poller.register(ours.fileno(), handler)
-            peer.send(b"x")
+    with ready_sockets(poller, 5) as handlers:
         poller.drain()
         assert [h.calls for h in handlers] == [1] * 5
-    finally:
-        poller.close()
-        for ours, peer in pairs:
-            ours.close()
-            peer.close()
 
 
 # -- WsConnection through the poller ---------------------------------------------------
