@@ -27,12 +27,10 @@ from clients.python.client import GameClient, ServerRefused, WebSocketConnection
 from gameserver.trio.poller import ReadPoller
 from protocol import (
     ClientMessage,
-    Input,
     Ping,
     Pong,
     ServerMessage,
     Snapshot,
-    decode_server_message,
     encode,
 )
 
@@ -103,29 +101,24 @@ class BotClient(GameClient):
         self.metrics = metrics
         self.fast_decode = fast_decode
 
-    async def send_raw(self, frame: bytes) -> None:
+    def _count_sent(self, frame: bytes) -> None:
+        super()._count_sent(frame)
         if self.metrics.recording:
             self.metrics.count("bytes_out", len(frame))
-        await super().send_raw(frame)
 
-    async def recv(self) -> ServerMessage:
-        """As :meth:`GameClient.recv` (pings answered here), with the snapshot fast path."""
-        while True:
-            message = self._decode(await self.ws.recv())
-            if not await self.absorb(message):
-                return message
-
-    def _decode(self, frame: bytes | str) -> ServerMessage:
-        if isinstance(frame, str):
-            raise RuntimeError("server sent a text frame")
-        self.bytes_in += len(frame)
+    def _count_received(self, frame: bytes) -> None:
+        super()._count_received(frame)
         if self.metrics.recording:
             self.metrics.count("bytes_in", len(frame))
-        if self.fast_decode and frame.startswith(SNAPSHOT_PREFIX):
+
+    def _decode(self, frame: bytes | str) -> ServerMessage:
+        """As :meth:`GameClient._decode`, with the snapshot fast path."""
+        if self.fast_decode and isinstance(frame, bytes) and frame.startswith(SNAPSHOT_PREFIX):
             snapshot = parse_snapshot_envelope(frame)
             if snapshot is not None:
+                self._count_received(frame)
                 return snapshot
-        return decode_server_message(frame)
+        return super()._decode(frame)
 
     def start_reading(
         self,
@@ -144,11 +137,7 @@ class BotClient(GameClient):
         def on_frame(frame: bytes | str) -> None:
             message = self._decode(frame)
             if isinstance(message, Ping):
-                pong = encode(Pong(message.nonce))
-                self.bytes_out += len(pong)
-                if self.metrics.recording:
-                    self.metrics.count("bytes_out", len(pong))
-                ws.send_nowait(pong)
+                self.send_nowait(Pong(message.nonce))
                 self.pings_answered += 1
                 return
             self.track(message)
@@ -162,18 +151,14 @@ class BotClient(GameClient):
         frame = encode(message)
         ws = self.ws
         assert isinstance(ws, LeanConnection)
-        self.bytes_out += len(frame)
-        if self.metrics.recording:
-            self.metrics.count("bytes_out", len(frame))
+        self._count_sent(frame)
         ws.send_nowait(frame)
 
     def send_input_nowait(self, data: Any) -> int:
         """:meth:`GameClient.send_input` without waiting."""
-        seq = self.next_seq
-        self.next_seq += 1
-        ack = self.latest_snapshot.id if self.latest_snapshot is not None else None
-        self.send_nowait(Input(seq, data, ack))
-        return seq
+        message = self.next_input(data)
+        self.send_nowait(message)
+        return message.seq
 
     @property
     def backlogged(self) -> bool:

@@ -101,8 +101,21 @@ class GameClient:
 
     async def send_raw(self, frame: bytes) -> None:
         """Send already encoded bytes as one binary frame (for tests of hostile input)."""
-        self.bytes_out += len(frame)
+        self._count_sent(frame)
         await self.ws.send(frame)
+
+    def _count_sent(self, frame: bytes) -> None:
+        self.bytes_out += len(frame)
+
+    def _count_received(self, frame: bytes) -> None:
+        self.bytes_in += len(frame)
+
+    def _decode(self, frame: bytes | str) -> ServerMessage:
+        """One received WebSocket message, counted and decoded."""
+        if isinstance(frame, str):
+            raise RuntimeError("server sent a text frame")
+        self._count_received(frame)
+        return decode_server_message(frame)
 
     async def recv(self) -> ServerMessage:
         """The next message from the server; pings are answered here and not returned.
@@ -110,11 +123,7 @@ class GameClient:
         Raises ``websockets.exceptions.ConnectionClosed`` when the server closes.
         """
         while True:
-            frame = await self.ws.recv()
-            if isinstance(frame, str):
-                raise RuntimeError("server sent a text frame")
-            self.bytes_in += len(frame)
-            message = decode_server_message(frame)
+            message = self._decode(await self.ws.recv())
             if not await self.absorb(message):
                 return message
 
@@ -173,13 +182,18 @@ class GameClient:
         while not isinstance(await self.recv(), Left):
             pass
 
-    async def send_input(self, data: Any) -> int:
-        """Send one input with the next sequence number; return that number."""
+    def next_input(self, data: Any) -> Input:
+        """An input carrying ``data`` with the next sequence number, acking the newest snapshot."""
         seq = self.next_seq
         self.next_seq += 1
         ack = self.latest_snapshot.id if self.latest_snapshot is not None else None
-        await self.send(Input(seq, data, ack))
-        return seq
+        return Input(seq, data, ack)
+
+    async def send_input(self, data: Any) -> int:
+        """Send one input with the next sequence number; return that number."""
+        message = self.next_input(data)
+        await self.send(message)
+        return message.seq
 
     async def ack(self) -> None:
         """Acknowledge the newest snapshot explicitly (``send_input`` does it implicitly)."""
