@@ -114,7 +114,6 @@ class Session:
         self.player = Player(core.new_player_id(), "", self._latency_report)
         self.room: Room | None = None
         self._now = now
-        self._arrived_at = now
         self._rate = TokenBucket(settings.messages_per_second, settings.message_burst, now)
         self._flood = TokenBucket(settings.messages_per_second, settings.flood_close_after, now)
         self._credits = TokenBucket(
@@ -150,7 +149,6 @@ class Session:
         what is sent in reply included, uses ``now``.
         """
         self._now = now
-        self._arrived_at = now if arrived_at is None else arrived_at
         if self.state is State.CLOSED or self.outbox.closing:
             return
         self.messages_received += 1
@@ -163,7 +161,7 @@ class Session:
         except ProtocolError as exc:
             self._refuse(exc.code, exc.detail, exc.ref)
             return
-        self._dispatch(message, now)
+        self._dispatch(message, now, now if arrived_at is None else arrived_at)
 
     def receive_text(self, now: float) -> None:
         """A text frame: this protocol is binary only."""
@@ -271,7 +269,7 @@ class Session:
 
     # -- messages ---------------------------------------------------------------
 
-    def _dispatch(self, message: ClientMessage, now: float) -> None:
+    def _dispatch(self, message: ClientMessage, now: float, arrived_at: float) -> None:
         if self.state is State.AWAIT_HELLO:
             if not isinstance(message, Hello):
                 self.outbox.send(
@@ -283,7 +281,7 @@ class Session:
         elif isinstance(message, Input):
             self._on_input(message)
         elif isinstance(message, Pong):
-            self.latency.pong_received(message.nonce, self._arrived_at)
+            self.latency.pong_received(message.nonce, arrived_at)
         elif isinstance(message, Ack):
             self._on_ack(message.id)
         elif isinstance(message, Chat):

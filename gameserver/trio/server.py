@@ -38,10 +38,6 @@ from .wsconn import WsConnection
 log = logging.getLogger(__name__)
 
 
-def _nothing() -> None:
-    pass
-
-
 def make_ssl_context(certfile: str, keyfile: str) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(certfile, keyfile)
@@ -221,7 +217,7 @@ async def serve_game(
 
         def start_ticker(room: Room) -> None:
             poller = running.poller
-            read_now = poller.drain if poller is not None else _nothing
+            read_now = poller.drain if poller is not None else None
             nursery.start_soon(run_room, core, room, read_now, name=f"room:{room.name}")
 
         core = ServerCore(settings, games, epoch=trio.current_time(), on_room_created=start_ticker)

@@ -21,11 +21,11 @@ log = logging.getLogger(__name__)
 
 
 async def run_room(
-    core: ServerCore, room: Room, read_now: Callable[[], None] = lambda: None
+    core: ServerCore, room: Room, read_now: Callable[[], None] | None = None
 ) -> None:
     """Tick ``room`` on the server-wide grid until it is disposable.
 
-    ``read_now`` runs just before each tick: it reads whatever clients have sent,
+    ``read_now`` (if any) runs just before each tick: it reads whatever clients have sent,
     so an input that arrived before the tick is applied by it.
     """
     settings = core.settings
@@ -40,7 +40,8 @@ async def run_room(
         while True:
             await trio.sleep_until(schedule.next_deadline)
             started = trio.current_time()
-            read_now()  # counted in the tick's duration: it delays the tick
+            if read_now is not None:
+                read_now()  # counted in the tick's duration: it delays the tick
             if room.disposable(started, settings.empty_room_grace):
                 return
             try:

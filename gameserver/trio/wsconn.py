@@ -441,19 +441,22 @@ class WsConnection:
         self.protocol.fail(code, reason)
         self.flush_protocol()
 
-    def _stopped_delivering(self) -> bool:
-        """True once we failed the connection (flood, fragments) or dropped it."""
-        return self.failed_reason is not None or self.aborted
+    def _admit_frame(self) -> bool:
+        """Whether a received frame may be handled: not once we failed the connection
+        (flood, fragments) or dropped it, and only if it gets a token (none: 1008)."""
+        if self.failed_reason is not None or self.aborted:
+            return False
+        if self.frame_limit is not None and not self.frame_limit.take(trio.current_time()):
+            self._fail(CloseCode.POLICY_VIOLATION, "frame flood")
+            return False
+        return True
 
     def _on_frame(self, frame: Frame) -> None:
         opcode = frame.opcode
         if opcode is Opcode.BINARY or opcode is Opcode.TEXT or opcode is Opcode.CONT:
             self._on_message_frame(opcode, frame.data, frame.fin)
             return
-        if self._stopped_delivering():
-            return
-        if self.frame_limit is not None and not self.frame_limit.take(trio.current_time()):
-            self._fail(CloseCode.POLICY_VIOLATION, "frame flood")
+        if not self._admit_frame():
             return
         if opcode is Opcode.PONG:
             self.ping_sent_at = None
@@ -463,10 +466,7 @@ class WsConnection:
         self, opcode: Opcode, data: bytes | bytearray | memoryview, fin: bool = True
     ) -> None:
         """A data frame (binary, text or continuation): deliver the message it completes."""
-        if self._stopped_delivering():
-            return
-        if self.frame_limit is not None and not self.frame_limit.take(trio.current_time()):
-            self._fail(CloseCode.POLICY_VIOLATION, "frame flood")
+        if not self._admit_frame():
             return
         kind: Opcode | None
         if opcode is Opcode.CONT:
