@@ -8,6 +8,7 @@ task); the fast-path tests use a real socketpair and the real clock.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 import trio
@@ -484,18 +485,25 @@ async def test_backlog_over_its_cap_drops_the_connection() -> None:
         assert ws.failed_reason == "send backlog"
 
 
+def unread_connection(**options: Any) -> tuple[WsConnection, trio.abc.Stream]:
+    """A WsConnection (nothing running yet) on a memory stream, and the client's end."""
+    server_stream, client_stream = trio.testing.memory_stream_pair()
+    max_size = options.pop("max_size", 1 << 20)
+    ws = WsConnection(
+        server_stream,
+        Protocol(Side.SERVER, max_size=max_size),
+        send_timeout=5.0,
+        close_timeout=CLOSE_TIMEOUT,
+        **options,
+    )
+    return ws, client_stream
+
+
 async def test_frame_flood_is_closed_1008(autojump_clock: trio.abc.Clock) -> None:
     """Every frame takes a token (pings too): a ping flood past the burst gets close 1008."""
     from gameserver.ratelimit import TokenBucket
 
-    server_stream, client_stream = trio.testing.memory_stream_pair()
-    ws = WsConnection(
-        server_stream,
-        Protocol(Side.SERVER),
-        send_timeout=5.0,
-        close_timeout=CLOSE_TIMEOUT,
-        frame_limit=TokenBucket(10.0, 20, trio.current_time()),
-    )
+    ws, client_stream = unread_connection(frame_limit=TokenBucket(10.0, 20, trio.current_time()))
     client = Protocol(Side.CLIENT)
     for _ in range(50):
         client.send_ping(b"")
@@ -517,14 +525,7 @@ async def test_flood_of_small_frames_then_silence_is_dropped_at_the_close_deadli
     that then holds TCP open is dropped close_timeout later."""
     from gameserver.ratelimit import TokenBucket
 
-    server_stream, client_stream = trio.testing.memory_stream_pair()
-    ws = WsConnection(
-        server_stream,
-        Protocol(Side.SERVER),
-        send_timeout=5.0,
-        close_timeout=CLOSE_TIMEOUT,
-        frame_limit=TokenBucket(1.0, 3, trio.current_time()),
-    )
+    ws, client_stream = unread_connection(frame_limit=TokenBucket(1.0, 3, trio.current_time()))
     client = Protocol(Side.CLIENT)
     received: list[bytes] = []
     with trio.fail_after(GUARD):
@@ -547,14 +548,7 @@ async def test_flood_of_small_frames_then_silence_is_dropped_at_the_close_deadli
 
 async def test_endless_empty_fragments_are_closed_1009(autojump_clock: trio.abc.Clock) -> None:
     """Empty continuation frames add no bytes, so their number is capped: close 1009."""
-    server_stream, client_stream = trio.testing.memory_stream_pair()
-    ws = WsConnection(
-        server_stream,
-        Protocol(Side.SERVER, max_size=4096),
-        send_timeout=5.0,
-        close_timeout=CLOSE_TIMEOUT,
-        max_fragments=8,
-    )
+    ws, client_stream = unread_connection(max_size=4096, max_fragments=8)
     client = Protocol(Side.CLIENT)
     client.send_binary(b"start", fin=False)
     for _ in range(20):
