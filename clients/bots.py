@@ -51,6 +51,7 @@ from dataclasses import dataclass
 import trio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from clients.inputs import InputSchedule
 from clients.loadtest.metrics import Metrics
 from clients.loadtest.transport import (
     SNAPSHOT_PREFIX,
@@ -166,10 +167,7 @@ class Bot:
         self._paced: BotClient | None = None
         self._paced_nursery: trio.Nursery | None = None
         self._flushing = False
-        self._interval = 1.0 / settings.input_rate
-        self._next_input_at = 0.0
-        self._change_at = 0.0
-        self._direction = (0.0, 0.0)
+        self._inputs = InputSchedule(rng, settings.input_rate, settings.chat_interval, plan.name)
         self.settings = settings
         self.timeline = timeline
         self.metrics = metrics
@@ -428,48 +426,29 @@ class Bot:
             self._pings_seen = client.pings_answered
             m.record("rtt_server", snapshot.rtt_us / 1e6)
 
-    def _plan_inputs(self) -> None:
-        now = trio.current_time()
-        self._next_input_at = now + self.rng.uniform(0.0, self._interval)
-        self._change_at = now
-        self._direction = (0.0, 0.0)
-
     def _due(self, client: BotClient, now: float) -> tuple[dict[str, float] | None, str | None]:
-        """The input (and chat line) due at ``now``, if seated; moves the schedule on."""
-        m, rng, interval = self.metrics, self.rng, self._interval
-        data: dict[str, float] | None = None
-        chat: str | None = None
-        if self.in_room:
-            if now >= self._change_at:
-                angle = rng.uniform(0.0, 2 * math.pi)
-                self._direction = (round(math.cos(angle), 3), round(math.sin(angle), 3))
-                self._change_at = now + rng.uniform(0.5, 2.0)
-            if m.recording:
+        """The input (and chat line) due at ``now``, if seated, counted in the metrics."""
+        m = self.metrics
+        data, chat, missed = self._inputs.due(now, self.in_room)
+        if m.recording:
+            if data is not None:
                 self._pending.append((client.next_seq, now))
                 if len(self._pending) > 1000:
                     self._pending.popleft()
                     m.count("inputs_unacked")
                 m.count("inputs_sent")
-            data = {"dx": self._direction[0], "dy": self._direction[1]}
-            chat_interval = self.settings.chat_interval
-            if chat_interval and rng.random() < interval / chat_interval:
-                chat = f"gg from {self.plan.name}"
-                if m.recording:
-                    m.count("chats_sent")
-        self._next_input_at += interval
-        if self._next_input_at < now:
-            missed = math.ceil((now - self._next_input_at) / interval)
-            self._next_input_at += missed * interval
-            if m.recording:
+            if chat is not None:
+                m.count("chats_sent")
+            if missed:
                 m.count("inputs_late", missed)
         return data, chat
 
     async def _writer(self, client: BotClient) -> None:
         """Inputs from a task of this bot's own (when there is no shared pacer)."""
-        self._plan_inputs()
+        self._inputs.start(trio.current_time())
         try:
             while True:
-                await trio.sleep_until(self._next_input_at)
+                await trio.sleep_until(self._inputs.next_at)
                 data, chat = self._due(client, trio.current_time())
                 if data is not None:
                     await client.send_input(data)
@@ -480,9 +459,9 @@ class Bot:
 
     def _start_pacing(self, client: BotClient, nursery: trio.Nursery) -> None:
         assert self.pacer is not None
-        self._plan_inputs()
+        self._inputs.start(trio.current_time())
         self._paced, self._paced_nursery = client, nursery
-        self.pacer.schedule(self, self._next_input_at)
+        self.pacer.schedule(self, self._inputs.next_at)
 
     def _stop_pacing(self) -> None:
         if self._paced is not None and self.pacer is not None:
@@ -509,7 +488,7 @@ class Bot:
             # of this connection's writes the rest, in order.
             self._paced_nursery.start_soon(self._flush, client)
             self._flushing = True
-        self.pacer.schedule(self, self._next_input_at)
+        self.pacer.schedule(self, self._inputs.next_at)
 
     async def _flush(self, client: BotClient) -> None:
         try:

@@ -13,6 +13,7 @@ import trio.testing
 from websockets.exceptions import ConnectionClosedError
 
 from clients.bots import Bot, BotPlan, BotSettings, Timeline
+from clients.inputs import InputSchedule
 from clients.loadtest.metrics import Metrics
 from gameserver.trio.timers import TimerWheel
 from protocol import ClientMessage
@@ -98,3 +99,16 @@ async def test_a_backlog_is_flushed_by_one_task_and_stopping_clears_it(
         assert len(client.inputs) == count
         assert bot.timer_due == math.inf and not bot._flushing
         nursery.cancel_scope.cancel()
+
+
+def test_a_late_call_skips_the_inputs_it_missed() -> None:
+    """Called 0.35 s late at 10 Hz: three inputs are counted missed, the grid is kept."""
+    schedule = InputSchedule(random.Random(1), input_rate=10.0, chat_interval=0, name="b")
+    schedule.start(0.0)
+    first = schedule.next_at
+    assert 0.0 <= first < 0.1
+    data, chat, missed = schedule.due(first + 0.35, seated=True)
+    assert data is not None and set(data) == {"dx", "dy"} and chat is None
+    assert missed == 3
+    assert math.isclose(schedule.next_at, first + 0.4)
+    assert schedule.due(schedule.next_at, seated=False)[:2] == (None, None)  # not seated
