@@ -49,6 +49,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for f in dataclasses.fields(Settings):
         default = getattr(defaults, f.name)
+        if f.type == "bool":  # --name / --no-name
+            parser.add_argument(
+                "--" + f.name.replace("_", "-"),
+                dest=f.name,
+                action=argparse.BooleanOptionalAction,
+                default=default,
+                help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"),
+            )
+            continue
         kind = _origins if f.type == "tuple[str, ...]" else _FLAG_TYPES[str(f.type)]
         shown = ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(

@@ -82,6 +82,8 @@ class Room:
         self._settings = settings
         self.seats: dict[int, Seat] = {}
         self.tick_no = 0
+        self.tick_phase = 0.0
+        """When in the tick period this room ticks: a fraction of a tick, set by the registry."""
         self.closed = False
         self.empty_since: float | None = now
         self._created_at = now

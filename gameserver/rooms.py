@@ -17,7 +17,7 @@ from protocol import ErrorCode, RoomInfo
 from .game import GameRegistry, RoomContext
 from .room import Room, RoomMember
 from .settings import Settings
-from .tick import current_tick
+from .tick import current_tick, spread_phase
 
 log = logging.getLogger(__name__)
 
@@ -123,7 +123,11 @@ class RoomRegistry:
         )
         instance = self._games[game](ctx)
         created = Room(name, game, instance, max_players=seats, settings=self._settings, now=now)
-        created.tick_no = current_tick(self._settings.tick_rate, self._epoch, now)
+        if self._settings.stagger_room_ticks:
+            created.tick_phase = spread_phase([r.tick_phase for r in self._rooms.values()])
+        created.tick_no = current_tick(
+            self._settings.tick_rate, self._epoch, now, created.tick_phase
+        )
         self._rooms[name] = created
         log.info("room %s created (game %s, %d seats)", name, game, seats)
         if self._on_room_created is not None:

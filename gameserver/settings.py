@@ -49,6 +49,9 @@ class Settings:
     """Seconds an empty room lives on (so a player can rejoin) before it is disposed."""
     max_catch_up_ticks: int = 0
     """Late ticks replayed at once after an overrun. 0: skip missed ticks, never spiral."""
+    stagger_room_ticks: bool = True
+    """Give each room its own phase within the tick period so rooms tick one after another,
+    not all in one burst (the last room's tick would wait for all the others)."""
 
     # -- connections --------------------------------------------------------
     max_connections: int = 2000

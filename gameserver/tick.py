@@ -1,8 +1,10 @@
 """Fixed-rate tick schedule from absolute deadlines (sans-I/O: time is an argument).
 
-Tick ``n`` is due at ``epoch + n / rate``: deadlines are computed, never
-accumulated, so a loop that sleeps until each one cannot drift. All rooms share
-one epoch (the server's start), which makes tick numbers server-wide.
+Tick ``n`` is due at ``epoch + (n + phase) / rate``: deadlines are computed,
+never accumulated, so a loop that sleeps until each one cannot drift. All rooms
+share one epoch (the server's start), which makes tick numbers server-wide; each
+room has its own ``phase`` (a fraction of a tick, see :func:`spread_phase`) so
+that a hundred rooms do not all tick, and write their snapshots, in one burst.
 
 Overrun policy: a tick is *overrun* when it finishes after the next tick's
 deadline. The schedule then replays at most ``max_catch_up`` late ticks at
@@ -14,6 +16,7 @@ ever longer catch-up bursts. Every step gets the same fixed ``dt``.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import deque
 
@@ -73,15 +76,20 @@ class TickSchedule:
     ``schedule.tick_done(started, finished)``; repeat.
     """
 
-    def __init__(self, rate: int, epoch: float, now: float, max_catch_up: int = 0) -> None:
+    def __init__(
+        self, rate: int, epoch: float, now: float, max_catch_up: int = 0, phase: float = 0.0
+    ) -> None:
         if rate <= 0:
             raise ValueError("rate must be positive")
+        if not 0.0 <= phase < 1.0:
+            raise ValueError("phase must be in [0, 1)")
         self.rate = rate
         self.epoch = epoch
+        self.phase = phase
         self.max_catch_up = max_catch_up
         self.stats = TickStats()
         # First tick: the first grid point not before ``now``.
-        self.next_tick = max(0, math.ceil((now - epoch) * rate))
+        self.next_tick = max(0, math.ceil((now - epoch) * rate - phase))
         self._catch_up_left = max_catch_up
 
     @property
@@ -91,7 +99,7 @@ class TickSchedule:
 
     def deadline(self, tick: int) -> float:
         """Absolute time at which ``tick`` is due."""
-        return self.epoch + tick / self.rate
+        return self.epoch + (tick + self.phase) / self.rate
 
     @property
     def next_deadline(self) -> float:
@@ -114,7 +122,7 @@ class TickSchedule:
             self._catch_up_left -= 1
             return ran
         # Skip to the first deadline strictly in the future.
-        first_future = math.floor((finished - self.epoch) * self.rate) + 1
+        first_future = current_tick(self.rate, self.epoch, finished, self.phase) + 1
         if first_future > self.next_tick:
             self.stats.skipped += first_future - self.next_tick
             self.next_tick = first_future
@@ -122,6 +130,24 @@ class TickSchedule:
         return ran
 
 
-def current_tick(rate: int, epoch: float, now: float) -> int:
-    """The server tick whose deadline most recently passed at ``now``."""
-    return max(0, math.floor((now - epoch) * rate))
+def current_tick(rate: int, epoch: float, now: float, phase: float = 0.0) -> int:
+    """The tick whose deadline (with ``phase``) most recently passed at ``now``."""
+    return max(0, math.floor((now - epoch) * rate - phase))
+
+
+def spread_phase(taken: list[float]) -> float:
+    """A tick phase for a new room: the middle of the widest gap between ``taken`` phases.
+
+    Phases live on a circle of one tick. The first room gets 0, then 1/2, 3/4,
+    1/4, ...; a gap left by a disposed room is filled when it is the widest. Rooms
+    spread this way tick one after another through the period instead of all at
+    once, so a tick's writes and the CPU they take come in small steady steps.
+    """
+    if not taken:
+        return 0.0
+    ordered = sorted(taken)
+    best_start, best_width = ordered[-1], ordered[0] + 1.0 - ordered[-1]  # the wrap-around gap
+    for low, high in itertools.pairwise(ordered):
+        if high - low > best_width:
+            best_start, best_width = low, high - low
+    return (best_start + best_width / 2) % 1.0

@@ -34,6 +34,7 @@ async def run_room(
         epoch=core.epoch,
         now=trio.current_time(),
         max_catch_up=settings.max_catch_up_ticks,
+        phase=room.tick_phase,
     )
     room.tick_stats = schedule.stats
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gameserver.tick import TickSchedule, TickStats, current_tick
+from gameserver.tick import TickSchedule, TickStats, current_tick, spread_phase
 
 
 def run(schedule: TickSchedule, ends: list[float]) -> list[int]:
@@ -109,6 +109,50 @@ def test_schedule_joins_the_grid_at_the_first_point_not_before_now() -> None:
     assert TickSchedule(10, epoch=5.0, now=4.0).next_tick == 0
 
 
+def test_phase_shifts_every_deadline_by_that_fraction_of_a_tick() -> None:
+    """With phase p, tick n is due at epoch + (n + p) / rate; tick numbers stay on the grid."""
+    schedule = TickSchedule(10, epoch=0.0, now=0.0, phase=0.5)
+    assert schedule.next_tick == 0
+    assert schedule.next_deadline == 0.05
+    assert schedule.deadline(7) == pytest.approx(0.75)
+    # Joining between points: the first tick whose phased deadline is not before now.
+    assert TickSchedule(10, epoch=0.0, now=0.06, phase=0.5).next_tick == 1
+    assert TickSchedule(10, epoch=0.0, now=0.04, phase=0.5).next_tick == 0
+
+
+def test_phased_overrun_skips_to_the_next_phased_deadline() -> None:
+    """A late tick of a phased room resumes on that room's own grid, not the server's."""
+    schedule = TickSchedule(10, epoch=0.0, now=0.0, phase=0.25)
+    assert run(schedule, [0.0]) == [0]  # tick 0 at 0.025, on time
+    schedule.tick_done(
+        schedule.next_deadline, 0.33
+    )  # tick 1 (due 0.125) ends after 2 and 3 were due
+    assert schedule.stats.overruns == 1
+    assert schedule.stats.skipped == 2  # ticks 2 (due 0.225) and 3 (due 0.325)
+    assert schedule.next_tick == 4
+    assert schedule.next_deadline == pytest.approx(0.425)
+
+
+def test_phase_must_be_a_fraction_of_a_tick() -> None:
+    """A phase outside [0, 1) is refused: it would renumber the ticks."""
+    for phase in (-0.1, 1.0, 2.5):
+        with pytest.raises(ValueError):
+            TickSchedule(30, epoch=0.0, now=0.0, phase=phase)
+
+
+def test_spread_phase_halves_the_widest_gap() -> None:
+    """Rooms get 0, 1/2, 3/4, 1/4, ...; a new room goes mid-way into the widest gap."""
+    assert spread_phase([]) == 0.0
+    taken: list[float] = []
+    for _ in range(8):
+        taken.append(spread_phase(taken))
+    assert taken[:4] == [0.0, 0.5, 0.75, 0.25]
+    assert sorted(taken) == [n / 8 for n in range(8)]  # 2^k rooms: evenly spaced
+    assert spread_phase([0.0, 0.5, 0.25]) == 0.75
+    assert spread_phase([0.9]) == pytest.approx(0.4)
+    assert spread_phase([0.2, 0.2]) == pytest.approx(0.7)
+
+
 def test_rate_must_be_positive() -> None:
     """A zero rate is refused."""
     with pytest.raises(ValueError):
@@ -122,6 +166,8 @@ def test_current_tick() -> None:
     assert current_tick(10, 0.0, 0.5) == 5
     assert current_tick(30, 2.0, 3.0) == 30
     assert current_tick(30, 2.0, 1.0) == 0
+    assert current_tick(10, 0.0, 0.47, phase=0.5) == 4  # tick 4 was due at 0.45
+    assert current_tick(10, 0.0, 0.47, phase=0.8) == 3  # tick 4 is due at 0.48
 
 
 def test_stats_record_durations() -> None:

@@ -15,6 +15,7 @@ import trio
 from websockets.exceptions import ConnectionClosed
 
 from clients.python.client import connect
+from gameserver.__main__ import build_parser, settings_from_args
 from protocol import CloseCode
 
 pytestmark = pytest.mark.network
@@ -73,6 +74,18 @@ async def test_help_documents_the_options() -> None:
         "--port",
     ):
         assert option in text, option
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [([], True), (["--no-stagger-room-ticks"], False), (["--stagger-room-ticks"], True)],
+)
+def test_a_yes_no_setting_has_a_flag_and_its_negation(argv: list[str], expected: bool) -> None:
+    """Boolean settings get --name / --no-name; the parsed Settings carry the choice."""
+    args = build_parser().parse_args(["--tick-rate", "60", *argv])
+    settings = settings_from_args(args)
+    assert settings.stagger_room_ticks is expected
+    assert settings.tick_rate == 60
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])

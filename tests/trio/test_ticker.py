@@ -190,8 +190,9 @@ async def test_room_emptied_later_is_disposed_grace_after_the_last_leave(
 
 
 async def test_rooms_tick_on_the_shared_grid(autojump_clock: trio.testing.MockClock) -> None:
-    """Two rooms created at different times tick on the same server-wide deadlines and numbers."""
-    core = make_core(tick_rate=10)
+    """Unstaggered, two rooms created at different times tick on the same server-wide
+    deadlines and numbers."""
+    core = make_core(tick_rate=10, stagger_room_ticks=False)
     first, game1, (m1,) = open_room(core, 1, name="first")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(run_room, core, first)
@@ -203,6 +204,35 @@ async def test_rooms_tick_on_the_shared_grid(autojump_clock: trio.testing.MockCl
     assert game2.times == [0.4, 0.5, 0.6]
     assert game1.times[-3:] == [0.4, 0.5, 0.6]
     assert [t for t, _, _ in m2.snapshots] == [t for t, _, _ in m1.snapshots][-3:] == [4, 5, 6]
+
+
+async def test_staggered_rooms_tick_in_turn_with_server_wide_numbers(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """By default the second room ticks half a tick after the first (the third a quarter
+    before it...), so rooms take turns instead of ticking in one burst; tick n of every room
+    still comes after grid point n and before n + 1."""
+    core = make_core(tick_rate=10)
+    first, game1, (m1,) = open_room(core, 1, name="first")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(run_room, core, first)
+        await trio.sleep(0.33)
+        second, game2, (m2,) = open_room(core, 2, name="second")
+        third, game3, (m3,) = open_room(core, 3, name="third")
+        assert (first.tick_phase, second.tick_phase, third.tick_phase) == (0.0, 0.5, 0.75)
+        assert second.tick_no == 2  # tick 3 of this room (due 0.35) is still to come
+        nursery.start_soon(run_room, core, second)
+        nursery.start_soon(run_room, core, third)
+        await trio.sleep(0.3)
+        # Disposing the 0.5 room leaves 0 -> 0.75 the widest gap: the next room goes mid-way.
+        core.rooms.dispose(second)
+        assert open_room(core, name="fourth")[0].tick_phase == 0.375
+        nursery.cancel_scope.cancel()
+    assert game1.times[-3:] == [0.4, 0.5, 0.6]
+    assert game2.times == [0.35, 0.45, 0.55]
+    assert game3.times == [0.375, 0.475, 0.575]
+    assert [t for t, _, _ in m1.snapshots][-3:] == [4, 5, 6]
+    assert [t for t, _, _ in m2.snapshots] == [t for t, _, _ in m3.snapshots] == [3, 4, 5]
 
 
 async def test_clients_are_read_just_before_every_tick(
