@@ -13,9 +13,10 @@ snapshots, inputs at 10 Hz, bots in several processes), and prints:
 
 The bots run on the same machine as the server and compete with it for the
 cores; they run at a lower priority (``--bots-nice``, 10 by default) so the
-server gets the CPU first, as it would with the bots on other machines. A point where the bots' own event loops lag by more than one tick
-(p99), or more than 5% of connections fail, is marked as bot-limited and the
-sweep stops there: the figures past it would measure the bots, not the server.
+server gets the CPU first, as it would with the bots on other machines. A
+point where the bots' own event loops lag by more than one tick (p99), or more
+than 5% of connections fail, is marked as bot-limited and the sweep stops
+there: the figures past it would measure the bots, not the server.
 """
 
 from __future__ import annotations
