@@ -71,6 +71,11 @@ class LatencyEstimator:
         self._add_sample(now - sent)
         return now - sent
 
+    @property
+    def awaiting_pong(self) -> bool:
+        """Whether a ping is still waiting for its pong."""
+        return bool(self._outstanding)
+
     def oldest_unanswered(self) -> float | None:
         """Send time of the oldest ping still waiting for its pong."""
         return min(self._outstanding.values(), default=None)

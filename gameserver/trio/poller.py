@@ -14,9 +14,12 @@ going back through trio's scheduler, so neither a flooding client nor a burst
 of many clients holds the tick loop for long. Rooms :meth:`~ReadPoller.drain`
 the poller right before each tick, so an input that has arrived is applied by
 that tick (the Quake/Source way: read the network at the start of the frame).
-Rounds can also be batched (at most one per ``read_interval``, off by default):
-fewer wake-ups, but see that setting for what it does to RTT. Connections take
-the arrival time of what they read from the kernel (``SO_TIMESTAMPNS``).
+Rounds can also be batched (at most one per ``read_interval``): fewer
+wake-ups. A socket can be marked *urgent* (:meth:`~ReadPoller.set_urgent`:
+its client owes us a pong) and is then read the moment it is readable, by a
+second task, whatever the interval: connections take the arrival time of what
+they read from the kernel (``SO_TIMESTAMPNS``), and TCP gives a read the stamp
+of its last segment, so a pong read together with later data would look late.
 
 Linux only (epoll); :func:`available` says whether it can be used, and a
 connection without a poller (TLS, tests with memory streams, other systems)
@@ -47,7 +50,11 @@ class ReadPoller:
     def __init__(self, max_events: int = 256) -> None:
         self.max_events = max_events
         self._epoll = select.epoll()
+        """Sockets read in (possibly batched) rounds."""
+        self._urgent = select.epoll()
+        """Sockets read as soon as they are readable."""
         self._handlers: dict[int, ReadyHandler] = {}
+        self._urgent_fds: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._handlers)
@@ -75,13 +82,33 @@ class ReadPoller:
         if self._handlers.get(fd) != on_ready:
             return
         del self._handlers[fd]
+        epoll = self._urgent if fd in self._urgent_fds else self._epoll
+        self._urgent_fds.discard(fd)
         # Already closed: the kernel has dropped it from the set.
         with contextlib.suppress(OSError, ValueError):
-            self._epoll.unregister(fd)
+            epoll.unregister(fd)
+
+    def set_urgent(self, fd: int, on_ready: ReadyHandler, urgent: bool) -> None:
+        """Read ``fd`` the moment it is readable (``urgent``), or in the rounds again."""
+        if self._handlers.get(fd) != on_ready or (fd in self._urgent_fds) == urgent:
+            return
+        source, target = (self._epoll, self._urgent) if urgent else (self._urgent, self._epoll)
+        try:
+            source.unregister(fd)
+            target.register(fd, select.EPOLLIN)
+        except (OSError, ValueError):
+            return  # the poller has stopped (a closed fd is unregistered before it closes)
+        if urgent:
+            self._urgent_fds.add(fd)
+        else:
+            self._urgent_fds.discard(fd)
 
     def handle_ready(self) -> int:
-        """Call the handler of every ready fd (at most ``max_events``); returns how many."""
-        events = self._epoll.poll(0, self.max_events)
+        """Call the handler of every ready fd (at most ``max_events`` of each set)."""
+        return self._handle(self._urgent) + self._handle(self._epoll)
+
+    def _handle(self, epoll: select.epoll) -> int:
+        events = epoll.poll(0, self.max_events)
         handlers = self._handlers
         for fd, _ in events:
             on_ready = handlers.get(fd)
@@ -109,26 +136,35 @@ class ReadPoller:
                 return
 
     async def run(self, interval: float = 0.0) -> None:
-        """Serve readiness until cancelled; the epoll set is closed on the way out.
+        """Serve readiness until cancelled; the epoll sets are closed on the way out.
 
         After a round it waits ``interval`` seconds before the next, so that what
         arrives meanwhile is read in one batch: a wake-up of this task and of
-        trio's scheduler costs more than reading a message.
+        trio's scheduler costs more than reading a message. Urgent sockets are
+        read meanwhile, by a task of their own.
         """
         try:
-            while True:
-                # Every round goes through trio's scheduler here (even if more is
-                # ready), so ticks and timers run between rounds.
-                await trio.lowlevel.wait_readable(self._epoll.fileno())
-                self.handle_ready()
-                if interval > 0:
-                    await trio.sleep(interval)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._serve, self._epoll, interval, name="poller")
+                nursery.start_soon(self._serve, self._urgent, 0.0, name="poller:urgent")
         finally:
-            if not self._epoll.closed:
-                trio.lowlevel.notify_closing(self._epoll.fileno())
+            for epoll in (self._epoll, self._urgent):
+                if not epoll.closed:
+                    trio.lowlevel.notify_closing(epoll.fileno())
             self.close()
 
+    async def _serve(self, epoll: select.epoll, interval: float) -> None:
+        while True:
+            # Every round goes through trio's scheduler here (even if more is
+            # ready), so ticks and timers run between rounds.
+            await trio.lowlevel.wait_readable(epoll.fileno())
+            self._handle(epoll)
+            if interval > 0:
+                await trio.sleep(interval)
+
     def close(self) -> None:
-        """Forget every handler and close the epoll set (``run`` does this when it ends)."""
+        """Forget every handler and close the epoll sets (``run`` does this when it ends)."""
         self._handlers.clear()
+        self._urgent_fds.clear()
         self._epoll.close()
+        self._urgent.close()

@@ -336,6 +336,12 @@ class WsConnection:
         self._polling = self._poller.register(self._fd, self._on_readable)
         return self._polling
 
+    def read_urgently(self, urgent: bool) -> None:
+        """Have the poller read this socket the moment it is readable, even when it batches
+        reads (a pong is due: its arrival stamp must be its own). No-op without a poller."""
+        if self._polling and self._poller is not None and self._fd is not None:
+            self._poller.set_urgent(self._fd, self._on_readable, urgent)
+
     def _stop_polling(self) -> None:
         """Leave the poller (before the socket is closed: its number may be reused)."""
         if self._polling and self._poller is not None and self._fd is not None:

@@ -138,6 +138,25 @@ async def test_pings_every_interval_after_hello(
     assert client.ended_at is None
 
 
+async def test_socket_is_read_urgently_while_a_pong_is_due(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    """From each ping until its pong the link asks for urgent reads (so the pong's arrival
+    stamp is its own under batched reading), and for batched reads again after."""
+    client = start(nursery, make_core(ping_interval=1.0))
+    asked: list[tuple[float, bool]] = []
+    client.ws.read_urgently = lambda urgent: asked.append((trio.current_time(), urgent))  # type: ignore[method-assign]
+    await client.peer.send_binary(encode(Hello(PROTOCOL_VERSION, "ann")))
+    assert isinstance(await client.peer.next_message(), Welcome)
+    for _ in range(2):
+        ping = await client.peer.next_message()
+        assert isinstance(ping, Ping)
+        await trio.sleep(0.1)
+        await client.peer.send_binary(encode(Pong(ping.nonce)))
+    await trio.testing.wait_all_tasks_blocked()
+    assert asked == [(0.0, True), (0.1, False), (1.0, True), (1.1, False)]
+
+
 async def test_snapshots_are_latest_wins_while_backed_up(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:

@@ -168,6 +168,54 @@ async def test_reads_are_batched_until_a_drain(nursery: trio.Nursery) -> None:
             assert (handler.calls, handler.data) == (2, b"firstsecond")
 
 
+async def test_urgent_sockets_are_read_at_once_while_the_rounds_wait(
+    nursery: trio.Nursery,
+) -> None:
+    """An urgent socket (its client owes a pong) is read the moment data arrives, though
+    the batched rounds are an hour apart; back to normal, it waits for the rounds again."""
+    with trio.fail_after(LIMIT):
+        poller = ReadPoller()
+        (a, a_peer), (b, b_peer) = nonblocking_pair(), nonblocking_pair()
+        with a, a_peer, b, b_peer:
+            on_a, on_b = Ready(a), Ready(b)
+            poller.register(a.fileno(), on_a)
+            poller.register(b.fileno(), on_b)
+            nursery.start_soon(poller.run, 3600.0)
+            a_peer.send(b"1")
+            await on_a.event.wait()  # the first round; the next is an hour away
+            poller.set_urgent(b.fileno(), on_b, True)
+            a_peer.send(b"2")
+            b_peer.send(b"pong")
+            await on_b.event.wait()
+            assert (on_a.data, on_b.data) == (b"1", b"pong")
+            poller.set_urgent(b.fileno(), on_b, False)
+            b_peer.send(b"input")
+            await trio.testing.wait_all_tasks_blocked()
+            assert (on_a.data, on_b.data) == (b"1", b"pong")
+            poller.drain()  # a drain reads both sets
+            assert (on_a.data, on_b.data) == (b"12", b"ponginput")
+
+
+def test_urgent_registration_follows_its_handler() -> None:
+    """set_urgent and unregister act only for the handler registered now (fd reuse), and
+    unregister removes an urgent fd from the urgent set."""
+    poller = ReadPoller()
+    a, a_peer = nonblocking_pair()
+    with a, a_peer:
+        old, new = Ready(a), Ready(a)
+        poller.register(a.fileno(), new)
+        poller.set_urgent(a.fileno(), old, True)  # a stale handler: ignored
+        poller.set_urgent(a.fileno(), new, True)
+        poller.set_urgent(a.fileno(), new, True)  # twice: still one registration
+        a_peer.send(b"x")
+        assert poller.handle_ready() == 1
+        poller.unregister(a.fileno(), new)
+        a_peer.send(b"y")
+        assert (poller.handle_ready(), len(poller), new.data) == (0, 0, b"x")
+        poller.close()
+        poller.set_urgent(a.fileno(), new, False)  # after close: no error
+
+
 def test_drain_goes_on_past_max_events() -> None:
     poller = ReadPoller(max_events=2)
     with ready_sockets(poller, 5) as handlers:
@@ -251,6 +299,29 @@ async def test_messages_split_fragmented_and_batched_arrive_in_order(
         await server.expect(4)
         assert server.binary == [b"one", b"two", b"x" * 300, b"three!"]
         assert server.ws.bytes_in > 0
+
+
+async def test_a_connection_reading_urgently_skips_the_wait_for_a_round(
+    nursery: trio.Nursery,
+) -> None:
+    """WsConnection.read_urgently puts its socket in the poller's urgent set and back."""
+    with trio.fail_after(LIMIT):
+        poller = ReadPoller()
+        nursery.start_soon(poller.run, 3600.0)
+        server = PolledServer(poller)
+        nursery.start_soon(server.run)
+        await server.peer.send_binary(b"first")  # the first round; the next is an hour away
+        await server.expect(1)
+        server.ws.read_urgently(True)
+        await server.peer.send_binary(b"pong")
+        await server.expect(2)
+        server.ws.read_urgently(False)
+        await server.peer.send_binary(b"later")
+        await trio.testing.wait_all_tasks_blocked()
+        assert server.binary == [b"first", b"pong"]
+        poller.drain()
+        assert server.binary == [b"first", b"pong", b"later"]
+        server.ws.abort()
 
 
 async def test_ping_close_and_end_leave_the_poller(nursery: trio.Nursery) -> None:
