@@ -246,6 +246,7 @@ class Room:
             "players": len(self.seats),
             "max_players": self.max_players,
             "tick": self.tick_no,
+            "tick_phase": self.tick_phase,
             "inputs_ignored": self.inputs_ignored,
             "tick_stats": self.tick_stats.as_dict() if self.tick_stats else None,
         }

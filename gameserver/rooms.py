@@ -17,7 +17,7 @@ from protocol import ErrorCode, RoomInfo
 from .game import GameRegistry, RoomContext
 from .room import Room, RoomMember
 from .settings import Settings
-from .tick import current_tick, spread_phase
+from .tick import first_tick, spread_phase
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +125,10 @@ class RoomRegistry:
         created = Room(name, game, instance, max_players=seats, settings=self._settings, now=now)
         if self._settings.stagger_room_ticks:
             created.tick_phase = spread_phase([r.tick_phase for r in self._rooms.values()])
-        created.tick_no = current_tick(
-            self._settings.tick_rate, self._epoch, now, created.tick_phase
+        # The tick before its first: events until then carry it, and the first snapshot
+        # (a later tick) reflects them (PROTOCOL.md 5.7). The ticker starts after it.
+        created.tick_no = max(
+            0, first_tick(self._settings.tick_rate, self._epoch, now, created.tick_phase) - 1
         )
         self._rooms[name] = created
         log.info("room %s created (game %s, %d seats)", name, game, seats)

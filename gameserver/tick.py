@@ -88,8 +88,7 @@ class TickSchedule:
         self.phase = phase
         self.max_catch_up = max_catch_up
         self.stats = TickStats()
-        # First tick: the first grid point not before ``now``.
-        self.next_tick = max(0, math.ceil((now - epoch) * rate - phase))
+        self.next_tick = first_tick(rate, epoch, now, phase)
         self._catch_up_left = max_catch_up
 
     @property
@@ -133,6 +132,11 @@ class TickSchedule:
 def current_tick(rate: int, epoch: float, now: float, phase: float = 0.0) -> int:
     """The tick whose deadline (with ``phase``) most recently passed at ``now``."""
     return max(0, math.floor((now - epoch) * rate - phase))
+
+
+def first_tick(rate: int, epoch: float, now: float, phase: float = 0.0) -> int:
+    """The first tick whose deadline (with ``phase``) is not before ``now``."""
+    return max(0, math.ceil((now - epoch) * rate - phase))
 
 
 def spread_phase(taken: list[float]) -> float:

@@ -47,8 +47,11 @@ def available() -> bool:
 class ReadPoller:
     """Calls a handler, synchronously, whenever its socket has data (or EOF) to read."""
 
-    def __init__(self, max_events: int = 256) -> None:
+    def __init__(self, max_events: int = 256, interval: float = 0.0) -> None:
         self.max_events = max_events
+        self.interval = interval
+        """Seconds between two rounds (``read_interval``); 0: a round as soon as anything is
+        ready, and no socket needs to be urgent."""
         self._epoll = select.epoll()
         """Sockets read in (possibly batched) rounds."""
         self._urgent = select.epoll()
@@ -70,6 +73,7 @@ class ReadPoller:
             return False
         self._epoll.register(fd, select.EPOLLIN)
         self._handlers[fd] = on_ready
+        self._urgent_fds.discard(fd)  # a reused number starts out normal
         return True
 
     def unregister(self, fd: int, on_ready: ReadyHandler) -> None:
@@ -89,15 +93,24 @@ class ReadPoller:
             epoll.unregister(fd)
 
     def set_urgent(self, fd: int, on_ready: ReadyHandler, urgent: bool) -> None:
-        """Read ``fd`` the moment it is readable (``urgent``), or in the rounds again."""
-        if self._handlers.get(fd) != on_ready or (fd in self._urgent_fds) == urgent:
+        """Read ``fd`` the moment it is readable (``urgent``), or in the rounds again.
+
+        Only with an ``interval``: without one every round is already immediate.
+        """
+        if (
+            self.interval <= 0
+            or self._handlers.get(fd) != on_ready
+            or (fd in self._urgent_fds) == urgent
+        ):
             return
         source, target = (self._epoll, self._urgent) if urgent else (self._urgent, self._epoll)
         try:
-            source.unregister(fd)
+            # Into the new set first (an fd may sit in two): a failure leaves it watched.
             target.register(fd, select.EPOLLIN)
         except (OSError, ValueError):
-            return  # the poller has stopped (a closed fd is unregistered before it closes)
+            return  # stopped, or out of epoll watches: it stays where it is
+        with contextlib.suppress(OSError, ValueError):
+            source.unregister(fd)
         if urgent:
             self._urgent_fds.add(fd)
         else:
@@ -105,6 +118,8 @@ class ReadPoller:
 
     def handle_ready(self) -> int:
         """Call the handler of every ready fd (at most ``max_events`` of each set)."""
+        if not self._urgent_fds:
+            return self._handle(self._epoll)
         return self._handle(self._urgent) + self._handle(self._epoll)
 
     def _handle(self, epoll: select.epoll) -> int:
@@ -135,7 +150,7 @@ class ReadPoller:
             if self.handle_ready() < self.max_events:
                 return
 
-    async def run(self, interval: float = 0.0) -> None:
+    async def run(self) -> None:
         """Serve readiness until cancelled; the epoll sets are closed on the way out.
 
         After a round it waits ``interval`` seconds before the next, so that what
@@ -145,8 +160,9 @@ class ReadPoller:
         """
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(self._serve, self._epoll, interval, name="poller")
-                nursery.start_soon(self._serve, self._urgent, 0.0, name="poller:urgent")
+                nursery.start_soon(self._serve, self._epoll, self.interval, name="poller")
+                if self.interval > 0:
+                    nursery.start_soon(self._serve, self._urgent, 0.0, name="poller:urgent")
         finally:
             for epoll in (self._epoll, self._urgent):
                 if not epoll.closed:

@@ -79,7 +79,9 @@ class RunningServer:
         self.links: set[ClientLink] = set()
         self.timers = TimerWheel(slack=core.settings.timer_slack)
         """Fires every client's timers from one task."""
-        self.poller = ReadPoller() if poller_available() else None
+        self.poller = (
+            ReadPoller(interval=core.settings.read_interval) if poller_available() else None
+        )
         """Reads every plain-TCP client socket from one task (Linux epoll)."""
         self.listen_scope = trio.CancelScope()
         self._nursery = nursery
@@ -236,7 +238,7 @@ async def serve_game(
 
         nursery.start_soon(running.timers.run, name="timers")
         if running.poller is not None:
-            nursery.start_soon(running.poller.run, settings.read_interval, name="poller")
+            nursery.start_soon(running.poller.run, name="poller")
         nursery.start_soon(listen)
         log.info("serving %s", running.url)
         task_status.started(running)

@@ -36,6 +36,9 @@ async def run_room(
         max_catch_up=settings.max_catch_up_ticks,
         phase=room.tick_phase,
     )
+    # Events sent since the room was created carry its tick_no (the tick it was created
+    # in): its first tick must come after, or a snapshot would reflect them at that number.
+    schedule.next_tick = max(schedule.next_tick, room.tick_no + 1)
     room.tick_stats = schedule.stats
     try:
         while True:

@@ -128,6 +128,7 @@ class WsConnection:
         self._fragment_opcode: Opcode | None = None
         self._poller = poller
         self._polling = False
+        self._urgent = False
         self._sock = stdlib_socket(stream)
         self._timestamps = enable_timestamps(self._sock)
         self.last_read_at = 0.0
@@ -334,11 +335,14 @@ class WsConnection:
         if self._poller is None or self._fd is None:
             return False
         self._polling = self._poller.register(self._fd, self._on_readable)
+        if self._polling and self._urgent:  # asked for before reading began (early frames)
+            self._poller.set_urgent(self._fd, self._on_readable, True)
         return self._polling
 
     def read_urgently(self, urgent: bool) -> None:
         """Have the poller read this socket the moment it is readable, even when it batches
         reads (a pong is due: its arrival stamp must be its own). No-op without a poller."""
+        self._urgent = urgent
         if self._polling and self._poller is not None and self._fd is not None:
             self._poller.set_urgent(self._fd, self._on_readable, urgent)
 

@@ -265,4 +265,5 @@ def test_full_and_stats() -> None:
     room.tick(9, 1 / 30)
     stats = room.stats()
     assert (stats["players"], stats["max_players"], stats["tick"]) == (2, 2, 9)
+    assert stats["tick_phase"] == 0.0  # the registry sets it; a bare room ticks on the grid
     assert stats["tick_stats"] is None

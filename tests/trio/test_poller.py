@@ -153,12 +153,12 @@ async def test_reads_are_batched_until_a_drain(nursery: trio.Nursery) -> None:
     """With an interval, what arrives after a round waits for the next one, or for a drain
     (what a room does right before its tick)."""
     with trio.fail_after(LIMIT):
-        poller = ReadPoller()
+        poller = ReadPoller(interval=3600.0)  # the next round would be an hour away
         a, a_peer = nonblocking_pair()
         with a, a_peer:
             handler = Ready(a)
             poller.register(a.fileno(), handler)
-            nursery.start_soon(poller.run, 3600.0)  # the next round would be an hour away
+            nursery.start_soon(poller.run)
             a_peer.send(b"first")
             await handler.event.wait()
             a_peer.send(b"second")
@@ -174,13 +174,13 @@ async def test_urgent_sockets_are_read_at_once_while_the_rounds_wait(
     """An urgent socket (its client owes a pong) is read the moment data arrives, though
     the batched rounds are an hour apart; back to normal, it waits for the rounds again."""
     with trio.fail_after(LIMIT):
-        poller = ReadPoller()
+        poller = ReadPoller(interval=3600.0)
         (a, a_peer), (b, b_peer) = nonblocking_pair(), nonblocking_pair()
         with a, a_peer, b, b_peer:
             on_a, on_b = Ready(a), Ready(b)
             poller.register(a.fileno(), on_a)
             poller.register(b.fileno(), on_b)
-            nursery.start_soon(poller.run, 3600.0)
+            nursery.start_soon(poller.run)
             a_peer.send(b"1")
             await on_a.event.wait()  # the first round; the next is an hour away
             poller.set_urgent(b.fileno(), on_b, True)
@@ -197,23 +197,45 @@ async def test_urgent_sockets_are_read_at_once_while_the_rounds_wait(
 
 
 def test_urgent_registration_follows_its_handler() -> None:
-    """set_urgent and unregister act only for the handler registered now (fd reuse), and
-    unregister removes an urgent fd from the urgent set."""
+    """set_urgent and unregister act only for the handler registered now (fd reuse);
+    unregister takes an urgent fd out of the urgent set; a reused fd starts out normal."""
+    poller = ReadPoller(interval=0.01)
+    a, a_peer = nonblocking_pair()
+    with a, a_peer:
+        fd = a.fileno()
+        old, new = Ready(a), Ready(a)
+        poller.register(fd, new)
+        poller.set_urgent(fd, old, True)  # a stale handler: ignored
+        assert fd not in poller._urgent_fds
+        poller.set_urgent(fd, new, True)
+        poller.set_urgent(fd, new, True)  # twice: still one registration
+        assert fd in poller._urgent_fds
+        a_peer.send(b"x")
+        assert poller._handle(poller._urgent) == 1  # the urgent set reports it
+        assert poller._handle(poller._epoll) == 0  # the rounds' set does not
+        poller.unregister(fd, new)
+        a_peer.send(b"y")
+        assert (poller.handle_ready(), len(poller), new.data) == (0, 0, b"x")
+        assert fd not in poller._urgent_fds
+        poller.register(fd, old)
+        assert fd not in poller._urgent_fds
+        poller.close()
+        poller.set_urgent(fd, old, True)  # after close: no error, nothing changes
+        assert fd not in poller._urgent_fds
+
+
+def test_without_an_interval_nothing_is_urgent() -> None:
+    """Rounds that are immediate need no urgent set: set_urgent does nothing."""
     poller = ReadPoller()
     a, a_peer = nonblocking_pair()
     with a, a_peer:
-        old, new = Ready(a), Ready(a)
-        poller.register(a.fileno(), new)
-        poller.set_urgent(a.fileno(), old, True)  # a stale handler: ignored
-        poller.set_urgent(a.fileno(), new, True)
-        poller.set_urgent(a.fileno(), new, True)  # twice: still one registration
+        handler = Ready(a)
+        poller.register(a.fileno(), handler)
+        poller.set_urgent(a.fileno(), handler, True)
+        assert not poller._urgent_fds
         a_peer.send(b"x")
-        assert poller.handle_ready() == 1
-        poller.unregister(a.fileno(), new)
-        a_peer.send(b"y")
-        assert (poller.handle_ready(), len(poller), new.data) == (0, 0, b"x")
+        assert poller._handle(poller._epoll) == 1
         poller.close()
-        poller.set_urgent(a.fileno(), new, False)  # after close: no error
 
 
 def test_drain_goes_on_past_max_events() -> None:
@@ -306,8 +328,8 @@ async def test_a_connection_reading_urgently_skips_the_wait_for_a_round(
 ) -> None:
     """WsConnection.read_urgently puts its socket in the poller's urgent set and back."""
     with trio.fail_after(LIMIT):
-        poller = ReadPoller()
-        nursery.start_soon(poller.run, 3600.0)
+        poller = ReadPoller(interval=3600.0)
+        nursery.start_soon(poller.run)
         server = PolledServer(poller)
         nursery.start_soon(server.run)
         await server.peer.send_binary(b"first")  # the first round; the next is an hour away
@@ -321,6 +343,21 @@ async def test_a_connection_reading_urgently_skips_the_wait_for_a_round(
         assert server.binary == [b"first", b"pong"]
         poller.drain()
         assert server.binary == [b"first", b"pong", b"later"]
+        server.ws.abort()
+
+
+async def test_urgency_asked_before_reading_begins_applies_once_it_does(
+    nursery: trio.Nursery,
+) -> None:
+    """A hello among the handshake's early frames sends the first ping before the socket
+    is polled: the urgency asked for then applies when polling starts."""
+    with trio.fail_after(LIMIT):
+        poller = ReadPoller(interval=3600.0)
+        server = PolledServer(poller)
+        server.ws.read_urgently(True)
+        nursery.start_soon(server.run)
+        await trio.testing.wait_all_tasks_blocked()
+        assert server.stream.socket.fileno() in poller._urgent_fds
         server.ws.abort()
 
 

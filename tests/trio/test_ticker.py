@@ -1,10 +1,12 @@
-"""run_room under trio's MockClock: exact deadlines, overruns and skips, crashes, disposal."""
+"""run_room under trio's MockClock: deadlines, overruns and skips, crashes, disposal (times exact
+but for float rounding where the epoch is not 0)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
 
@@ -37,11 +39,15 @@ class Clockwork(Game):
         return len(self.times)
 
 
-def make_core(**settings: Any) -> ServerCore:
+def make_core(*, started_a_tick_ago: bool = False, **settings: Any) -> ServerCore:
+    """A core whose epoch is 0, or one tick before 0: a room opened at 0 then ticks at 0 (as
+    tick 1), where a room opened on the epoch itself first ticks one tick later (tick 0 is
+    the tick its join events carry)."""
     games = GameRegistry()
     games.register(Clockwork)
     settings.setdefault("snapshot_rate", settings.get("tick_rate", 30))
-    return ServerCore(Settings(**settings), games, epoch=0.0)
+    epoch = -1.0 / settings.get("tick_rate", 30) if started_a_tick_ago else 0.0
+    return ServerCore(Settings(**settings), games, epoch=epoch)
 
 
 def open_room(
@@ -84,16 +90,16 @@ async def test_ten_thousand_ticks_end_exactly_on_the_deadline(
 
 async def test_one_second_at_30_hz_is_thirty_ticks(autojump_clock: trio.testing.MockClock) -> None:
     """Under move_on_after(0.99) a 30 Hz room started on the epoch steps 30 times at n/30."""
-    core = make_core(tick_rate=30)
+    core = make_core(started_a_tick_ago=True, tick_rate=30)
     room, game, _ = open_room(core, 1)
     with trio.move_on_after(0.99):
         await run_room(core, room)
-    assert game.times == [n / 30 for n in range(30)]
+    assert game.times == pytest.approx([n / 30 for n in range(30)])
 
 
 async def test_slow_step_skips_ticks(autojump_clock: trio.testing.MockClock) -> None:
     """A 0.25 s step at 10 Hz: ticks land at 0, .1, .2, .5, .6; one overrun, two skipped."""
-    core = make_core(tick_rate=10)
+    core = make_core(started_a_tick_ago=True, tick_rate=10)
     room, game, (member,) = open_room(core, 1)
 
     def slow_third(n: int) -> None:
@@ -103,23 +109,23 @@ async def test_slow_step_skips_ticks(autojump_clock: trio.testing.MockClock) -> 
     game.on_step = slow_third
     with trio.move_on_after(0.65):
         await run_room(core, room)
-    assert game.times == [0.0, 0.1, 0.2, 0.5, 0.6]
-    assert [t for t, _, _ in member.snapshots] == [0, 1, 2, 5, 6]
+    assert game.times == pytest.approx([0.0, 0.1, 0.2, 0.5, 0.6])
+    assert [t for t, _, _ in member.snapshots] == [1, 2, 3, 6, 7]
     stats = room.tick_stats
     assert stats is not None
     assert (stats.ticks, stats.overruns, stats.skipped) == (5, 1, 2)
-    assert stats.max_duration == 0.25
+    assert stats.max_duration == pytest.approx(0.25)
 
 
 async def test_catch_up_replays_a_late_tick(autojump_clock: trio.testing.MockClock) -> None:
     """With max_catch_up_ticks=1 the late tick 3 runs at once (t=.45), then 4 is skipped."""
-    core = make_core(tick_rate=10, max_catch_up_ticks=1)
+    core = make_core(started_a_tick_ago=True, tick_rate=10, max_catch_up_ticks=1)
     room, game, (member,) = open_room(core, 1)
     game.on_step = lambda n: autojump_clock.jump(0.25) if n == 3 else None
     with trio.move_on_after(0.65):
         await run_room(core, room)
-    assert game.times == [0.0, 0.1, 0.2, 0.45, 0.5, 0.6]
-    assert [t for t, _, _ in member.snapshots] == [0, 1, 2, 3, 5, 6]
+    assert game.times == pytest.approx([0.0, 0.1, 0.2, 0.45, 0.5, 0.6])
+    assert [t for t, _, _ in member.snapshots] == [1, 2, 3, 4, 6, 7]
     assert room.tick_stats is not None and room.tick_stats.skipped == 1
 
 
@@ -127,7 +133,7 @@ async def test_step_raising_fails_and_disposes_the_room(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """A crash in step: members kicked 1011, room disposed, the ticker returns without raising."""
-    core = make_core(tick_rate=10)
+    core = make_core(started_a_tick_ago=True, tick_rate=10)
     room, game, members = open_room(core, 1, 2)
 
     def crash(n: int) -> None:
@@ -137,7 +143,7 @@ async def test_step_raising_fails_and_disposes_the_room(
     game.on_step = crash
     with trio.fail_after(10):
         await run_room(core, room)
-    assert trio.current_time() == 0.3
+    assert trio.current_time() == pytest.approx(0.3)
     assert room.closed
     for member in members:
         assert member.kicks == [(CloseCode.INTERNAL_ERROR, "room closed after a server error")]
@@ -162,7 +168,7 @@ async def test_snapshot_raising_fails_the_room(autojump_clock: trio.testing.Mock
 
 async def test_empty_room_disposed_after_grace(autojump_clock: trio.testing.MockClock) -> None:
     """A room nobody sits in is disposed at the first tick empty_room_grace after creation."""
-    core = make_core(tick_rate=10, empty_room_grace=2.0)
+    core = make_core(started_a_tick_ago=True, tick_rate=10, empty_room_grace=2.0)
     room, game, _ = open_room(core)
     with trio.fail_after(100):
         await run_room(core, room)
@@ -175,7 +181,7 @@ async def test_room_emptied_later_is_disposed_grace_after_the_last_leave(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """The grace counts from when the last player left, not from creation."""
-    core = make_core(tick_rate=10, empty_room_grace=2.0)
+    core = make_core(started_a_tick_ago=True, tick_rate=10, empty_room_grace=2.0)
     room, game, _ = open_room(core, 1)
 
     def leave_at_tick_30(n: int) -> None:
@@ -209,8 +215,8 @@ async def test_rooms_tick_on_the_shared_grid(autojump_clock: trio.testing.MockCl
 async def test_staggered_rooms_tick_in_turn_with_server_wide_numbers(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
-    """By default the second room ticks half a tick after the first (the third a quarter
-    before it...), so rooms take turns instead of ticking in one burst; tick n of every room
+    """By default the second room ticks half a tick after the first (the third three
+    quarters after it), so rooms take turns instead of ticking in one burst; tick n of every room
     still comes after grid point n and before n + 1."""
     core = make_core(tick_rate=10)
     first, game1, (m1,) = open_room(core, 1, name="first")
@@ -244,8 +250,29 @@ async def test_clients_are_read_just_before_every_tick(
     room, game, _ = open_room(core, 1)
     events: list[tuple[str, float]] = []
     game.on_step = lambda n: events.append(("step", trio.current_time()))
-    with trio.move_on_after(0.25):
+    with trio.move_on_after(0.35):
         await run_room(core, room, lambda: events.append(("read", trio.current_time())))
     assert events == [
-        ("read", 0.0), ("step", 0.0), ("read", 0.1), ("step", 0.1), ("read", 0.2), ("step", 0.2)
+        ("read", 0.1), ("step", 0.1), ("read", 0.2), ("step", 0.2), ("read", 0.3), ("step", 0.3)
     ]  # fmt: skip
+
+
+async def test_a_room_first_ticks_after_the_tick_its_join_events_carry(
+    autojump_clock: trio.testing.MockClock,
+) -> None:
+    """A snapshot reflects an event iff snapshot.tick > event.tick (PROTOCOL.md 5.7): a room
+    opened on a tick's deadline carries the tick before in its events and runs that tick
+    now; one opened on the epoch, where no tick came before, first ticks one tick later."""
+    core = make_core(tick_rate=10)
+    on_epoch, game, (member,) = open_room(core, 1, name="on-epoch")
+    assert on_epoch.tick_no == 0
+    with trio.move_on_after(0.15):
+        await run_room(core, on_epoch)
+    assert (game.times, [t for t, _, _ in member.snapshots]) == ([0.1], [1])
+    await trio.sleep_until(0.3)
+    on_grid, game, (member,) = open_room(core, 2, name="on-grid")
+    assert on_grid.tick_phase == 0.0  # the first room is gone: a phase of 0 again
+    assert on_grid.tick_no == 2
+    with trio.move_on_after(0.05):
+        await run_room(core, on_grid)
+    assert (game.times, [t for t, _, _ in member.snapshots]) == ([0.3], [3])
