@@ -173,7 +173,8 @@ def render_report(report: dict[str, Any], console: Console) -> None:
     )
     totals.add_row(
         "snapshots received / expected",
-        f"{snaps['received']:,} / {snaps['expected']:,.0f} ({_fmt(snaps['delivered_pct'], '%')})",
+        # Expected is time x rate, fractional: shown as such so it never looks below received.
+        f"{snaps['received']:,} / {snaps['expected']:,.1f} ({_fmt(snaps['delivered_pct'], '%')})",
     )
     totals.add_row("snapshots on time (≤ 1 interval late)", _fmt(snaps["on_time_pct"], "%"))
     totals.add_row(
@@ -284,8 +285,9 @@ def live_view(p: Progress) -> Group:
 def progress_line(p: Progress) -> str:
     """One line of progress for a console that is not a terminal."""
     h = p.health or {}
+    elapsed = max(0.0, time.monotonic() - p.started)  # the start is set a moment ahead
     return (
-        f"[{time.monotonic() - p.started:5.1f} s] {p.phase}: connected {p.total('connected'):.0f}/"
+        f"[{elapsed:5.1f} s] {p.phase}: connected {p.total('connected'):.0f}/"
         f"{p.config.bots}, in room {p.total('in_room'):.0f}, "
         f"snapshots {p.total('snapshots'):,.0f}, "
         f"failures {p.total('connect_failures'):.0f}, server players {h.get('players', '-')}"

@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import pickle
 import random
+import time
 
 from clients.bots import SNAPSHOT_PREFIX, parse_snapshot_envelope
 from clients.loadtest.metrics import Metrics, new_histogram
-from clients.loadtest.runner import LoadTestConfig, merge_results
+from clients.loadtest.report import progress_line
+from clients.loadtest.runner import LoadTestConfig, Progress, merge_results
 from clients.loadtest.worker import slow_bots
 from protocol import Ping, Snapshot, decode_server_message, encode, encode_snapshot, pack_state
 
@@ -99,3 +101,9 @@ def test_snapshot_fast_path_reads_the_envelope_like_the_full_decoder() -> None:
         assert fast.state is None
     assert parse_snapshot_envelope(encode(Ping(5))) is None
     assert parse_snapshot_envelope(SNAPSHOT_PREFIX + b"\xc1") is None
+
+
+def test_progress_line_starts_at_zero_before_the_start() -> None:
+    """The start is set a moment ahead of the first progress line: it shows 0.0 s, not -0.0."""
+    progress = Progress(LoadTestConfig(url="ws://127.0.0.1:1/"), time.monotonic() + 5, 0.0, 0.0)
+    assert progress_line(progress).startswith("[  0.0 s] starting:")
