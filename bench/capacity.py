@@ -26,6 +26,7 @@ import argparse
 import json
 import os
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -228,9 +229,15 @@ CAPACITY_ROWS = (
 )
 
 
+SPREAD_ROWS = {"cpu_us_per_client_tick", "ticks_overrun"}
+"""Rows that show their min-max over the repeats next to the median."""
+
+
 def _num(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e6:
+        return str(int(value))  # a median of counts
     if isinstance(value, float):
         return f"{value:.2f}" if abs(value) < 100 else f"{value:.0f}"
     return str(value)
@@ -244,6 +251,23 @@ def _ratio(ours: Any, base: Any) -> str:
     return f"{base / ours:.2f}x"
 
 
+def median_figures(runs: list[dict[str, float | None]]) -> dict[str, float | None]:
+    """Each figure's median over repeated runs (``None`` where no run had it)."""
+    merged: dict[str, float | None] = {}
+    for key in runs[0]:
+        values = [r[key] for r in runs if r.get(key) is not None]
+        merged[key] = statistics.median(values) if values else None  # type: ignore[type-var]
+    return merged
+
+
+def spread(point: dict[str, Any], kind: str, key: str) -> str:
+    """``min-max`` of a figure over a point's repeated runs ("" for a single run)."""
+    values = [r[key] for r in point[kind].get("runs", []) if r.get(key) is not None]
+    if len(values) < 2:
+        return ""
+    return f" ({_num(min(values))}-{_num(max(values))})"
+
+
 def capacity_table(points: list[dict[str, Any]]) -> str:
     lines = [
         "| N | metric | ours | baseline | baseline ÷ ours |",
@@ -253,7 +277,9 @@ def capacity_table(points: list[dict[str, Any]]) -> str:
         ours, base = point["ours"]["figures"], point["naive"]["figures"] if "naive" in point else {}
         for key, label in CAPACITY_ROWS:
             o, b = ours.get(key), base.get(key)
-            lines.append(f"| {point['bots']} | {label} | {_num(o)} | {_num(b)} | {_ratio(o, b)} |")
+            o_text = _num(o) + (spread(point, "ours", key) if key in SPREAD_ROWS else "")
+            b_text = _num(b) + (spread(point, "naive", key) if key in SPREAD_ROWS and base else "")
+            lines.append(f"| {point['bots']} | {label} | {o_text} | {b_text} | {_ratio(o, b)} |")
         if point.get("bot_limited"):
             lines.append(f"| {point['bots']} | **bot-limited**: {point['bot_limited']} | | | |")
     return "\n".join(lines)
@@ -288,6 +314,13 @@ def main(argv: list[str] | None = None) -> int:
         "--ramp-up", type=float, default=None, help="seconds (default: max(3, N/100))"
     )
     parser.add_argument("--procs", type=int, default=3, help="bot processes (default: 3)")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="runs of each server per point, alternating; the table shows medians and the "
+        "min-max of CPU and overruns (default: 1)",
+    )
     parser.add_argument(
         "--slow-bots", type=int, default=200, help="bots in the slow-client run (0: skip it)"
     )
@@ -338,10 +371,19 @@ def main(argv: list[str] | None = None) -> int:
     for bots in points:
         print(f"N = {bots}", flush=True)
         point: dict[str, Any] = {"bots": bots}
-        for kind in ("ours", "naive"):
-            report = run_point(kind, bots, args)
-            point[kind] = {"figures": figures(report), "report": report}
-        limits = [r for r in (bot_limited(point[k]["report"]) for k in ("ours", "naive")) if r]
+        reports: dict[str, list[dict[str, Any]]] = {"ours": [], "naive": []}
+        # Ours and the baseline alternate, so a drift of the machine's speed (a shared
+        # VM) touches both alike; each figure is the median of the repeats.
+        for _ in range(args.repeat):
+            for kind in ("ours", "naive"):
+                reports[kind].append(run_point(kind, bots, args))
+        for kind, runs in reports.items():
+            point[kind] = {
+                "figures": median_figures([figures(r) for r in runs]),
+                "runs": [figures(r) for r in runs],
+                "reports": runs,
+            }
+        limits = sorted({r for r in (bot_limited(x) for k in reports for x in reports[k]) if r})
         point["bot_limited"] = "; ".join(limits) or None
         results["capacity"].append(point)
         if limits:
