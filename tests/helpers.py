@@ -122,6 +122,30 @@ class WsPeer:
         return frames
 
 
+def queue_frames(protocol: Protocol, kind: str, data: object) -> bool:
+    """Queue the frames of one generated spec on ``protocol`` (either side, so masking is
+    the protocol's): ``binary``, ``fragmented`` (a list of parts), ``text``, ``ping``.
+    Returns False, queueing nothing, for any other kind (the caller's own)."""
+    if kind == "binary":
+        assert isinstance(data, bytes)
+        protocol.send_binary(data)
+    elif kind == "fragmented":
+        assert isinstance(data, list)
+        protocol.send_binary(data[0], fin=False)
+        for part in data[1:-1]:
+            protocol.send_continuation(part, fin=False)
+        protocol.send_continuation(data[-1], fin=True)
+    elif kind == "text":
+        assert isinstance(data, bytes | str)
+        protocol.send_text(data.encode() if isinstance(data, str) else data)
+    elif kind == "ping":
+        assert isinstance(data, bytes)
+        protocol.send_ping(data)
+    else:
+        return False
+    return True
+
+
 def whole_messages(events: Iterable[object]) -> list[bytes | str]:
     """websockets' frames joined into messages (text decoded), control frames skipped."""
     messages: list[bytes | str] = []

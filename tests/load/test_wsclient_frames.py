@@ -22,7 +22,7 @@ from websockets.uri import parse_uri
 from clients.loadtest.transport import parse_snapshot_envelope
 from clients.loadtest.wsclient import LeanConnection
 from protocol import Snapshot, encode_snapshot, pack_state
-from tests.helpers import whole_messages
+from tests.helpers import queue_frames, whole_messages
 
 frame_specs = st.one_of(
     st.tuples(st.just("binary"), st.binary(max_size=300)),
@@ -36,22 +36,8 @@ frame_specs = st.one_of(
 def server_wire(specs: list[tuple[str, object]]) -> bytes:
     server = Protocol(Side.SERVER, state=OPEN, max_size=None)
     for kind, data in specs:
-        if kind == "binary":
-            payload = bytes(data) if isinstance(data, int) else data
-            assert isinstance(payload, bytes)
-            server.send_binary(payload)
-        elif kind == "fragmented":
-            assert isinstance(data, list)
-            server.send_binary(data[0], fin=False)
-            for part in data[1:-1]:
-                server.send_continuation(part, fin=False)
-            server.send_continuation(data[-1], fin=True)
-        elif kind == "text":
-            assert isinstance(data, str)
-            server.send_text(data.encode())
-        else:
-            assert isinstance(data, bytes)
-            server.send_ping(data)
+        known = queue_frames(server, kind, bytes(data) if isinstance(data, int) else data)
+        assert known, kind
     return b"".join(server.data_to_send())
 
 

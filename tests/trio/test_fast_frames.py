@@ -20,7 +20,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import OPEN, Protocol, Side
 
 from gameserver.trio.wsconn import WsConnection
-from tests.helpers import whole_messages
+from tests.helpers import queue_frames, whole_messages
 
 MAX_SIZE = 200
 
@@ -40,22 +40,7 @@ def client_wire(specs: list[tuple[str, object]]) -> bytes:
     client = Protocol(Side.CLIENT, state=OPEN, max_size=None)
     wire = b""
     for kind, data in specs:
-        if kind == "binary":
-            assert isinstance(data, bytes)
-            client.send_binary(data)
-        elif kind == "fragmented":
-            assert isinstance(data, list)
-            client.send_binary(data[0], fin=False)
-            for part in data[1:-1]:
-                client.send_continuation(part, fin=False)
-            client.send_continuation(data[-1], fin=True)
-        elif kind == "ping":
-            assert isinstance(data, bytes)
-            client.send_ping(data)
-        elif kind == "text":
-            assert isinstance(data, bytes)
-            client.send_text(data)
-        else:
+        if not queue_frames(client, kind, data):  # a deliberately bad frame, built by hand
             assert isinstance(data, bytes)
             wire += b"".join(client.data_to_send())
             raw = bytearray(
