@@ -93,15 +93,16 @@ class ClientLink:
         # messages move it later at most, and an early wake-up just reschedules.
         if session.state is not state and session.next_timer() < self.timer_due:
             self._reschedule()
-        if session.latency.awaiting_pong is not self._reading_urgently:
-            self._read_urgently_while_a_pong_is_due()
+        self._read_urgently_while_a_pong_is_due()
 
     def _read_urgently_while_a_pong_is_due(self) -> None:
         """RTT is measured to a pong's kernel arrival stamp, which is only its own if the
         pong is read before anything the client sends after it: while one is due, the
         poller reads this socket at once, not in its batched rounds (``read_interval``)."""
-        self._reading_urgently = self.session.latency.awaiting_pong
-        self.ws.read_urgently(self._reading_urgently)
+        due = self.session.latency.awaiting_pong
+        if due is not self._reading_urgently:
+            self._reading_urgently = due
+            self.ws.read_urgently(due)
 
     def on_text(self) -> None:
         self.session.receive_text(trio.current_time())
@@ -141,8 +142,7 @@ class ClientLink:
         if self._finished:
             return
         self.session.on_timer(now)
-        if self.session.latency.awaiting_pong is not self._reading_urgently:
-            self._read_urgently_while_a_pong_is_due()
+        self._read_urgently_while_a_pong_is_due()
         self._keepalive(now)
         self._reschedule()
 
