@@ -1,5 +1,8 @@
 """The bots' shared pacer: inputs on each bot's own schedule from one task, and a bot whose
-connection ended is never paced again. A stand-in client records what is sent."""
+connection ended is never paced again. A stand-in client records what is sent.
+
+Every test runs on the autojump clock: its ``trio.sleep`` calls let virtual time pass
+(the pacing over that time is what is under test), they synchronise nothing."""
 
 from __future__ import annotations
 
