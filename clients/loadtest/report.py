@@ -207,7 +207,11 @@ def render_report(report: dict[str, Any], console: Console) -> None:
             f"{_fmt(server.get('cpu_s'))} s ({_fmt(server.get('cpu_pct_of_core'), '%')}) "
             f"[{server['cpu_source']}]",
         )
-        table.add_row("CPU µs per client·tick", _fmt(server.get("us_per_client_tick")))
+        table.add_row(
+            "CPU µs per client·tick (of it in the kernel)",
+            f"{_fmt(server.get('us_per_client_tick'))} "
+            f"({_fmt(server.get('us_per_client_tick_kernel'))})",
+        )
         table.add_row(
             "tick p50 / p99 / max (ms)",
             f"{_fmt(server.get('tick_p50_ms'))} / {_fmt(server.get('tick_p99_ms'))} / "

@@ -37,13 +37,13 @@ def fetch_health(ws_url: str, timeout: float = 3.0) -> dict[str, Any] | None:
     return document if isinstance(document, dict) else None
 
 
-def process_cpu(pid: int) -> float | None:
-    """User + system CPU seconds of process ``pid`` (None if it is gone)."""
+def process_cpu(pid: int) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of process ``pid`` (None if it is gone)."""
     try:
         times = psutil.Process(pid).cpu_times()
     except (psutil.Error, OSError):
         return None
-    return float(times.user + times.system)
+    return float(times.user), float(times.system)
 
 
 def machine_cpu() -> tuple[float, float]:
@@ -59,7 +59,8 @@ class ServerSample:
     at: float
     """time.monotonic() of the sample."""
     health: dict[str, Any] | None
-    pid_cpu_s: float | None
+    pid_cpu_s: tuple[float, float] | None
+    """(user, system) CPU seconds of the process, when a pid was given."""
     machine: tuple[float, float]
     """(busy, total) CPU seconds of this machine: is it saturated?"""
 
@@ -82,12 +83,13 @@ def machine_report(before: ServerSample | None, after: ServerSample | None) -> d
     return {"cores": cores, "busy_pct": round(100 * busy / total, 1) if total > 0 else None}
 
 
-def _cpu_of(s: ServerSample) -> float | None:
+def _cpu_of(s: ServerSample) -> tuple[float, float] | None:
+    """(user, system) CPU seconds of the server at this sample."""
     if s.pid_cpu_s is not None:
         return s.pid_cpu_s
     if s.health is not None and isinstance(s.health.get("cpu_s"), dict):
         cpu = s.health["cpu_s"]
-        return float(cpu.get("user", 0.0)) + float(cpu.get("system", 0.0))
+        return float(cpu.get("user", 0.0)), float(cpu.get("system", 0.0))
     return None
 
 
@@ -96,7 +98,9 @@ def server_report(before: ServerSample | None, after: ServerSample | None) -> di
 
     ``us_per_client_tick`` = CPU seconds x 1e6 / (players x tick_rate x window
     seconds): the server's whole CPU cost per player per tick, the figure of
-    the standard workload. Tick percentiles are the server's own (its recent
+    the standard workload. ``us_per_client_tick_kernel`` is the part of it spent
+    in the kernel (system time: mostly the socket writes and reads, which any
+    server design pays). Tick percentiles are the server's own (its recent
     window, worst room). None when neither /healthz nor a pid answered.
     """
     if before is None or after is None:
@@ -107,10 +111,12 @@ def server_report(before: ServerSample | None, after: ServerSample | None) -> di
         return None
     report: dict[str, Any] = {"window_s": round(window, 3)}
     report["cpu_source"] = "pid" if after.pid_cpu_s is not None else "healthz"
-    cpu_s = None
+    cpu_s = system_s = None
     if cpu_before is not None and cpu_after is not None:
-        cpu_s = cpu_after - cpu_before
+        system_s = cpu_after[1] - cpu_before[1]
+        cpu_s = cpu_after[0] - cpu_before[0] + system_s
         report["cpu_s"] = round(cpu_s, 3)
+        report["cpu_system_s"] = round(system_s, 3)
         report["cpu_pct_of_core"] = round(100 * cpu_s / window, 1)
     health = after.health
     if health is None:
@@ -146,6 +152,8 @@ def server_report(before: ServerSample | None, after: ServerSample | None) -> di
     p99 = ticks_after.get("p99_ms")
     if isinstance(p99, int | float):
         report["tick_p99_pct_of_budget"] = round(100 * p99 * tick_rate / 1000, 1)
-    if cpu_s is not None and mean_players > 0:
-        report["us_per_client_tick"] = round(cpu_s * 1e6 / (mean_players * tick_rate * window), 2)
+    if cpu_s is not None and system_s is not None and mean_players > 0:
+        client_ticks = mean_players * tick_rate * window
+        report["us_per_client_tick"] = round(cpu_s * 1e6 / client_ticks, 2)
+        report["us_per_client_tick_kernel"] = round(system_s * 1e6 / client_ticks, 2)
     return report

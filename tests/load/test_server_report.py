@@ -1,0 +1,45 @@
+"""The load tester's server-side figures, computed from two synthetic samples."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from clients.loadtest.server import ServerSample, server_report
+
+
+def _health(user: float, system: float, ticks: int, overruns: int) -> dict[str, Any]:
+    return {
+        "pid": 42,
+        "players": 100,
+        "connections": 100,
+        "rooms": 2,
+        "tick_rate": 30,
+        "cpu_s": {"user": user, "system": system},
+        "ticks": {"total": ticks, "overruns": overruns, "skipped": 0, "p99_ms": 3.3},
+    }
+
+
+def test_cpu_is_split_into_user_and_kernel_per_client_tick() -> None:
+    before = ServerSample(10.0, _health(5.0, 1.0, 600, 1), None, (0.0, 0.0))
+    after = ServerSample(20.0, _health(8.0, 2.5, 1200, 3), None, (0.0, 0.0))
+    report = server_report(before, after)
+    assert report is not None
+    # 4.5 s of CPU over 10 s for 100 players at 30 Hz: 30,000 client·ticks.
+    assert report["cpu_s"] == pytest.approx(4.5)
+    assert report["cpu_system_s"] == pytest.approx(1.5)
+    assert report["cpu_pct_of_core"] == pytest.approx(45.0)
+    assert report["us_per_client_tick"] == pytest.approx(150.0)
+    assert report["us_per_client_tick_kernel"] == pytest.approx(50.0)
+    assert report["room_ticks"] == 600 and report["ticks_overrun"] == 2
+    assert report["tick_p99_pct_of_budget"] == pytest.approx(9.9)
+
+
+def test_a_pid_sample_wins_over_healthz_cpu() -> None:
+    before = ServerSample(0.0, _health(100.0, 100.0, 0, 0), (1.0, 0.5), (0.0, 0.0))
+    after = ServerSample(2.0, _health(100.0, 100.0, 60, 0), (1.5, 0.7), (0.0, 0.0))
+    report = server_report(before, after)
+    assert report is not None and report["cpu_source"] == "pid"
+    assert report["cpu_s"] == pytest.approx(0.7)
+    assert report["cpu_system_s"] == pytest.approx(0.2)
