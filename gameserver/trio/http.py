@@ -1,8 +1,10 @@
 """Plain HTTP on the WebSocket port, and the checks made before an upgrade.
 
 The handshake calls :meth:`HttpFront.check_request` for every request. It
-answers ``GET /`` (the browser client), ``GET /static/<file>`` and
-``GET /healthz`` itself, refuses what must not become a WebSocket (oversized
+answers ``GET /`` (the browser client, ``clients/browser/index.html``),
+``GET /static/<file>`` (that page's own files), ``GET /vendor/msgpack.min.js``
+(the one third-party file the page loads, from ``npm ci`` in clients/browser)
+and ``GET /healthz`` itself, refuses what must not become a WebSocket (oversized
 headers 431, wrong version 426, connection caps 503/429, wrong path 404), and
 returns None to let a valid upgrade at ``/`` proceed (websockets' protocol then
 checks the upgrade itself: 400 when malformed, 403 for an Origin not allowed).
@@ -31,6 +33,12 @@ DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "clients" / "browser"
 """The bundled browser client (in a checkout and in an installed wheel alike)."""
 
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+MSGPACK_PATH = "/vendor/msgpack.min.js"
+"""The page's msgpack codec: one fixed URL for one fixed file, nothing else under /vendor/."""
+MSGPACK_FILE = Path("node_modules", "@msgpack", "msgpack", "dist.umd", "msgpack.min.js")
+"""Where ``npm ci --prefix clients/browser`` puts it, relative to the static directory."""
+MSGPACK_INSTALL = "./dev setup (or: npm ci --prefix clients/browser)"
 
 
 def response(
@@ -92,6 +100,12 @@ class HttpFront:
         self.health = health
         self.static_dir = static_dir or DEFAULT_STATIC_DIR
         self.closing = False
+        if not (self.static_dir / MSGPACK_FILE).is_file():
+            log.warning(
+                "the browser page cannot run: %s is missing; run %s",
+                self.static_dir / MSGPACK_FILE,
+                MSGPACK_INSTALL,
+            )
 
     def check_request(self, request: Request, ip: str) -> Response | None:
         """Answer a plain HTTP request, refuse a bad upgrade, or None to accept the upgrade."""
@@ -134,7 +148,15 @@ class HttpFront:
             return response(204, b"", "image/x-icon")
         if path.startswith("/static/"):
             return self._static(path.removeprefix("/static/"))
+        if path == MSGPACK_PATH:
+            return self._msgpack()
         return text_response(404, "Not found.\n")
+
+    def _msgpack(self) -> Response:
+        file = self.static_dir / MSGPACK_FILE
+        if not file.is_file():
+            return text_response(404, f"msgpack.min.js is not installed: run {MSGPACK_INSTALL}\n")
+        return response(200, file.read_bytes(), "text/javascript; charset=utf-8")
 
     def _static(self, name: str) -> Response:
         # Only plain file names directly inside static_dir: no traversal possible.
