@@ -44,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m gameserver",
         description="Authoritative multiplayer game server: WebSocket + msgpack, trio tick loop. "
-        "GET http://localhost:PORT/ serves the browser page, GET /healthz the status. "
+        "Open http://localhost:PORT/ in a browser to play arena; GET /healthz is the status. "
         "Every option below is a named limit or setting (see README, 'Settings').",
     )
     for f in dataclasses.fields(Settings):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -28,6 +29,28 @@ from gameserver.trio.http import (
 from .conftest import StartServer, get_request, http_exchange
 
 pytestmark = pytest.mark.network
+
+MODULES = sorted(p.name for p in DEFAULT_STATIC_DIR.glob("*.js"))
+
+
+async def test_the_page_and_every_module_it_imports_are_served(start_server: StartServer) -> None:
+    """index.html, style.css and each ES module come back with the type a browser requires."""
+    server = await start_server()
+    page = (DEFAULT_STATIC_DIR / "index.html").read_text()
+    assert "/static/main.js" in page and MSGPACK_PATH in page
+    imported = set()
+    for module in MODULES:
+        imported |= set(
+            re.findall(r'from "\./([\w.-]+)"', (DEFAULT_STATIC_DIR / module).read_text())
+        )
+    assert imported <= set(MODULES), imported - set(MODULES)
+    with trio.fail_after(5):
+        for name in ["style.css", *MODULES]:
+            response = await http_exchange(server.port, get_request(server.port, f"/static/{name}"))
+            assert response.status == 200, name
+            kind = "text/css" if name.endswith(".css") else "text/javascript"
+            assert response.headers["content-type"] == f"{kind}; charset=utf-8", name
+
 
 @pytest.mark.skipif(
     not (DEFAULT_STATIC_DIR / MSGPACK_FILE).is_file() and not os.environ.get("CI"),

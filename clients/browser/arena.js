@@ -1,0 +1,82 @@
+// arena.js: the reference game's rules on the client, as PROTOCOL.md §7
+// states them: the world read from room.info (size, scale, speed, radii,
+// walls), the snapshot state decoded into world units, and one tick of a
+// player's move (one axis at a time, a move into a wall or out of the world
+// refused, touching allowed). The page uses the move to predict its own
+// player between snapshots; the server stays authoritative.
+
+/** The static world of room.info, checked; null when it is not an arena world. */
+export function parseInfo(info) {
+  if (!info || typeof info !== "object") return null;
+  const numbers = ["width", "height", "scale", "speed", "player_radius", "gem_radius"];
+  if (!numbers.every((key) => Number.isFinite(info[key]) && info[key] > 0)) return null;
+  if (!Array.isArray(info.walls)) return null;
+  const walls = info.walls.filter(
+    (wall) => Array.isArray(wall) && wall.length === 4 && wall.every(Number.isFinite),
+  );
+  return {
+    width: info.width,
+    height: info.height,
+    scale: info.scale,
+    speed: info.speed,
+    playerRadius: info.player_radius,
+    gemRadius: info.gem_radius,
+    walls,
+  };
+}
+
+/** snapshot.state → {players: Map id → {x, y, score}, gems: [{id, x, y}]} in world units. */
+export function parseState(state, scale) {
+  const players = new Map();
+  const gems = [];
+  for (const entry of Array.isArray(state?.players) ? state.players : []) {
+    if (Array.isArray(entry) && entry.length >= 4) {
+      const [id, x, y, score] = entry;
+      players.set(id, { x: x / scale, y: y / scale, score });
+    }
+  }
+  for (const entry of Array.isArray(state?.gems) ? state.gems : []) {
+    if (Array.isArray(entry) && entry.length >= 3) {
+      gems.push({ id: entry[0], x: entry[1] / scale, y: entry[2] / scale });
+    }
+  }
+  return { players, gems };
+}
+
+/** An input direction clamped to length 1, exactly as the server clamps it. */
+export function clampInput(dx, dy) {
+  const length = Math.hypot(dx, dy);
+  return length > 1 ? [dx / length, dy / length] : [dx, dy];
+}
+
+export class ArenaRules {
+  constructor(world, tickRate) {
+    this.world = world;
+    this.stride = world.speed * (1 / tickRate); // units per tick; as the server computes it
+    // Walls as [left, top, right, bottom], the form the collision test wants.
+    this.edges = world.walls.map(([x, y, w, h]) => [x, y, x + w, y + h]);
+  }
+
+  /** True if a disc of radius r at (x, y) leaves the world or overlaps a wall. */
+  blocked(x, y, r = this.world.playerRadius) {
+    const { width, height } = this.world;
+    if (x < r || y < r || x > width - r || y > height - r) return true;
+    for (const [left, top, right, bottom] of this.edges) {
+      const nx = Math.min(Math.max(x, left), right);
+      const ny = Math.min(Math.max(y, top), bottom);
+      if ((x - nx) * (x - nx) + (y - ny) * (y - ny) < r * r) return true;
+    }
+    return false;
+  }
+
+  /** One tick at velocity (dx, dy): x first, then y from the new x; a blocked axis stays. */
+  step(x, y, dx, dy) {
+    if (dx || dy) {
+      const nx = x + dx * this.stride;
+      if (!this.blocked(nx, y)) x = nx;
+      const ny = y + dy * this.stride;
+      if (!this.blocked(x, ny)) y = ny;
+    }
+    return [x, y];
+  }
+}

@@ -1,0 +1,147 @@
+// render.js: draws one frame of the arena on a canvas: the floor and its
+// bounds, the walls, the gems, and every player as a disc with its name (the
+// own player ringed in white). It knows nothing of the network: main.js hands
+// it plain positions in world units. The canvas keeps the world's aspect
+// ratio, follows its CSS size and is drawn at the device's pixel ratio, so it
+// is sharp on any screen.
+
+const COLORS = {
+  outside: "#0b1118",
+  floor: "#13212e",
+  grid: "rgba(255, 255, 255, 0.04)",
+  bounds: "#5b7a99",
+  wall: "#34475c",
+  wallEdge: "#6d8bab",
+  gem: "#ffd166",
+  gemEdge: "#fff3c4",
+  name: "#e8eef5",
+  shadow: "rgba(0, 0, 0, 0.8)",
+};
+
+/** A stable, well-spread colour per player id. */
+export function playerColor(id) {
+  return `hsl(${Math.round((id * 137.508) % 360)}, 70%, 58%)`;
+}
+
+export class Renderer {
+  constructor(canvas) {
+    this.canvas = canvas;
+    this.ctx = canvas.getContext("2d");
+    this.world = null;
+  }
+
+  setWorld(world) {
+    if (!world || world === this.world) return;
+    this.world = world;
+    this.canvas.style.aspectRatio = `${world.width} / ${world.height}`;
+  }
+
+  /** Match the backing store to the displayed size; returns the world→pixel scale. */
+  _fit() {
+    const ratio = window.devicePixelRatio || 1;
+    const width = Math.max(1, Math.round(this.canvas.clientWidth * ratio));
+    const height = Math.max(1, Math.round(this.canvas.clientHeight * ratio));
+    if (this.canvas.width !== width || this.canvas.height !== height) {
+      this.canvas.width = width;
+      this.canvas.height = height;
+    }
+    return this.world ? Math.min(width / this.world.width, height / this.world.height) : ratio;
+  }
+
+  /** frame: {players: [{id, name, x, y, own}], gems: [{x, y}], message?: string} */
+  draw(frame) {
+    const ctx = this.ctx;
+    const scale = this._fit();
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.fillStyle = COLORS.outside;
+    ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    if (this.world) {
+      ctx.setTransform(scale, 0, 0, scale, 0, 0);
+      this._floor(ctx, scale);
+      for (const gem of frame.gems) this._gem(ctx, gem);
+      const players = [...frame.players].sort((a, b) => Number(a.own) - Number(b.own));
+      for (const player of players) this._player(ctx, player);
+    }
+    if (frame.message) this._message(ctx, frame.message);
+  }
+
+  _floor(ctx, scale) {
+    const { width, height, walls } = this.world;
+    ctx.fillStyle = COLORS.floor;
+    ctx.fillRect(0, 0, width, height);
+    ctx.strokeStyle = COLORS.grid;
+    ctx.lineWidth = 1 / scale;
+    ctx.beginPath();
+    for (let x = 50; x < width; x += 50) {
+      ctx.moveTo(x, 0);
+      ctx.lineTo(x, height);
+    }
+    for (let y = 50; y < height; y += 50) {
+      ctx.moveTo(0, y);
+      ctx.lineTo(width, y);
+    }
+    ctx.stroke();
+    ctx.strokeStyle = COLORS.bounds;
+    ctx.lineWidth = 3 / scale;
+    ctx.strokeRect(0, 0, width, height);
+    ctx.fillStyle = COLORS.wall;
+    ctx.strokeStyle = COLORS.wallEdge;
+    ctx.lineWidth = 1.5 / scale;
+    for (const [x, y, w, h] of walls) {
+      ctx.fillRect(x, y, w, h);
+      ctx.strokeRect(x, y, w, h);
+    }
+  }
+
+  _gem(ctx, { x, y }) {
+    const r = this.world.gemRadius;
+    ctx.beginPath();
+    ctx.moveTo(x, y - r);
+    ctx.lineTo(x + r, y);
+    ctx.lineTo(x, y + r);
+    ctx.lineTo(x - r, y);
+    ctx.closePath();
+    ctx.fillStyle = COLORS.gem;
+    ctx.fill();
+    ctx.strokeStyle = COLORS.gemEdge;
+    ctx.lineWidth = 1.5;
+    ctx.stroke();
+  }
+
+  _player(ctx, { id, name, x, y, own }) {
+    const r = this.world.playerRadius;
+    ctx.beginPath();
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.fillStyle = playerColor(id);
+    ctx.fill();
+    if (own) {
+      ctx.lineWidth = 3;
+      ctx.strokeStyle = "#ffffff";
+      ctx.stroke();
+      ctx.beginPath();
+      ctx.arc(x, y, r + 6, 0, 2 * Math.PI);
+      ctx.lineWidth = 1.5;
+      ctx.strokeStyle = "rgba(255, 255, 255, 0.45)";
+      ctx.stroke();
+    }
+    ctx.font = `${own ? "bold " : ""}13px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "bottom";
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = COLORS.shadow;
+    const label = own ? `${name} (you)` : name;
+    ctx.strokeText(label, x, y - r - 5);
+    ctx.fillStyle = COLORS.name;
+    ctx.fillText(label, x, y - r - 5);
+  }
+
+  _message(ctx, text) {
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    const ratio = window.devicePixelRatio || 1;
+    ctx.font = `${16 * ratio}px system-ui, sans-serif`;
+    ctx.textAlign = "center";
+    ctx.textBaseline = "middle";
+    ctx.fillStyle = "rgba(232, 238, 245, 0.85)";
+    ctx.fillText(text, this.canvas.width / 2, this.canvas.height / 2);
+  }
+}

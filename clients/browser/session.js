@@ -1,0 +1,309 @@
+// session.js: one connection's game session, from hello to close. It turns
+// server messages into state (welcome, room and roster, snapshots into the
+// interpolation timeline and the own player's prediction, events into chat
+// lines), sends inputs at the server's input rate, and tells the page (ui.js,
+// through the `ui` object) what to show. A reconnect is a new GameSession.
+//
+// Input pacing (PROTOCOL.md §5.3): one input per tick at most, and at most
+// half of messages_per_second (pongs and chat share the budget), i.e.
+// min(tick_rate, messages_per_second / 2) per second, 30 by default; sent
+// while a key is held and once when the direction changes (an input holds
+// until the next one, so standing still costs nothing), with seq 1, 2, 3, …
+// and the newest snapshot id as `ack`. Fewer than input_queue_depth inputs
+// are ever unacknowledged.
+
+import { ArenaRules, clampInput, parseInfo, parseState } from "./arena.js";
+import { Connection, TokenBucket, serverUrl } from "./net.js";
+import { Predictor } from "./predict.js";
+import {
+  DEFAULT_CHAT_RATE,
+  GAME,
+  PROTOCOL_VERSION,
+  cleanText,
+  clipChat,
+  describeError,
+} from "./protocol.js";
+import { Timeline } from "./timeline.js";
+
+const IDLE_ACK_MS = 1000; // standing still: acknowledge the newest snapshot once a second
+
+export class GameSession {
+  constructor(ui, keyboard) {
+    this.ui = ui;
+    this.keyboard = keyboard;
+    this.state = "connecting"; // → lobby → room → closed
+    this.welcome = null;
+    this.playerId = null;
+    this.room = null; // RoomInfo of the room we are in
+    this.roster = new Map(); // id → name, for this room
+    this.world = null;
+    this.timeline = null;
+    this.predictor = null;
+    this.latest = null; // newest snapshot: {id, tick, ack, rtt_us, jitter_us, players}
+    this.arrivals = []; // snapshot arrival times in the last second
+    this.seq = 0;
+    this.lastSent = { dx: 0, dy: 0 };
+    this.ackedId = 0;
+    this.ackedAt = 0;
+    this.timer = null;
+    this.chatBucket = new TokenBucket(DEFAULT_CHAT_RATE.perSecond, DEFAULT_CHAT_RATE.burst);
+    this.connection = new Connection(serverUrl(), {
+      onOpen: () => this.ui.connection("open, saying hello"),
+      onMessage: (message) => this._dispatch(message),
+      onClose: (info) => this._closed(info),
+      onProblem: (text) => this.ui.notice(text),
+    });
+  }
+
+  /** Open the connection; hello joins `arena` (matchmaking) or the named room at once. */
+  start(name, room) {
+    this.name = name;
+    this.ui.connection("connecting");
+    this.connection.connect({ t: "hello", version: PROTOCOL_VERSION, name, game: GAME, room });
+  }
+
+  /** From the lobby (after leave or a refused join): join again. */
+  join(room) {
+    this.connection.send({ t: "join", game: GAME, room });
+  }
+
+  leave() {
+    if (this.state === "room") this.connection.send({ t: "leave" });
+  }
+
+  close() {
+    this.connection.close();
+  }
+
+  /** Send a chat line; returns a problem to show, or null when sent. */
+  chat(raw) {
+    if (this.state !== "room") return "join a room to chat";
+    const text = clipChat(raw, this.limits.max_chat_chars);
+    if (!cleanText(text)) return "nothing to send";
+    if (!this.chatBucket.take()) {
+      const rate = this.limits.chat_per_second ?? DEFAULT_CHAT_RATE.perSecond;
+      return `slow down: at most ${rate} chat lines per second`;
+    }
+    return this.connection.send({ t: "chat", text }) ? null : "not sent";
+  }
+
+  get limits() {
+    return this.connection.limits;
+  }
+
+  get inputRate() {
+    const tickRate = this.welcome?.tick_rate ?? 30;
+    return Math.max(1, Math.min(tickRate, Math.floor(this.limits.messages_per_second / 2)));
+  }
+
+  // -- server messages ---------------------------------------------------------
+
+  _dispatch(message) {
+    const handler = {
+      welcome: () => this._welcome(message),
+      joined: () => this._enter(message.room),
+      left: () => this._left(),
+      snapshot: () => this._snapshot(message),
+      event: () => this._event(message),
+      error: () => this._error(message),
+    }[message.t];
+    handler?.(); // an unknown type is ignored (v1 has none)
+  }
+
+  _welcome(message) {
+    this.welcome = message;
+    this.playerId = message.player;
+    this.connection.applyLimits(message.limits);
+    const limits = this.limits;
+    if (limits.chat_per_second && limits.chat_burst) {
+      this.chatBucket = new TokenBucket(limits.chat_per_second, limits.chat_burst);
+    }
+    if (Array.isArray(message.games) && !message.games.includes(GAME)) {
+      this.ui.notice(`this server does not run ${GAME} (it runs: ${message.games.join(", ")})`);
+    }
+    this.state = "lobby";
+    this.ui.connection("connected");
+    if (message.room) this._enter(message.room);
+    else this.ui.lobby(this); // the join's error, if one was asked, follows (§5.1)
+  }
+
+  _enter(room) {
+    const world = parseInfo(room?.info);
+    this.room = room;
+    this.roster = new Map((room.players ?? []).map(([id, name]) => [id, name]));
+    this.state = "room";
+    this.latest = null;
+    this.arrivals = [];
+    this.world = world;
+    this.timeline = null;
+    this.predictor = null;
+    if (!world) {
+      this.ui.notice(`room ${room.name} runs ${room.game}, which this page cannot draw`);
+      this.leave();
+      return;
+    }
+    const tickRate = this.welcome.tick_rate;
+    const interval = 1000 / this.inputRate;
+    this.timeline = new Timeline(tickRate, this.welcome.snapshot_rate);
+    this.predictor = new Predictor(
+      new ArenaRules(world, tickRate),
+      interval,
+      Math.max(1, Math.round(tickRate / this.inputRate)),
+    );
+    this.lastSent = { dx: 0, dy: 0 };
+    this.ui.joined(this, room);
+    this._startPacing(interval);
+  }
+
+  _left() {
+    this._stopPacing();
+    const name = this.room?.name;
+    this.state = "lobby";
+    this.room = null;
+    this.latest = null; // no snapshots in the lobby: the HUD and scores go blank
+    this.arrivals = [];
+    this.timeline = null;
+    this.predictor = null;
+    this.ui.chatLine("info", "", `You left room ${name}.`, true);
+    this.ui.lobby(this);
+  }
+
+  _snapshot(message) {
+    if (this.state !== "room" || !this.world) return;
+    const now = performance.now();
+    const state = parseState(message.state, this.world.scale);
+    this.latest = { ...message, players: state.players };
+    this.arrivals.push(now);
+    while (this.arrivals[0] < now - 1000) this.arrivals.shift();
+    this.timeline.push(message.tick, state, now);
+    const me = state.players.get(this.playerId);
+    if (me) this.predictor.reconcile(message.ack, me.x, me.y, now);
+  }
+
+  _event(message) {
+    const own = message.player === this.playerId;
+    if (message.kind === "join") this.roster.set(message.player, message.name);
+    if (message.kind === "leave") this.roster.delete(message.player);
+    this.ui.chatLine(message.kind, message.name, message.text ?? "", own);
+  }
+
+  _error(message) {
+    const meaning = describeError(message.code);
+    const text = `${message.code}: ${meaning}${message.message ? ` (${message.message})` : ""}`;
+    if (message.ref === "hello" || message.ref === "join") {
+      this.ui.joinRefused(this, text);
+    } else if (message.ref === "chat") {
+      this.ui.chatLine("problem", "", text, true);
+    } else {
+      this.ui.notice(text);
+    }
+  }
+
+  _closed(info) {
+    this._stopPacing();
+    this.state = "closed";
+    this.ui.closed(info);
+  }
+
+  // -- inputs ------------------------------------------------------------------
+
+  _startPacing(interval) {
+    this._stopPacing();
+    let due = performance.now() + interval;
+    const tick = () => {
+      const now = performance.now();
+      this._sendInput(now);
+      due = Math.max(due + interval, now + 1); // late (throttled tab): skip, never burst
+      this.timer = setTimeout(tick, due - now);
+    };
+    this.timer = setTimeout(tick, interval);
+  }
+
+  _stopPacing() {
+    clearTimeout(this.timer);
+    this.timer = null;
+    this.keyboard.releaseAll();
+  }
+
+  _sendInput(now) {
+    const snapshotId = this.latest?.id;
+    // Keys give -1, 0 or 1 per axis; the server clamps a diagonal to length 1 and
+    // the prediction clamps the same numbers the same way, so both move alike.
+    const [dx, dy] = this.keyboard.direction();
+    const moving = dx !== 0 || dy !== 0;
+    const changed = dx !== this.lastSent.dx || dy !== this.lastSent.dy;
+    const room = this.predictor.unacknowledged < this.limits.input_queue_depth;
+    if ((moving || changed) && room) {
+      const seq = this.seq + 1;
+      const message = { t: "input", seq, data: { dx, dy }, ack: snapshotId };
+      if (this.connection.send(message, { optional: true })) {
+        this.seq = seq;
+        this.lastSent = { dx, dy };
+        this.predictor.inputSent(seq, ...clampInput(dx, dy), now);
+        this._acked(snapshotId, now);
+      }
+    } else if (snapshotId > this.ackedId && now - this.ackedAt >= IDLE_ACK_MS) {
+      if (this.connection.send({ t: "ack", id: snapshotId }, { optional: true })) {
+        this._acked(snapshotId, now);
+      }
+    }
+  }
+
+  _acked(id, now) {
+    if (id === undefined) return;
+    this.ackedId = id;
+    this.ackedAt = now;
+  }
+
+  // -- what to draw and show ---------------------------------------------------
+
+  /** The frame to draw at nowMs: others interpolated, the own player predicted. */
+  frame(nowMs) {
+    if (this.state !== "room" || !this.timeline) return null;
+    const view = this.timeline.sample(nowMs);
+    if (!view) return { players: [], gems: [], message: "waiting for the first snapshot…" };
+    const players = [];
+    for (const [id, { x, y }] of view.players) {
+      if (id !== this.playerId) players.push({ id, name: this._name(id), x, y, own: false });
+    }
+    const mine = this.predictor.position(nowMs);
+    let gems = view.gems;
+    if (mine) {
+      players.push({ id: this.playerId, name: this._name(this.playerId), ...mine, own: true });
+      // Cosmetic: a gem under the predicted own disc is hidden at once, not a round trip later.
+      const reach = this.world.playerRadius + this.world.gemRadius;
+      gems = gems.filter((gem) => Math.hypot(gem.x - mine.x, gem.y - mine.y) > reach);
+    }
+    return { players, gems };
+  }
+
+  /** Scores from the newest snapshot, best first. */
+  leaderboard() {
+    const rows = [];
+    for (const [id, { score }] of this.latest?.players ?? []) {
+      rows.push({ id, name: this._name(id), score, own: id === this.playerId });
+    }
+    return rows.sort((a, b) => b.score - a.score || a.id - b.id);
+  }
+
+  /** What the HUD shows. */
+  hud() {
+    const latest = this.latest;
+    return {
+      player: this.playerId,
+      room: this.room?.name ?? null,
+      rttMs: latest ? latest.rtt_us / 1000 : null,
+      jitterMs: latest ? latest.jitter_us / 1000 : null,
+      tick: latest?.tick ?? null,
+      snapshotsPerSecond: this.state === "room" ? this.arrivals.length : null,
+      delayMs: this.timeline ? this.timeline.delay : null,
+      pending: this.predictor ? this.predictor.unacknowledged : null,
+      players: this.state === "room" ? this.roster.size : null,
+    };
+  }
+
+  _name(id) {
+    const name = this.roster.get(id);
+    return name === undefined ? `#${id}` : name;
+  }
+}
