@@ -46,6 +46,7 @@ export class GameSession {
     this.ackedId = 0;
     this.ackedAt = 0;
     this.timer = null;
+    this.abandoned = false; // close() was called: a newer session (or none) owns the page
     this.chatBucket = new TokenBucket(DEFAULT_CHAT_RATE.perSecond, DEFAULT_CHAT_RATE.burst);
     this.connection = new Connection(serverUrl(), {
       onOpen: () => this.ui.connection("open, saying hello"),
@@ -71,7 +72,10 @@ export class GameSession {
     if (this.state === "room") this.connection.send({ t: "leave" });
   }
 
+  /** End this session (1000) for good: its close is not reported to the page. */
   close() {
+    this.abandoned = true;
+    this._stopPacing();
     this.connection.close();
   }
 
@@ -99,6 +103,7 @@ export class GameSession {
   // -- server messages ---------------------------------------------------------
 
   _dispatch(message) {
+    if (this.abandoned) return;
     const handler = {
       welcome: () => this._welcome(message),
       joined: () => this._enter(message.room),
@@ -202,7 +207,7 @@ export class GameSession {
   _closed(info) {
     this._stopPacing();
     this.state = "closed";
-    this.ui.closed(info);
+    if (!this.abandoned) this.ui.closed(info);
   }
 
   // -- inputs ------------------------------------------------------------------
