@@ -98,17 +98,13 @@ function boot() {
       renderer.setWorld(session.world);
       lastView = frame;
     }
-    renderer.draw(frame ?? { players: [], gems: [], message: idleMessage() });
+    // No frame: only the floor (the join form or the disconnected panel says why).
+    renderer.draw(frame ?? { players: [], gems: [] });
     if (session && now - hudAt >= HUD_EVERY_MS) {
       hudAt = now;
       ui.refresh(session);
     }
     requestAnimationFrame(draw);
-  }
-
-  function idleMessage() {
-    if (!session) return "";
-    return { connecting: "connecting…", lobby: "in the lobby", closed: "disconnected" }[session.state] ?? "";
   }
 
   window.arenaClient = Object.freeze({

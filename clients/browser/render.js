@@ -18,9 +18,9 @@ const COLORS = {
   shadow: "rgba(0, 0, 0, 0.8)",
 };
 
-/** A stable, well-spread colour per player id. */
+/** A stable, well-spread colour per player id, never the gems' yellow (hues 30-70). */
 export function playerColor(id) {
-  return `hsl(${Math.round((id * 137.508) % 360)}, 70%, 58%)`;
+  return `hsl(${Math.round((70 + ((id * 137.508) % 320)) % 360)}, 70%, 58%)`;
 }
 
 export class Renderer {
@@ -125,14 +125,19 @@ export class Renderer {
       ctx.stroke();
     }
     ctx.font = `${own ? "bold " : ""}13px system-ui, sans-serif`;
+    const label = own ? `${name} (you)` : name;
+    // Above the disc, or below it at the top edge; never cut off at the sides.
+    const half = ctx.measureText(label).width / 2 + 2;
+    const lx = Math.min(Math.max(x, half), this.world.width - half);
+    const above = y - r - 5 > 16;
     ctx.textAlign = "center";
-    ctx.textBaseline = "bottom";
+    ctx.textBaseline = above ? "bottom" : "top";
+    const ly = above ? y - r - 5 : y + r + 5;
     ctx.lineWidth = 3;
     ctx.strokeStyle = COLORS.shadow;
-    const label = own ? `${name} (you)` : name;
-    ctx.strokeText(label, x, y - r - 5);
+    ctx.strokeText(label, lx, ly);
     ctx.fillStyle = COLORS.name;
-    ctx.fillText(label, x, y - r - 5);
+    ctx.fillText(label, lx, ly);
   }
 
   _message(ctx, text) {

@@ -35,7 +35,8 @@ export class GameSession {
     this.welcome = null;
     this.playerId = null;
     this.room = null; // RoomInfo of the room we are in
-    this.roster = new Map(); // id → name, for this room
+    this.roster = new Map(); // id → name: who is in this room now
+    this.names = new Map(); // id → name: everyone seen in this room (a snapshot may lag a leave)
     this.world = null;
     this.timeline = null;
     this.predictor = null;
@@ -136,6 +137,7 @@ export class GameSession {
     const world = parseInfo(room?.info);
     this.room = room;
     this.roster = new Map((room.players ?? []).map(([id, name]) => [id, name]));
+    this.names = new Map(this.roster);
     this.state = "room";
     this.latest = null;
     this.arrivals = [];
@@ -187,7 +189,10 @@ export class GameSession {
 
   _event(message) {
     const own = message.player === this.playerId;
-    if (message.kind === "join") this.roster.set(message.player, message.name);
+    if (message.kind === "join") {
+      this.roster.set(message.player, message.name);
+      this.names.set(message.player, message.name);
+    }
     if (message.kind === "leave") this.roster.delete(message.player);
     this.ui.chatLine(message.kind, message.name, message.text ?? "", own);
   }
@@ -292,7 +297,7 @@ export class GameSession {
   }
 
   /** What the HUD shows. */
-  hud() {
+  hud(now = performance.now()) {
     const latest = this.latest;
     return {
       player: this.playerId,
@@ -300,15 +305,14 @@ export class GameSession {
       rttMs: latest ? latest.rtt_us / 1000 : null,
       jitterMs: latest ? latest.jitter_us / 1000 : null,
       tick: latest?.tick ?? null,
-      snapshotsPerSecond: this.state === "room" ? this.arrivals.length : null,
+      snapshotsPerSecond:
+        this.state === "room" ? this.arrivals.filter((t) => t > now - 1000).length : null,
       delayMs: this.timeline ? this.timeline.delay : null,
-      pending: this.predictor ? this.predictor.unacknowledged : null,
-      players: this.state === "room" ? this.roster.size : null,
     };
   }
 
   _name(id) {
-    const name = this.roster.get(id);
+    const name = this.names.get(id);
     return name === undefined ? `#${id}` : name;
   }
 }
