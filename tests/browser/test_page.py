@@ -314,3 +314,34 @@ def test_the_pages_prediction_moves_exactly_as_the_server(open_page: OpenPage) -
         [arena.info(), walks],
     )
     assert got == expected
+
+
+def test_inputs_follow_the_rates_the_welcome_announces(open_page: OpenPage) -> None:
+    """At 10 ticks/s and 12 messages/s the page sends min(10, 12/2) = 6 inputs a second.
+
+    The rate is measured over two seconds of a held key, from the page's own input
+    sequence numbers; the server refusing anything (rate_limited, input_queue_full)
+    would show as a notice, and the HUD shows the 10 snapshots a second it receives.
+    """
+    from tests.load.conftest import running_server
+
+    slow = ["--tick-rate", "10", "--snapshot-rate", "10", "--messages-per-second", "12"]
+    with running_server("-m", "gameserver", "--log-level", "WARNING", *slow) as (url, _pid):
+        page = open_page("/?room=b-rate", base="http" + url.removeprefix("ws")).page
+        join(page, "paced")
+        expect(page.locator("#hud-snapshots")).to_have_text(re.compile(r"^(9|10|11)/s$"))
+        page.keyboard.down("ArrowLeft")
+        page.keyboard.down("ArrowUp")
+        try:
+            sent = page.evaluate(
+                """() => new Promise((done) => {
+                    const session = window.arenaClient.session();
+                    const first = session.seq;
+                    setTimeout(() => done(session.seq - first), 2000);
+                })"""
+            )
+        finally:
+            page.keyboard.up("ArrowLeft")
+            page.keyboard.up("ArrowUp")
+        assert 8 <= sent <= 13, sent
+        expect(page.locator("#notice")).to_be_hidden()
