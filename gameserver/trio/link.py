@@ -163,6 +163,7 @@ class ClientLink:
                 nursery.cancel_scope.cancel()
         finally:
             self._finished = True
+            self._reschedule()  # no deadline any more: the wheel lets go of this link
             if ws.timed_out:
                 log.warning(
                     "%s: send blocked for %.1f s, evicted (4001)",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import math
+import weakref
 
 import trio
 import trio.testing
@@ -93,3 +95,33 @@ async def test_slack_fires_close_deadlines_in_one_wake_up(autojump_clock: trio.a
         nursery.cancel_scope.cancel()
     assert first.fired == second.fired == [1.01]
     assert apart.fired == [1.51]
+
+
+def test_finished_owners_are_let_go_and_the_heap_stays_bounded() -> None:
+    """Churn: owners that end (deadline math.inf) are purged long before their old deadlines.
+
+    10,000 short-lived owners each leave an entry 20 s out; with 10 live owners
+    rescheduling the whole time, the heap never holds more than twice what is live
+    (plus a small floor), and only the few finished since the last purge are still
+    referenced.
+    """
+    wheel = TimerWheel()
+    live = [Owner(wheel) for _ in range(10)]
+    finished: list[weakref.ref[Owner]] = []
+    largest = 0
+    for n in range(10_000):
+        owner = Owner(wheel)
+        wheel.schedule(owner, 20.0 + n)
+        wheel.schedule(owner, math.inf)  # the connection ended
+        finished.append(weakref.ref(owner))
+        del owner
+        wheel.schedule(live[n % 10], 1.0 + n)
+        largest = max(largest, len(wheel))
+    assert largest <= 2 * 64
+    gc.collect()
+    still_held = [n for n, ref in enumerate(finished) if ref() is not None]
+    assert len(still_held) < 64 and all(n >= 10_000 - 64 for n in still_held)
+    # The live owners keep their newest deadlines (9991 + i): half are due by 9995.5,
+    # each once, however many stale entries they left.
+    wheel.fire_due(9995.5)
+    assert [len(o.fired) for o in live] == [1] * 5 + [0] * 5
