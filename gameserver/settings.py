@@ -29,6 +29,10 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     """Browser Origins allowed to open a WebSocket (CLI: comma-separated); empty allows all.
     A request without an Origin header (not a browser) is always allowed."""
+    public_stats: bool = False
+    """Show ``/healthz``'s statistics (pid, CPU, rooms by name, players, ticks) to every
+    address. Off: only loopback clients see them; others get just the status, which is
+    what a load balancer's health check needs."""
     certfile: str | None = None
     """PEM certificate chain: serve wss:// and https:// when set (with ``keyfile``)."""
     keyfile: str | None = None

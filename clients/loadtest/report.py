@@ -200,7 +200,11 @@ def render_report(report: dict[str, Any], console: Console) -> None:
     table.add_column("what")
     table.add_column("value", justify="right")
     if server is None:
-        table.add_row("server statistics", "unavailable (no /healthz answer and no --server-pid)")
+        table.add_row(
+            "server statistics",
+            "unavailable: no /healthz statistics (a remote server shows them only with"
+            " --public-stats) and no --server-pid",
+        )
     else:
         table.add_row(
             "CPU in window (% of a core)",

@@ -28,13 +28,19 @@ def healthz_url(ws_url: str) -> str:
 
 
 def fetch_health(ws_url: str, timeout: float = 3.0) -> dict[str, Any] | None:
-    """The server's /healthz document, or None if it has none or does not answer."""
+    """The server's /healthz statistics, or None if it has none or does not answer.
+
+    Our server shows them only to loopback clients unless it runs with
+    ``--public-stats``; from elsewhere the document is just a status, taken as none.
+    """
     try:
         with urllib.request.urlopen(healthz_url(ws_url), timeout=timeout) as reply:
             document = json.loads(reply.read())
     except (OSError, ValueError, urllib.error.URLError):
         return None
-    return document if isinstance(document, dict) else None
+    if not isinstance(document, dict) or "ticks" not in document:
+        return None
+    return document
 
 
 def process_cpu(pid: int) -> tuple[float, float] | None:

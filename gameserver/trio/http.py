@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import email.utils
 import http
+import ipaddress
 import json
 import logging
 import mimetypes
@@ -39,6 +40,16 @@ MSGPACK_PATH = "/vendor/msgpack.min.js"
 MSGPACK_FILE = Path("node_modules", "@msgpack", "msgpack", "dist.umd", "msgpack.min.js")
 """Where ``npm ci --prefix clients/browser`` puts it, relative to the static directory."""
 MSGPACK_INSTALL = "./dev setup (or: npm ci --prefix clients/browser)"
+
+
+def _is_loopback(ip: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped.is_loopback
+    return address.is_loopback
 
 
 def response(
@@ -121,7 +132,7 @@ class HttpFront:
             return text_response(400, "Repeated Upgrade or Sec-WebSocket-Version header.\n")
         is_upgrade = "websocket" in upgrade.lower()
         if not is_upgrade:
-            return self._plain_http(path)
+            return self._plain_http(path, ip)
         if path != "/":
             return text_response(404, "WebSocket endpoint is /\n")
         if version != "13":
@@ -138,9 +149,14 @@ class HttpFront:
             return text_response(429, "Too many connections from your address.\n")
         return None
 
-    def _plain_http(self, path: str) -> Response:
+    def _plain_http(self, path: str, ip: str) -> Response:
         if path == "/healthz":
-            body = json.dumps(self.health(), separators=(",", ":")).encode()
+            if self.settings.public_stats or _is_loopback(ip):
+                document = self.health()
+            else:
+                # The statistics name rooms and show the pid and CPU use: not for everyone.
+                document = {"status": "closing" if self.closing else "ok"}
+            body = json.dumps(document, separators=(",", ":")).encode()
             return response(200, body, "application/json")
         if path == "/":
             return self._static("index.html")

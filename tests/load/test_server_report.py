@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import io
+import json
+import urllib.request
 from typing import Any
 
 import pytest
 
-from clients.loadtest.server import ServerSample, server_report
+from clients.loadtest.server import ServerSample, fetch_health, server_report
 
 
 def _health(user: float, system: float, ticks: int, overruns: int) -> dict[str, Any]:
@@ -43,3 +46,34 @@ def test_a_pid_sample_wins_over_healthz_cpu() -> None:
     assert report is not None and report["cpu_source"] == "pid"
     assert report["cpu_s"] == pytest.approx(0.7)
     assert report["cpu_system_s"] == pytest.approx(0.2)
+
+
+class _Reply(io.BytesIO):
+    def __enter__(self) -> _Reply:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+@pytest.mark.parametrize(
+    ("document", "statistics"),
+    [
+        (_health(1.0, 1.0, 10, 0), True),
+        ({"status": "ok"}, False),  # what our server shows a remote load tester
+        ([1, 2], False),
+    ],
+)
+def test_only_a_document_with_statistics_counts(
+    monkeypatch: pytest.MonkeyPatch, document: object, statistics: bool
+) -> None:
+    asked: list[str] = []
+
+    def urlopen(url: str, timeout: float) -> _Reply:
+        asked.append(url)
+        return _Reply(json.dumps(document).encode())
+
+    monkeypatch.setattr(urllib.request, "urlopen", urlopen)
+    health = fetch_health("ws://203.0.113.9:9001/")
+    assert asked == ["http://203.0.113.9:9001/healthz"]
+    assert (health == document) if statistics else health is None

@@ -6,9 +6,12 @@ import base64
 import json
 from typing import Any
 
+import pytest
 import trio
 import trio.testing
+from websockets.datastructures import Headers
 from websockets.frames import Opcode
+from websockets.http11 import Request
 from websockets.protocol import OPEN, Protocol, Side
 from websockets.utils import accept_key
 
@@ -122,7 +125,7 @@ async def test_healthz_answers_json_and_returns_none(
     autojump_clock: trio.testing.MockClock,
 ) -> None:
     """GET /healthz gets a JSON 200 from the front, the server half-closes, and no WebSocket."""
-    hs = Handshake()
+    hs = Handshake(public_stats=True)  # the peer is 10.0.0.1, not loopback
     await hs.client.send_all(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert await hs.open() is None
     status, headers, rest = await hs.response_head()
@@ -131,6 +134,32 @@ async def test_healthz_answers_json_and_returns_none(
     body = rest + await hs.until_eof()
     assert len(body) == int(headers["content-length"])
     assert json.loads(body) == HEALTH
+
+
+@pytest.mark.parametrize(
+    ("ip", "public_stats", "full"),
+    [
+        ("127.0.0.1", False, True),
+        ("::1", False, True),
+        ("::ffff:127.0.0.1", False, True),
+        ("10.0.0.1", False, False),
+        ("2001:db8::1", False, False),
+        ("::ffff:10.0.0.1", False, False),
+        ("10.0.0.1", True, True),
+    ],
+)
+def test_healthz_statistics_go_to_loopback_unless_public(
+    ip: str, public_stats: bool, full: bool
+) -> None:
+    """Other addresses get only the status (enough for a load balancer) unless public_stats."""
+    front = HttpFront(Settings(public_stats=public_stats), ConnectionCounter(), lambda: HEALTH)
+    response = front.check_request(Request("/healthz", Headers()), ip)
+    assert response is not None and response.status_code == 200
+    assert json.loads(response.body) == (HEALTH if full else {"status": "ok"})
+    if not full:
+        front.closing = True
+        response = front.check_request(Request("/healthz", Headers()), ip)
+        assert response is not None and json.loads(response.body) == {"status": "closing"}
 
 
 async def test_trickling_request_is_dropped_at_handshake_timeout(
