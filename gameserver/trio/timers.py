@@ -66,11 +66,16 @@ class TimerWheel:
             self._changed.set()
 
     def _purge_stale(self) -> None:
-        """Drop entries whose owner has moved on; O(n), run after the heap doubles."""
-        self._heap = [entry for entry in self._heap if entry[2].timer_due == entry[0]]
-        heapq.heapify(self._heap)
-        self._purge_at = max(_MIN_PURGE_SIZE, 2 * len(self._heap))
-        self._earliest = self._heap[0][0] if self._heap else math.inf
+        """Drop entries whose owner has moved on; O(n), run after the heap doubles.
+
+        In place (``fire_due`` may be iterating this list when an owner it calls
+        schedules), and ``_earliest`` is left alone: removing entries keeps it a
+        valid lower bound, and the entry being scheduled decides the wake-up.
+        """
+        heap = self._heap
+        heap[:] = [entry for entry in heap if entry[2].timer_due == entry[0]]
+        heapq.heapify(heap)
+        self._purge_at = max(_MIN_PURGE_SIZE, 2 * len(heap))
 
     def fire_due(self, now: float) -> None:
         """Call every owner whose current deadline has passed.

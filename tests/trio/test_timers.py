@@ -125,3 +125,22 @@ def test_finished_owners_are_let_go_and_the_heap_stays_bounded() -> None:
     # each once, however many stale entries they left.
     wheel.fire_due(9995.5)
     assert [len(o.fired) for o in live] == [1] * 5 + [0] * 5
+
+
+async def test_a_purge_does_not_delay_a_new_earliest_deadline(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """The entry whose push triggers a purge still wakes the sleeping wheel if it is earliest."""
+    wheel = TimerWheel()
+    later = [Owner(wheel) for _ in range(63)]
+    soon = Owner(wheel)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wheel.run)
+        for owner in later:
+            wheel.schedule(owner, 100.0)
+        await trio.testing.wait_all_tasks_blocked()
+        wheel.schedule(soon, 1.0)  # the 64th entry: a purge runs first
+        await trio.sleep(2)
+        assert soon.fired == [1.0]
+        nursery.cancel_scope.cancel()
+
