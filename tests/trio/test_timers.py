@@ -143,4 +143,3 @@ async def test_a_purge_does_not_delay_a_new_earliest_deadline(
         await trio.sleep(2)
         assert soon.fired == [1.0]
         nursery.cancel_scope.cancel()
-
