@@ -193,9 +193,9 @@ def figures(report: dict[str, Any]) -> dict[str, float | None]:
     delivered = report["snapshots"]["delivered_pct"]
     return {
         "cpu_us_per_client_tick": per_tick,
-        # The split shows the floor: the kernel's share is mostly socket writes and
-        # reads, the same for any design; the ratio of the user share is what the
-        # server's own code and event loop save.
+        # The kernel's share is mostly the socket writes and reads, one per snapshot
+        # and per input for both servers here; the user share is what the server's
+        # own code and event loop cost.
         "cpu_us_user": per_tick - kernel if per_tick is not None and kernel is not None else None,
         "cpu_us_kernel": kernel,
         # A saturated server does less work (it skips ticks, snapshots queue up): per
@@ -367,7 +367,9 @@ def main(argv: list[str] | None = None) -> int:
         f"~20 s per bot, no churn; {args.window:g} s measured window after the ramp-up; "
         "a fresh server per point.",
         "server CPU = utime + stime of the server process (psutil) over the window; "
-        "µs per client·tick = CPU µs / (players * 30 * window s).",
+        "µs per client·tick = CPU µs / (players * 30 * window s); its user-space and "
+        "kernel parts are utime and stime. With --repeat each row is its own median, so "
+        "the two parts need not add up to the total exactly.",
         "tick duration: ours = simulation + encoding + a non-blocking write to each socket that "
         "has room (a backed-up client's snapshot waits in its outbox for its writer task); "
         "baseline = simulation + awaiting every send in turn.",
