@@ -2,12 +2,13 @@
 
 The handshake calls :meth:`HttpFront.check_request` for every request. It
 answers ``GET /`` (the browser client, ``clients/browser/index.html``),
-``GET /static/<file>`` (that page's own files), ``GET /vendor/msgpack.min.js``
-(the one third-party file the page loads, from ``npm ci`` in clients/browser)
-and ``GET /healthz`` itself, refuses what must not become a WebSocket (oversized
-headers 431, wrong version 426, connection caps 503/429, wrong path 404), and
-returns None to let a valid upgrade at ``/`` proceed (websockets' protocol then
-checks the upgrade itself: 400 when malformed, 403 for an Origin not allowed).
+``GET /static/<file>`` (that page's own .html, .js and .css files, nothing else),
+``GET /vendor/msgpack.min.js`` (the one third-party file the page loads, from
+``npm ci`` in clients/browser) and ``GET /healthz`` itself, refuses what must
+not become a WebSocket (oversized headers 431, wrong version 426, connection
+caps 503/429, wrong path 404), and returns None to let a valid upgrade at ``/``
+proceed (websockets' protocol then checks the upgrade itself: 400 when
+malformed, 403 for an Origin not allowed).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import http
 import ipaddress
 import json
 import logging
-import mimetypes
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +34,14 @@ DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "clients" / "browser"
 """The bundled browser client (in a checkout and in an installed wheel alike)."""
 
 _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+STATIC_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+}
+"""What /static/ serves, by suffix, with a fixed type: the page's own files and nothing
+else in its directory (package.json, the lockfile); not the host's mimetypes tables,
+which on some systems map .js to text/plain, and browsers refuse such ES modules."""
 
 MSGPACK_PATH = "/vendor/msgpack.min.js"
 """The page's msgpack codec: one fixed URL for one fixed file, nothing else under /vendor/."""
@@ -176,12 +184,10 @@ class HttpFront:
 
     def _static(self, name: str) -> Response:
         # Only plain file names directly inside static_dir: no traversal possible.
-        if not _STATIC_NAME.match(name):
+        content_type = STATIC_TYPES.get(Path(name).suffix)
+        if content_type is None or not _STATIC_NAME.match(name):
             return text_response(404, "Not found.\n")
         file = self.static_dir / name
         if not file.is_file():
             return text_response(404, "Not found.\n")
-        content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-        if content_type.startswith("text/") or content_type.endswith("javascript"):
-            content_type += "; charset=utf-8"
         return response(200, file.read_bytes(), content_type)

@@ -8,6 +8,7 @@ is missing the server warns at startup and the route says what to run.
 from __future__ import annotations
 
 import logging
+import mimetypes
 import os
 import re
 from pathlib import Path
@@ -67,9 +68,12 @@ async def test_msgpack_route_serves_the_installed_build(start_server: StartServe
 
 
 async def test_only_that_one_file_is_served_from_node_modules(start_server: StartServer) -> None:
-    """Nothing else under /vendor/ or node_modules is reachable."""
+    """Nothing else under /vendor/ or node_modules is reachable, nor the npm files by the page."""
     server = await start_server()
+    assert (DEFAULT_STATIC_DIR / "package.json").is_file()
     paths = [
+        "/static/package.json",
+        "/static/package-lock.json",
         "/vendor/msgpack.min.js.map",
         "/vendor/",
         "/vendor/../clients/browser/package.json",
@@ -81,6 +85,24 @@ async def test_only_that_one_file_is_served_from_node_modules(start_server: Star
         for path in paths:
             response = await http_exchange(server.port, get_request(server.port, path))
             assert response.status == 404, path
+
+
+def test_static_types_do_not_depend_on_the_hosts_mimetypes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A host whose tables say .js is text/plain (seen on Windows) still gets working modules."""
+    monkeypatch.setattr(mimetypes, "guess_type", lambda *args, **kwargs: ("text/plain", None))
+    front = HttpFront(Settings(), ConnectionCounter(), dict)
+    expected = {
+        "/": "text/html",
+        "/static/index.html": "text/html",
+        "/static/main.js": "text/javascript",
+        "/static/style.css": "text/css",
+    }
+    for path, kind in expected.items():
+        response = front.check_request(Request(path, Headers()), "127.0.0.1")
+        assert response is not None and response.status_code == 200, path
+        assert response.headers["Content-Type"] == f"{kind}; charset=utf-8", path
 
 
 def test_missing_msgpack_is_a_startup_warning_and_a_clear_404(
