@@ -47,11 +47,16 @@ function boot() {
 
   ui.el.join.addEventListener("submit", (event) => {
     event.preventDefault();
+    // Disabled while a connection or a join is under way: a double click or a second
+    // Enter must not send a second join (its already_in_room would undo the first).
+    if (ui.el.joinButton.disabled) return;
     const asked = ui.readJoinForm();
     if (!asked) return;
     if (session?.state === "lobby") {
-      request = { ...request, room: asked.room };
-      session.join(asked.room);
+      if (session.join(asked.room)) {
+        request = { ...request, room: asked.room };
+        ui.joining();
+      }
       return;
     }
     request = asked;

@@ -10,7 +10,8 @@
 // while a key is held and once when the direction changes (an input holds
 // until the next one, so standing still costs nothing), with seq 1, 2, 3, …
 // and the newest snapshot id as `ack`. Fewer than input_queue_depth inputs
-// are ever unacknowledged.
+// are ever unacknowledged. Leaving the room stops them at once (the server
+// would refuse any input after the leave with not_in_room).
 
 import { ArenaRules, clampInput, parseInfo, parseState } from "./arena.js";
 import { Connection, TokenBucket, serverUrl } from "./net.js";
@@ -31,7 +32,8 @@ export class GameSession {
   constructor(ui, keyboard) {
     this.ui = ui;
     this.keyboard = keyboard;
-    this.state = "connecting"; // → lobby → room → closed
+    this.state = "connecting"; // → lobby ⇄ room (→ leaving → lobby); closed at any time
+    this.joinPending = false; // a join sent from the lobby, not yet answered
     this.welcome = null;
     this.playerId = null;
     this.room = null; // RoomInfo of the room we are in
@@ -64,13 +66,21 @@ export class GameSession {
     this.connection.connect({ t: "hello", version: PROTOCOL_VERSION, name, game: GAME, room });
   }
 
-  /** From the lobby (after leave or a refused join): join again. */
+  /** From the lobby (after leave or a refused join): join again. False when not sent
+   * (not in the lobby, or a join is already waiting for its answer). */
   join(room) {
-    this.connection.send({ t: "join", game: GAME, room });
+    if (this.state !== "lobby" || this.joinPending) return false;
+    if (!this.connection.send({ t: "join", game: GAME, room })) return false;
+    this.joinPending = true;
+    return true;
   }
 
+  /** Leave the room: inputs stop now; the server's `left` brings the lobby. */
   leave() {
-    if (this.state === "room") this.connection.send({ t: "leave" });
+    if (this.state !== "room" || !this.connection.send({ t: "leave" })) return;
+    this._stopPacing();
+    this.state = "leaving";
+    this.ui.connection("leaving the room");
   }
 
   /** End this session (1000) for good: its close is not reported to the page. */
@@ -135,6 +145,7 @@ export class GameSession {
 
   _enter(room) {
     const world = parseInfo(room?.info);
+    this.joinPending = false;
     this.room = room;
     this.roster = new Map((room.players ?? []).map(([id, name]) => [id, name]));
     this.names = new Map(this.roster);
@@ -200,8 +211,16 @@ export class GameSession {
   _error(message) {
     const meaning = describeError(message.code);
     const text = `${message.code}: ${meaning}${message.message ? ` (${message.message})` : ""}`;
-    if (message.ref === "hello" || message.ref === "join") {
+    const joining = message.ref === "hello" || message.ref === "join";
+    if (message.code === "already_in_room") {
+      // A join sent while in a room: we are in one, which is what it asked for.
+    } else if (joining && this.state === "lobby") {
+      this.joinPending = false;
       this.ui.joinRefused(this, text);
+    } else if (message.ref === "hello" && this.state === "connecting") {
+      // No welcome: the hello itself was refused (§5.1). Start again from the form.
+      this.close();
+      this.ui.helloRefused(text);
     } else if (message.ref === "chat") {
       this.ui.chatLine("problem", "", text, true);
     } else {

@@ -85,6 +85,13 @@ export class Ui {
     }
   }
 
+  /** A join was sent from the lobby: no other until it is answered. */
+  joining() {
+    this.el.joinButton.disabled = true;
+    this.el.joinMessage.textContent = "Joining…";
+    this.el.joinMessage.className = "";
+  }
+
   /** (session) welcomed, or back from a room: in the lobby. */
   lobby(session) {
     this.connection("connected, in the lobby");
@@ -118,6 +125,13 @@ export class Ui {
   joinRefused(session, text) {
     this.lobby(session);
     this._joinProblem(`Could not join: ${text}`);
+  }
+
+  /** (session) the server refused the hello itself (no welcome): back to the form. */
+  helloRefused(text) {
+    this.connection("not connected");
+    this.showJoinForm();
+    this._joinProblem(`Could not connect: ${text}`);
   }
 
   /** (session) a chat line, or a join/leave announcement. */

@@ -216,6 +216,81 @@ def test_leave_returns_to_the_lobby(open_page: OpenPage, server: Server) -> None
     expect(page.locator("#hud-room")).to_have_text("\N{EN DASH}")
 
 
+def test_a_second_join_while_one_is_waiting_is_not_sent(open_page: OpenPage) -> None:
+    """Join submitted twice from the lobby (a double click, two Enters) sends one join.
+
+    Both submits run before any answer can arrive. A second join would be refused
+    with already_in_room, which must not put the page back in the lobby while it
+    is in a room (and still sending inputs).
+    """
+    page = open_page("/?room=b-twice").page
+    player = join(page, "twice")
+    page.click("#leave")
+    expect(page.locator("#hud-state")).to_have_text("connected, in the lobby")
+    page.fill("#room", "b-twice-2")
+    first = page.evaluate(
+        """() => {
+            const connection = window.arenaClient.session().connection;
+            const send = connection.send.bind(connection);
+            window.joinsSent = 0;
+            connection.send = (message, options) => {
+                if (message.t === "join") window.joinsSent += 1;
+                return send(message, options);
+            };
+            const form = document.getElementById("join");
+            form.requestSubmit();
+            const disabled = document.getElementById("join-button").disabled;
+            form.requestSubmit();
+            return disabled;
+        }"""
+    )
+    assert first is True, "Join stays enabled while its join is waiting"
+    expect(page.locator("#hud-room")).to_have_text("b-twice-2")
+    # A chat line's echo comes after the answer to any join sent before it.
+    page.fill("#chat-input", "one join")
+    page.press("#chat-input", "Enter")
+    expect(page.locator("#chat-log li").last).to_have_text("twice: one join")
+    expect(page.locator("#hud-state")).to_have_text("in room")
+    expect(page.locator("#join")).to_be_hidden()
+    expect(page.locator("#notice")).to_be_hidden()
+    assert page.locator("#hud-player").inner_text() == str(player)
+    assert page.evaluate("window.joinsSent") == 1
+
+
+def test_leave_stops_inputs_at_once(open_page: OpenPage) -> None:
+    """Leave room with a key held: nothing but the leave is sent before `left` arrives.
+
+    The page receives everything 300 ms late here (a slow way back), so a pacer
+    still running after the leave would send inputs, each refused with not_in_room.
+    """
+    page = open_page("/?room=b-leave-held").page
+    join(page, "held")
+    page.keyboard.down("ArrowDown")
+    try:
+        page.wait_for_function("window.arenaClient.session().seq > 0")
+        page.evaluate(
+            """() => {
+                const connection = window.arenaClient.session().connection;
+                const receive = connection._receive.bind(connection);
+                connection._receive = (data) => setTimeout(() => receive(data), 300);
+                const send = connection.send.bind(connection);
+                window.sentSinceLeave = null;
+                connection.send = (message, options) => {
+                    const sent = send(message, options);
+                    if (message.t === "leave") window.sentSinceLeave = [];
+                    if (sent && message.t !== "pong") window.sentSinceLeave?.push(message.t);
+                    return sent;
+                };
+            }"""
+        )
+        page.click("#leave")
+        expect(page.locator("#hud-state")).to_have_text("connected, in the lobby")
+    finally:
+        page.keyboard.up("ArrowDown")
+    assert page.evaluate("window.sentSinceLeave") == ["leave"]
+    expect(page.locator("#notice")).to_be_hidden()
+
+
 def test_a_bad_room_name_is_refused_before_sending(open_page: OpenPage) -> None:
     """A room name the server would refuse (outer spaces, too long) is explained in the form."""
     page = open_page("/").page
