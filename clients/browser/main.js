@@ -1,8 +1,9 @@
 // main.js: the page's entry point. Checks that the msgpack codec loaded,
 // wires the join form, chat, leave and reconnect buttons to a GameSession,
 // and runs the draw loop (every animation frame; HUD and scores four times a
-// second). ?room=NAME in the URL prefills the room; the name is remembered
-// in localStorage.
+// second). ?room=NAME in the URL only prefills the Room field: what is asked
+// for is what the form holds, checked as the server checks it. The name is
+// remembered in localStorage.
 //
 // window.arenaClient is a read-only debugging hook (the browser tests use
 // it): view() returns what the last frame drew, session() the live session.
@@ -34,14 +35,17 @@ function boot() {
   const params = new URLSearchParams(window.location.search);
   ui.el.name.value = params.get("name") ?? localStorage.getItem(NAME_KEY) ?? "";
   ui.el.room.value = params.get("room") ?? "";
-  let request = null; // the last {name, room} asked for: what Reconnect asks for again
+  // What Reconnect asks for again: {name, room} from the form, the room then set to
+  // the one joined (matchmaking's pick included), so a reconnect rejoins it.
+  let request = null;
 
   function connect() {
-    // Back to the room we were in: ui.joined() writes it into the URL (?room=).
-    const room = new URLSearchParams(window.location.search).get("room");
-    if (room && !request.room) request = { ...request, room };
     session?.close();
-    session = new GameSession(ui, keyboard);
+    session = new GameSession(ui, keyboard, {
+      onJoined: (room) => {
+        request = { ...request, room: room.name };
+      },
+    });
     session.start(request.name, request.room);
   }
 
@@ -53,10 +57,7 @@ function boot() {
     const asked = ui.readJoinForm();
     if (!asked) return;
     if (session?.state === "lobby") {
-      if (session.join(asked.room)) {
-        request = { ...request, room: asked.room };
-        ui.joining();
-      }
+      if (session.join(asked.room)) ui.joining();
       return;
     }
     request = asked;

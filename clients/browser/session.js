@@ -29,9 +29,11 @@ import { Timeline } from "./timeline.js";
 const IDLE_ACK_MS = 1000; // standing still: acknowledge the newest snapshot once a second
 
 export class GameSession {
-  constructor(ui, keyboard) {
+  /** `onJoined(room)`, if given, is called with the RoomInfo of each room entered. */
+  constructor(ui, keyboard, { onJoined = null } = {}) {
     this.ui = ui;
     this.keyboard = keyboard;
+    this.onJoined = onJoined;
     this.state = "connecting"; // → lobby ⇄ room (→ leaving → lobby); closed at any time
     this.joinPending = false; // a join sent from the lobby, not yet answered
     this.welcome = null;
@@ -170,6 +172,7 @@ export class GameSession {
     );
     this.lastSent = { dx: 0, dy: 0 };
     this.ui.joined(this, room);
+    this.onJoined?.(room);
     this._startPacing(interval);
   }
 

@@ -75,6 +75,35 @@ def test_without_a_room_matchmaking_picks_one_and_the_url_invites(open_page: Ope
     assert page.url.endswith(f"?room={room}")
 
 
+def test_the_links_room_only_fills_in_the_form(open_page: OpenPage) -> None:
+    """?room= prefills the Room field; what is sent is what the form holds, checked.
+
+    Emptying the field means matchmaking, not the link's room, and Reconnect then
+    asks for the room matchmaking picked. A link's room the server would refuse (40
+    characters) is explained and nothing is sent; emptied, the page plays.
+    """
+    page = open_page("/?room=b-link").page
+    expect(page.locator("#room")).to_have_value("b-link")
+    page.fill("#room", "")
+    join(page, "linked")
+    room = page.locator("#hud-room").inner_text()
+    assert room != "b-link"
+    page.evaluate("window.arenaClient.session().connection.close()")
+    expect(page.locator("#closed")).to_have_attribute("data-code", "1000")
+    page.click("#reconnect")
+    expect(page.locator("#hud-state")).to_have_text("in room")
+    expect(page.locator("#hud-room")).to_have_text(room)
+
+    page = open_page("/?room=" + "z" * 40).page
+    expect(page.locator("#room")).to_have_value("z" * 40)
+    page.fill("#name", "linked")
+    page.click("#join-button")
+    expect(page.locator("#join-message")).to_contain_text("at most 32 characters")
+    expect(page.locator("#hud-state")).to_have_text("not connected")
+    page.fill("#room", "")
+    join(page, "linked")
+
+
 STEP = SPEED / 30
 """How far one tick moves a player at the default tick rate."""
 
