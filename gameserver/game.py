@@ -20,6 +20,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from .auth import Identity
 from .latency import LatencyReport
 
 MAX_GAME_NAME_CHARS = 24
@@ -46,13 +47,26 @@ class RoomContext:
 
 
 class Player:
-    """A connected player, as game code sees it. Identity comes from the connection."""
+    """A connected player, as game code sees it. Identity comes from the connection.
 
-    __slots__ = ("_latency", "id", "name")
+    ``id`` is the server's number for this connection; ``name`` the display name
+    (the authenticated one when ``identity`` has a name, else ``hello.name``);
+    ``identity`` what the server's ``authenticate`` hook said about the user, or
+    None when the server has no hook (see ``gameserver.auth``).
+    """
 
-    def __init__(self, player_id: int, name: str, latency: Callable[[], LatencyReport]) -> None:
+    __slots__ = ("_latency", "id", "identity", "name")
+
+    def __init__(
+        self,
+        player_id: int,
+        name: str,
+        latency: Callable[[], LatencyReport],
+        identity: Identity | None = None,
+    ) -> None:
         self.id = player_id
         self.name = name
+        self.identity = identity
         self._latency = latency
 
     @property

@@ -57,6 +57,7 @@ from protocol import (
     splice_snapshot,
 )
 
+from .auth import Identity
 from .core import ServerCore
 from .game import InvalidInput, Player
 from .latency import LatencyEstimator, LatencyReport
@@ -98,7 +99,14 @@ def clean_text(text: str) -> str:
 class Session:
     """The server side of one connection."""
 
-    def __init__(self, core: ServerCore, outbox: Outbox, now: float, peer: str = "?") -> None:
+    def __init__(
+        self,
+        core: ServerCore,
+        outbox: Outbox,
+        now: float,
+        peer: str = "?",
+        identity: Identity | None = None,
+    ) -> None:
         settings = core.settings
         self.core = core
         self.settings = settings
@@ -111,7 +119,7 @@ class Session:
         self.latency = LatencyEstimator(
             max_outstanding=math.ceil(settings.ping_timeout / settings.ping_interval) + 2
         )
-        self.player = Player(core.new_player_id(), "", self._latency_report)
+        self.player = Player(core.new_player_id(), "", self._latency_report, identity)
         self.room: Room | None = None
         self._now = now
         self._rate = TokenBucket(settings.messages_per_second, settings.message_burst, now)
@@ -306,7 +314,11 @@ class Session:
             )
             self.close(CloseCode.UNSUPPORTED_VERSION, "unsupported protocol version")
             return
-        name = clean_text(hello.name)
+        identity = self.player.identity
+        if identity is not None and identity.name is not None:
+            name = identity.name  # authenticated: it replaces hello.name (checked already)
+        else:
+            name = clean_text(hello.name)
         if not name:
             self._refuse(ErrorCode.BAD_MESSAGE, "hello.name: empty after cleaning", Hello.TYPE)
             return

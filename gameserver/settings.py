@@ -63,9 +63,13 @@ class Settings:
     max_connections_per_ip: int = 64
     """Open connections from one IP address; past it HTTP 429. Raise it for load tests."""
     max_pending_handshakes: int = 256
-    """Connections still in their handshake (each buffers at most the header cap); more: dropped."""
+    """Connections still in their handshake (each buffers at most the header cap), their
+    authentication included; more: dropped."""
     handshake_timeout: float = 5.0
     """Seconds for TCP + TLS + HTTP upgrade to finish (slowloris guard)."""
+    auth_timeout: float = 5.0
+    """Seconds the ``authenticate`` hook (if the server has one) may take for one
+    connection; then HTTP 503 with Retry-After. Not counted in ``handshake_timeout``."""
     hello_timeout: float = 5.0
     """Seconds from the upgrade to the client's ``hello``; then close 4000."""
     max_request_header_bytes: int = 16384
@@ -183,6 +187,7 @@ class Settings:
 
 _POSITIVE = (
     "send_timeout", "ping_interval", "ping_timeout", "hello_timeout", "handshake_timeout",
+    "auth_timeout",
     "close_timeout", "messages_per_second", "frames_per_second", "keepalive_interval",
     "keepalive_timeout", "shutdown_timeout", "empty_room_grace", "chat_per_second",
 )  # fmt: skip
