@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 
+from .auth import Authenticate, load_authenticate
 from .game import Game
 from .games import default_games, load_game
 from .settings import Settings, setting_docs, settings_table
@@ -76,6 +77,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="Register another Game subclass (repeatable); arena is always registered.",
     )
     parser.add_argument(
+        "--auth",
+        metavar="MODULE:FUNCTION",
+        help="Authenticate each connection with this hook before its 101: it gets a "
+        "gameserver.AuthRequest and returns a gameserver.Identity or raises "
+        "gameserver.AuthRefused (HTTP 401). See README, 'Who is playing'.",
+    )
+    parser.add_argument(
         "--print-settings",
         action="store_true",
         help="Print every setting with its default and meaning as a Markdown table, and exit.",
@@ -87,13 +95,17 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
 
 
-async def run(settings: Settings, extra_games: Sequence[type[Game]] = ()) -> None:
+async def run(
+    settings: Settings,
+    extra_games: Sequence[type[Game]] = (),
+    authenticate: Authenticate | None = None,
+) -> None:
     games = default_games()
     for game in extra_games:
         games.register(game)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            server: RunningServer = await nursery.start(serve_game, settings, games)
+            server: RunningServer = await nursery.start(serve_game, settings, games, authenticate)
             # Everything allocated so far lives as long as the process: keep the
             # cyclic GC from rescanning it on every collection (shorter GC pauses).
             gc.freeze()
@@ -137,9 +149,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
         print(f"error: --game: {exc}", file=sys.stderr)
         return 2
+    try:
+        authenticate = load_authenticate(args.auth) if args.auth else None
+    except Exception as exc:
+        # Importing runs the developer's module: whatever it raises is a startup error.
+        print(f"error: --auth: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
     failures: list[BaseException] = []
     try:
-        trio.run(run, settings, games)
+        trio.run(run, settings, games, authenticate)
     except* OSError as group:
         # Port in use, certificate unreadable, …: trio reports it in an ExceptionGroup.
         failures.extend(_leaves(group))

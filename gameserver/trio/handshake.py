@@ -6,25 +6,35 @@ the refusal (400 for a malformed upgrade, 403 for a foreign Origin). The
 :class:`~gameserver.trio.http.HttpFront` answers plain HTTP and enforces our
 own caps first. A handshake that trickles in (slowloris) is dropped at the
 deadline.
+
+With an ``authenticate`` hook (:class:`AuthGate`), an upgrade that passed every
+check is held before its 101 until the hook answers: an Identity lets it
+through, anything else ends it with 401, 503 or 500 (``gameserver.auth``). The
+hook's time has its own bound, ``auth_timeout``; the handshake's clock stops
+meanwhile.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
+import math
 import ssl
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import trio
 from websockets.exceptions import PayloadTooBig
 from websockets.frames import Frame
-from websockets.http11 import Request
+from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
 from websockets.typing import Origin
 
 from protocol import CloseCode
 
+from ..auth import Authenticate, AuthRefused, AuthRequest, AuthStats, HttpRefusal, Identity
 from ..settings import Settings
 from .http import HttpFront, text_response
 from .wsconn import RECEIVE_SIZE
@@ -40,6 +50,61 @@ class Opened:
     protocol: ServerProtocol
     early_frames: list[Frame] = field(default_factory=list)
     """Frames the client sent in the same packets as its request (rare but legal)."""
+    identity: Identity | None = None
+    """What the ``authenticate`` hook returned; None when the server has none."""
+
+
+def _is_async(hook: Authenticate) -> bool:
+    """A coroutine function, or an object whose ``__call__`` is one."""
+    return inspect.iscoroutinefunction(hook) or inspect.iscoroutinefunction(type(hook).__call__)
+
+
+def _http(refusal: HttpRefusal) -> Response:
+    return text_response(refusal.status, refusal.text, dict(refusal.headers))
+
+
+class AuthGate:
+    """Runs the server's ``authenticate`` hook for an upgrade, within ``auth_timeout``.
+
+    A coroutine function is awaited in the connection's handshake task (it is
+    cancelled at the timeout); a plain function runs in one of trio's worker
+    threads (at most 40 at once, trio's default; waiting for one counts against
+    the timeout), so a hook that blocks stalls no tick. A thread past the timeout
+    is abandoned: it runs on, its answer is dropped.
+    """
+
+    def __init__(self, hook: Authenticate, timeout: float) -> None:
+        self.hook = hook
+        self.timeout = timeout
+        self.is_async = _is_async(hook)
+        self.stats = AuthStats()
+
+    async def check(self, request: Request, peer_ip: str) -> Identity | Response:
+        """The Identity for this upgrade, or the response that refuses it."""
+        described = AuthRequest.build(request.path, request.headers.raw_items(), peer_ip)
+        result: object = None
+        with trio.move_on_after(self.timeout) as scope:
+            try:
+                if self.is_async:
+                    result = await cast(Awaitable[object], self.hook(described))
+                else:
+                    result = await trio.to_thread.run_sync(
+                        self.hook, described, abandon_on_cancel=True
+                    )
+            except AuthRefused as refusal:
+                log.info("%s: authentication refused: %s", peer_ip, refusal.reason)
+                return _http(self.stats.refuse(refusal))
+            except Exception:
+                log.exception("%s: the authenticate hook failed", peer_ip)
+                return _http(self.stats.fail())
+        if scope.cancelled_caught:
+            log.warning("%s: authentication not done in %.1f s", peer_ip, self.timeout)
+            return _http(self.stats.time_out())
+        if not isinstance(result, Identity):
+            log.error("%s: the authenticate hook returned %.100r, not an Identity", peer_ip, result)
+            return _http(self.stats.fail())
+        self.stats.accept()
+        return result
 
 
 def make_protocol(settings: Settings) -> ServerProtocol:
@@ -64,8 +129,12 @@ async def open_websocket(
     front: HttpFront,
     peer_ip: str,
     ssl_context: ssl.SSLContext | None = None,
+    auth: AuthGate | None = None,
 ) -> Opened | None:
     """Upgrade ``stream`` to a WebSocket, or answer plain HTTP; None when not upgraded.
+
+    With ``auth``, an upgrade the front and websockets accept waits for the hook
+    before its 101; the Identity it returns is ``Opened.identity``.
 
     An admitted upgrade is counted in ``front.counter`` at once, before anything
     more is awaited, so simultaneous handshakes cannot all slip under a cap.
@@ -75,6 +144,7 @@ async def open_websocket(
     protocol = make_protocol(settings)
     counted = False
     opened: Opened | None = None
+    identity: Identity | None = None
     try:
         with trio.move_on_after(settings.handshake_timeout) as deadline:
             try:
@@ -117,7 +187,17 @@ async def open_websocket(
                 if response is None:
                     front.counter.opened(peer_ip)
                     counted = True
-                    response = protocol.accept(request)
+                    response = protocol.accept(request)  # 400, 403 (Origin) or 101
+                    if auth is not None and response.status_code == 101:
+                        # The hook has its own bound; the handshake's clock stops meanwhile.
+                        handshake_deadline, paused_at = deadline.deadline, trio.current_time()
+                        deadline.deadline = math.inf
+                        outcome = await auth.check(request, peer_ip)
+                        deadline.deadline = handshake_deadline + trio.current_time() - paused_at
+                        if isinstance(outcome, Identity):
+                            identity = outcome
+                        else:
+                            response = outcome
                 protocol.send_response(response)
                 await _flush(stream, protocol)
                 if protocol.state is OPEN and protocol.parser_exc is not None:
@@ -147,7 +227,7 @@ async def open_websocket(
             return None
         # Frames parsed together with the request come out after it.
         early.extend(e for e in protocol.events_received() if isinstance(e, Frame))
-        opened = Opened(stream, protocol, early)
+        opened = Opened(stream, protocol, early, identity)
         return opened
     finally:
         if counted and opened is None:

@@ -20,6 +20,7 @@ from websockets.frames import Frame
 
 from protocol import CloseCode
 
+from ..auth import Identity
 from ..core import ServerCore
 from ..outbox import Outbox
 from ..session import Session
@@ -38,6 +39,7 @@ class ClientLink:
         ws: WsConnection,
         peer: str,
         timers: TimerWheel | None = None,
+        identity: Identity | None = None,
     ) -> None:
         self.core = core
         self.ws = ws
@@ -45,7 +47,7 @@ class ClientLink:
         """The shared wheel; None: ``run`` starts a private one (tests, embedding)."""
         self.timer_due = math.inf
         self.outbox = Outbox(core.settings.event_queue_depth, self.pump)
-        self.session = Session(core, self.outbox, trio.current_time(), peer=peer)
+        self.session = Session(core, self.outbox, trio.current_time(), peer, identity)
         self.session.peer = f"{peer}#{self.session.player_id}"
         self._close_started = False
         self._finished = False

@@ -5,6 +5,8 @@ settings)`` returns a :class:`RunningServer` once the port is bound. One
 nursery owns the listeners, every client link and every room ticker.
 ``RunningServer.aclose()`` shuts down in order: stop accepting, close every
 client 1001, wait for them (at most ``shutdown_timeout``), cancel the rest.
+With an ``authenticate`` hook (``gameserver.auth``), each upgrade waits for it
+in its own handshake task before the 101.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import trio
 
 from protocol import CloseCode
 
+from ..auth import Authenticate
 from ..core import ServerCore
 from ..game import GameRegistry
 from ..games import default_games
@@ -26,7 +29,7 @@ from ..ratelimit import TokenBucket
 from ..room import Room
 from ..settings import Settings
 from ..tick import TickStats
-from .handshake import Opened, open_websocket
+from .handshake import AuthGate, Opened, open_websocket
 from .http import ConnectionCounter, HttpFront
 from .link import ClientLink
 from .poller import ReadPoller
@@ -70,8 +73,14 @@ def _tick_summary(stats: list[TickStats]) -> dict[str, Any]:
 class RunningServer:
     """Handle on a started server: its address, its core, and how to stop it."""
 
-    def __init__(self, core: ServerCore, nursery: trio.Nursery) -> None:
+    def __init__(
+        self, core: ServerCore, nursery: trio.Nursery, authenticate: Authenticate | None = None
+    ) -> None:
         self.core = core
+        self.auth = (
+            AuthGate(authenticate, core.settings.auth_timeout) if authenticate is not None else None
+        )
+        """Runs the ``authenticate`` hook for each upgrade; None without one."""
         self.counter = ConnectionCounter()
         self.handshaking = ConnectionCounter()
         """TCP connections still in TLS/HTTP handshake (or a plain HTTP request)."""
@@ -106,7 +115,7 @@ class RunningServer:
         """The /healthz document: liveness plus what a load tester wants to see."""
         rooms = list(self.core.rooms)
         cpu = os.times()
-        return {
+        document: dict[str, Any] = {
             "status": "closing" if self.front.closing else "ok",
             "pid": os.getpid(),
             "uptime_s": round(time.monotonic() - self.started_at, 3),
@@ -120,6 +129,10 @@ class RunningServer:
             "clients": self._client_counters(),
             "room_list": [r.stats() for r in rooms[:100]],
         }
+        if self.auth is not None:
+            # Since the start: accepted, refused (401), timed_out (503), failed (500).
+            document["auth"] = self.auth.stats.as_dict()
+        return document
 
     def _client_counters(self) -> dict[str, int]:
         """What the connected clients' sessions counted (bad input is logged and counted)."""
@@ -158,6 +171,7 @@ class RunningServer:
                 front=self.front,
                 peer_ip=ip,
                 ssl_context=self.ssl_context,
+                auth=self.auth,
             )
         finally:
             pending.closed(ip)
@@ -182,9 +196,8 @@ class RunningServer:
             max_fragments=settings.max_fragments,
             poller=self.poller,
         )
-        link = ClientLink(
-            self.core, ws, ip, self.timers
-        )  # counted in self.counter by open_websocket
+        # Counted in self.counter by open_websocket.
+        link = ClientLink(self.core, ws, ip, self.timers, opened.identity)
         self.links.add(link)
         try:
             if self.front.closing:
@@ -210,10 +223,18 @@ class RunningServer:
 async def serve_game(
     settings: Settings,
     games: GameRegistry | None = None,
+    authenticate: Authenticate | None = None,
     *,
     task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
-    """Serve until cancelled or until ``RunningServer.aclose()``."""
+    """Serve until cancelled or until ``RunningServer.aclose()``.
+
+    ``authenticate``: a hook (sync or async) that turns each upgrade's
+    :class:`~gameserver.auth.AuthRequest` into an :class:`~gameserver.auth.Identity`
+    or raises :class:`~gameserver.auth.AuthRefused`; None lets everyone in, as
+    nobody in particular. Positional, so ``nursery.start(serve_game, settings,
+    games, authenticate)`` works.
+    """
     games = games if games is not None else default_games()
     async with trio.open_nursery() as nursery:
 
@@ -223,7 +244,7 @@ async def serve_game(
             nursery.start_soon(run_room, core, room, read_now, name=f"room:{room.name}")
 
         core = ServerCore(settings, games, epoch=trio.current_time(), on_room_created=start_ticker)
-        running = RunningServer(core, nursery)
+        running = RunningServer(core, nursery, authenticate)
         listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
         sockname = listeners[0].socket.getsockname()
         running.host, running.port = str(sockname[0]), int(sockname[1])
