@@ -6,86 +6,140 @@
 // will run and be right nearly always.
 //
 // Client-side prediction with server reconciliation (Quake/Source, Gabriel
-// Gambetta's "Fast-Paced Multiplayer"): every input sent is kept with its
-// seq; each snapshot gives the server's position after the input it acks
-// (snapshot.ack, §5.3); the prediction is that position with the inputs not
-// yet acked replayed on top, one tick each (one input per tick is what the
-// page sends). The screen shows the last predicted step eased over the input
-// interval; when a snapshot corrects the prediction (an input that reached
-// the server a tick late, a rounding at a wall) the difference is blended out
-// over ~100 ms instead of snapping, unless it is too large to be an error.
+// Gambetta's "Fast-Paced Multiplayer"), on the server's own rule (§5.3, §7):
+// an input is applied at the first tick after it arrives, and its direction
+// is then the player's velocity, tick after tick, until the next input is
+// applied. So an input moves the player for as many ticks as pass until the
+// next one is applied: tick_rate / input rate on average (1.67 at 10 ticks/s
+// and 6 inputs a second), not a fixed whole number of ticks per input.
+//
+// The prediction replays exactly that: from the server's position in the
+// newest snapshot (tick T, after input `ack`), tick by tick, first with the
+// acknowledged input's velocity, each input not yet acknowledged taking over
+// at the tick it will be applied, up to the tick an input sent now would be
+// applied. An input sent at local time s is applied at tick
+// ceil(s / tickMs + lead). `lead` is measured: when a snapshot first
+// acknowledges an input, tick − s / tickMs is at least the lead (the input
+// was applied at that tick or before), and the lowest of the last LEAD_SAMPLES
+// such bounds is kept (it follows a latency that changes). Until an input has
+// been acknowledged, the snapshots' arrival stands in (tick − arrival / tickMs:
+// no round trip counted, so the first key press may be corrected once).
+//
+// The screen shows the predicted position between the two ticks around that
+// time. When something moves the prediction (a snapshot correcting it, an
+// input taking effect within the tick being shown) the difference is blended
+// out over ~100 ms instead of jumping, unless it is too large to be an error.
 
 const SMOOTHING_MS = 100;
 const SNAP_DISTANCE = 60; // world units: past this a correction is a jump, not a drift
+const LEAD_SAMPLES = 32; // lead bounds kept: about a second of inputs at 30 a second
+const MAX_TICKS_AHEAD = 64; // never simulate further past the newest snapshot than this
+const EPSILON = 1e-6; // ticks: a bound met exactly is not pushed to the next tick by rounding
 
 export class Predictor {
-  constructor(rules, inputIntervalMs, stepsPerInput = 1) {
+  constructor(rules, tickRate) {
     this.rules = rules;
-    this.inputIntervalMs = inputIntervalMs;
-    this.stepsPerInput = stepsPerInput;
-    this.base = null; // {x, y}: the server's position in the newest snapshot
-    this.pending = []; // [{seq, dx, dy}] sent and not yet acknowledged
-    this.lastInputAt = 0;
+    this.tickMs = 1000 / tickRate;
+    this.base = null; // {tick, x, y}: the server's position in the newest snapshot
+    this.velocity = [0, 0]; // the acknowledged input's direction: the velocity at base.tick
+    this.pending = []; // [{seq, dx, dy, sentAt}] sent and not yet acknowledged, in seq order
+    this.lead = null; // ticks: an input sent at s (ms) is applied at tick ceil(s / tickMs + lead)
+    this.leadBounds = []; // the last LEAD_SAMPLES bounds from acknowledged inputs
     this.error = { x: 0, y: 0 }; // shown offset still being blended out
     this.errorAt = 0;
-    this.corrections = 0; // snapshots that moved the prediction (for the curious)
   }
 
   /** An input just sent (before its seq is acknowledged). */
   inputSent(seq, dx, dy, nowMs) {
-    this.pending.push({ seq, dx, dy });
-    this.lastInputAt = nowMs;
+    const before = this.prediction(nowMs);
+    this.pending.push({ seq, dx, dy, sentAt: nowMs });
+    this._blend(before, nowMs);
   }
 
-  /** The own player in a snapshot: the server's position after input `ack` (nil: none yet). */
-  reconcile(ack, x, y, nowMs) {
-    const before = this.base ? this._raw(nowMs) : null;
-    this.base = { x, y };
+  /** A snapshot: the own player at (x, y) on tick `tick`, after input `ack` (null: none yet). */
+  reconcile(tick, ack, x, y, nowMs) {
+    const before = this.prediction(nowMs);
+    let acked = null;
     if (ack !== null && ack !== undefined) {
-      this.pending = this.pending.filter((input) => input.seq > ack);
+      while (this.pending.length > 0 && this.pending[0].seq <= ack) acked = this.pending.shift();
     }
-    if (before) {
-      this._decay(nowMs);
-      const after = this._raw(nowMs);
-      const ex = this.error.x + before.x - after.x;
-      const ey = this.error.y + before.y - after.y;
-      const moved = Math.hypot(before.x - after.x, before.y - after.y);
-      if (moved > 0.01) this.corrections += 1;
-      this.error = Math.hypot(ex, ey) > SNAP_DISTANCE ? { x: 0, y: 0 } : { x: ex, y: ey };
+    if (acked) {
+      this.velocity = [acked.dx, acked.dy];
+      // First acknowledged here: applied at `tick` or before (snapshots may skip ticks).
+      if (acked.seq === ack) this._bound(tick - acked.sentAt / this.tickMs);
     }
+    if (this.leadBounds.length === 0) {
+      const arrival = tick - nowMs / this.tickMs;
+      if (this.lead === null || arrival < this.lead) this.lead = arrival;
+    }
+    this.base = { tick, x, y };
+    this._blend(before, nowMs);
   }
 
   /** Where to draw the own player at nowMs, or null before its first snapshot. */
   position(nowMs) {
-    if (!this.base) return null;
+    const raw = this.prediction(nowMs);
+    if (!raw) return null;
     this._decay(nowMs);
-    const raw = this._raw(nowMs);
     return { x: raw.x + this.error.x, y: raw.y + this.error.y };
+  }
+
+  /**
+   * The predicted position at nowMs without the blending: the server's position, by its
+   * rules, at the tick an input sent at nowMs would be applied (fractional: between the
+   * two ticks around it). Null before the first snapshot.
+   */
+  prediction(nowMs) {
+    const base = this.base;
+    if (!base) return null;
+    const target = nowMs / this.tickMs + this.lead;
+    const ticks = Math.floor(target) - base.tick; // whole ticks past the snapshot
+    if (ticks < 0) return { x: base.x, y: base.y };
+    const fraction = ticks < MAX_TICKS_AHEAD ? target - Math.floor(target) : 0;
+    const steps = Math.min(ticks, MAX_TICKS_AHEAD) + (fraction > 0 ? 1 : 0);
+    let [dx, dy] = this.velocity;
+    let x = base.x;
+    let y = base.y;
+    let prevX = x;
+    let prevY = y;
+    let next = 0; // the first pending input not yet in effect
+    for (let tick = base.tick + 1; tick <= base.tick + steps; tick += 1) {
+      while (next < this.pending.length && this.appliedAt(this.pending[next]) <= tick) {
+        ({ dx, dy } = this.pending[next]);
+        next += 1;
+      }
+      prevX = x;
+      prevY = y;
+      [x, y] = this.rules.step(x, y, dx, dy);
+    }
+    if (fraction === 0) return { x, y };
+    return { x: prevX + (x - prevX) * fraction, y: prevY + (y - prevY) * fraction };
+  }
+
+  /** The tick at which the server will apply a pending input (after the newest snapshot). */
+  appliedAt(input) {
+    const tick = Math.ceil(input.sentAt / this.tickMs + this.lead - EPSILON);
+    return Math.max(this.base.tick + 1, tick);
   }
 
   get unacknowledged() {
     return this.pending.length;
   }
 
-  reset() {
-    this.base = null;
-    this.pending = [];
-    this.error = { x: 0, y: 0 };
+  _bound(bound) {
+    this.leadBounds.push(bound);
+    if (this.leadBounds.length > LEAD_SAMPLES) this.leadBounds.shift();
+    this.lead = Math.min(...this.leadBounds);
   }
 
-  /** The replayed path's last step, eased over the input interval. */
-  _raw(nowMs) {
-    let x = this.base.x;
-    let y = this.base.y;
-    let prevX = x;
-    let prevY = y;
-    for (const { dx, dy } of this.pending) {
-      prevX = x;
-      prevY = y;
-      for (let i = 0; i < this.stepsPerInput; i += 1) [x, y] = this.rules.step(x, y, dx, dy);
-    }
-    const t = Math.min(1, Math.max(0, (nowMs - this.lastInputAt) / this.inputIntervalMs));
-    return { x: prevX + (x - prevX) * t, y: prevY + (y - prevY) * t };
+  /** The prediction moved from `before`: show the move as an offset that fades out. */
+  _blend(before, nowMs) {
+    if (!before) return;
+    this._decay(nowMs);
+    const after = this.prediction(nowMs);
+    const ex = this.error.x + before.x - after.x;
+    const ey = this.error.y + before.y - after.y;
+    this.error = Math.hypot(ex, ey) > SNAP_DISTANCE ? { x: 0, y: 0 } : { x: ex, y: ey };
   }
 
   _decay(nowMs) {

@@ -163,17 +163,12 @@ export class GameSession {
       return;
     }
     const tickRate = this.welcome.tick_rate;
-    const interval = 1000 / this.inputRate;
     this.timeline = new Timeline(tickRate, this.welcome.snapshot_rate);
-    this.predictor = new Predictor(
-      new ArenaRules(world, tickRate),
-      interval,
-      Math.max(1, Math.round(tickRate / this.inputRate)),
-    );
+    this.predictor = new Predictor(new ArenaRules(world, tickRate), tickRate);
     this.lastSent = { dx: 0, dy: 0 };
     this.ui.joined(this, room);
     this.onJoined?.(room);
-    this._startPacing(interval);
+    this._startPacing(1000 / this.inputRate);
   }
 
   _left() {
@@ -198,7 +193,7 @@ export class GameSession {
     while (this.arrivals[0] < now - 1000) this.arrivals.shift();
     this.timeline.push(message.tick, state, now);
     const me = state.players.get(this.playerId);
-    if (me) this.predictor.reconcile(message.ack, me.x, me.y, now);
+    if (me) this.predictor.reconcile(message.tick, message.ack, me.x, me.y, now);
   }
 
   _event(message) {
