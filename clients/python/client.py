@@ -18,7 +18,7 @@ the newest snapshot received as its ``ack``.
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -231,11 +231,15 @@ async def connect(
     room: str | None = None,
     ssl: ssl_module.SSLContext | None = None,
     origin: str | None = None,
+    headers: Mapping[str, str] | None = None,
     open_timeout: float = 10.0,
 ) -> AsyncIterator[GameClient]:
     """Open a connection; with ``name``, also say hello (and join ``game``/``room``).
 
-    Closes the connection (1000) on exit.
+    ``headers`` go with the upgrade request, e.g. ``{"Authorization": "Bearer …"}``
+    for a server with an authenticate hook (which may refuse: websockets'
+    ``InvalidStatus``, its ``response`` the 401, 503 or 500). Closes the
+    connection (1000) on exit.
     """
     kwargs: dict[str, Any] = {
         "compression": None,
@@ -247,6 +251,8 @@ async def connect(
         kwargs["ssl"] = ssl
     if origin is not None:
         kwargs["origin"] = origin
+    if headers:
+        kwargs["additional_headers"] = dict(headers)
     async with ws_connect(url, **kwargs) as ws:
         client = GameClient(ws)
         if name is not None:

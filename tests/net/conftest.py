@@ -23,6 +23,7 @@ from websockets.trio.client import connect as ws_connect
 
 from clients.python.client import GameClient
 from gameserver import GameRegistry, Settings
+from gameserver.auth import Authenticate
 from gameserver.trio import RunningServer, serve_game
 from protocol import PROTOCOL_VERSION, Hello, ServerMessage, decode_server_message, encode
 
@@ -45,17 +46,24 @@ StartServer = Callable[..., Awaitable[RunningServer]]
 
 @pytest.fixture
 async def start_server() -> AsyncIterator[StartServer]:
-    """A factory: ``await start_server(games=None, **settings)`` → a running server.
+    """A factory: ``await start_server(games=None, authenticate=None, **settings)`` → a
+    running server.
 
     Each server runs in this fixture's nursery and is closed on teardown.
     """
     started: list[RunningServer] = []
     async with trio.open_nursery() as nursery:
 
-        async def start(games: GameRegistry | None = None, **overrides: Any) -> RunningServer:
+        async def start(
+            games: GameRegistry | None = None,
+            authenticate: Authenticate | None = None,
+            **overrides: Any,
+        ) -> RunningServer:
             settings = Settings(**{**FAST, **overrides})
             with trio.fail_after(5):
-                server: RunningServer = await nursery.start(serve_game, settings, games)
+                server: RunningServer = await nursery.start(
+                    serve_game, settings, games, authenticate
+                )
             started.append(server)
             return server
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from clients.python.client import connect
 from gameserver.__main__ import build_parser, settings_from_args
@@ -145,3 +145,45 @@ async def test_bad_game_spec_is_one_clear_line(spec: str) -> None:
     assert result.returncode == 2
     lines = result.stderr.decode().strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: --game:")
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "nosuch_module:check",
+        "tests.net.auth_hooks:no_such_hook",
+        "tests.net.auth_hooks.check",
+        "tests.net.auth_hooks:TOKENS",
+    ],
+    ids=["no-module", "no-attribute", "no-colon", "not-callable"],
+)
+async def test_bad_auth_spec_is_one_clear_line(spec: str) -> None:
+    """An --auth that cannot be imported (or is no function) gives one "error: --auth:" line
+    and exit 2 before anything listens."""
+    with trio.fail_after(10):
+        result = await trio.run_process(
+            [*COMMAND, "--port", "0", "--auth", spec],
+            cwd=ROOT,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert result.stdout == b""
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --auth:"), lines
+
+
+async def test_auth_hook_from_the_command_line(tmp_path: Path) -> None:
+    """--auth module:function is imported and used: a known token plays under its
+    identity's name, an unknown one gets 401."""
+    log = tmp_path / "stderr.log"
+    with trio.fail_after(10):
+        async with cli_server(log, "--auth", "tests.net.auth_hooks:check") as (_proc, url):
+            async with connect(url + "?token=t-ada", "someone", game="arena") as client:
+                assert client.room is not None
+                assert [p.name for p in client.room.players] == ["Ada"]
+            with pytest.raises(InvalidStatus) as refused:
+                async with connect(url + "?token=wrong", "someone"):
+                    pass
+            assert refused.value.response.status_code == 401
