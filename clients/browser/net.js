@@ -64,8 +64,6 @@ export class Connection {
     this.bucket = new TokenBucket(this.limits.messages_per_second, this.limits.message_burst);
     this.ws = null;
     this.opened = false;
-    this.closed = false;
-    this.stats = { sent: 0, received: 0, pongs: 0, heldBack: 0 };
   }
 
   /** Open the socket and send `hello` as soon as it is open. */
@@ -82,7 +80,6 @@ export class Connection {
     // everything is reported from the close, which carries the code.
     ws.onerror = () => {};
     ws.onclose = (event) => {
-      this.closed = true;
       this.handlers.onClose?.({
         code: event.code,
         reason: event.reason,
@@ -119,12 +116,10 @@ export class Connection {
     const reserve = optional ? Math.ceil(this.limits.message_burst / 10) : 0;
     if (!this.bucket.take(reserve) && (optional || message.t !== "pong")) {
       // A pong is sent even then: the server closes 4002 on a missing pong.
-      this.stats.heldBack += 1;
       if (!optional) this.handlers.onProblem?.(`not sent: ${message.t} (over the message rate)`);
       return false;
     }
     this.ws.send(bytes);
-    this.stats.sent += 1;
     return true;
   }
 
@@ -149,11 +144,9 @@ export class Connection {
       this.handlers.onProblem?.("a server message without a type");
       return;
     }
-    this.stats.received += 1;
     if (message.t === "ping") {
       // At once, before anything else: the delay would count as latency.
       this.send({ t: "pong", nonce: message.nonce });
-      this.stats.pongs += 1;
       return;
     }
     this.handlers.onMessage(message);

@@ -50,7 +50,7 @@ export class GameSession {
     this.lastSent = { dx: 0, dy: 0 };
     this.ackedId = 0;
     this.ackedAt = 0;
-    this.timer = null;
+    this.inputTimer = null; // the input pacer's next send, while in a room
     this.abandoned = false; // close() was called: a newer session (or none) owns the page
     this.chatBucket = new TokenBucket(DEFAULT_CHAT_RATE.perSecond, DEFAULT_CHAT_RATE.burst);
     this.connection = new Connection(serverUrl(), {
@@ -241,14 +241,14 @@ export class GameSession {
       const now = performance.now();
       this._sendInput(now);
       due = Math.max(due + interval, now + 1); // late (throttled tab): skip, never burst
-      this.timer = setTimeout(tick, due - now);
+      this.inputTimer = setTimeout(tick, due - now);
     };
-    this.timer = setTimeout(tick, interval);
+    this.inputTimer = setTimeout(tick, interval);
   }
 
   _stopPacing() {
-    clearTimeout(this.timer);
-    this.timer = null;
+    clearTimeout(this.inputTimer);
+    this.inputTimer = null;
     this.keyboard.releaseAll();
   }
 
@@ -259,8 +259,8 @@ export class GameSession {
     const [dx, dy] = this.keyboard.direction();
     const moving = dx !== 0 || dy !== 0;
     const changed = dx !== this.lastSent.dx || dy !== this.lastSent.dy;
-    const room = this.predictor.unacknowledged < this.limits.input_queue_depth;
-    if ((moving || changed) && room) {
+    const queueHasSpace = this.predictor.unacknowledged < this.limits.input_queue_depth;
+    if ((moving || changed) && queueHasSpace) {
       const seq = this.seq + 1;
       const message = { t: "input", seq, data: { dx, dy }, ack: snapshotId };
       if (this.connection.send(message, { optional: true })) {

@@ -25,7 +25,6 @@ export class Timeline {
     this.lateness = 0;
     this.delay = 2 * this.intervalMs;
     this.lastSampleAt = null;
-    this.starved = 0; // frames drawn past the newest snapshot (nothing newer had come)
   }
 
   /** A snapshot's parsed state, received at arrivalMs (performance.now()). */
@@ -60,7 +59,6 @@ export class Timeline {
     const renderTime = nowMs - this.offset - this.delay;
     const newest = list.at(-1);
     if (renderTime >= newest.time) {
-      if (list.length > 1) this.starved += 1;
       return { players: newest.players, gems: newest.gems, tick: newest.tick };
     }
     let i = Math.max(0, list.length - 2);

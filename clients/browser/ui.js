@@ -10,7 +10,8 @@ import { playerColor } from "./render.js";
 const CHAT_LINES_KEPT = 200;
 const $ = (id) => document.getElementById(id);
 
-function fixed(value, digits, unit) {
+/** A number with its unit ("12.3 ms"), or a dash when there is none yet. */
+function quantityText(value, digits, unit) {
   return value === null || value === undefined ? "–" : `${value.toFixed(digits)} ${unit}`;
 }
 
@@ -188,11 +189,11 @@ export class Ui {
   refresh(session) {
     const hud = session.hud();
     const h = this.el.hud;
-    h.rtt.textContent = fixed(hud.rttMs, 1, "ms");
-    h.jitter.textContent = fixed(hud.jitterMs, 1, "ms");
+    h.rtt.textContent = quantityText(hud.rttMs, 1, "ms");
+    h.jitter.textContent = quantityText(hud.jitterMs, 1, "ms");
     h.tick.textContent = hud.tick === null ? "–" : String(hud.tick);
     h.snapshots.textContent = hud.snapshotsPerSecond === null ? "–" : `${hud.snapshotsPerSecond}/s`;
-    h.delay.textContent = fixed(hud.delayMs, 0, "ms");
+    h.delay.textContent = quantityText(hud.delayMs, 0, "ms");
     this._leaderboard(session.leaderboard());
   }
 
