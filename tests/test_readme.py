@@ -1,12 +1,16 @@
-"""The README's promises that code can check: its settings table and its example game."""
+"""The README's promises that code can check: its settings table, its example game and
+its example authenticate hook."""
 
 from __future__ import annotations
 
 import re
 import types
 from pathlib import Path
+from urllib.parse import quote
 
-from gameserver import Game
+import pytest
+
+from gameserver import AuthRefused, AuthRequest, Game, Identity
 from gameserver.core import ServerCore
 from gameserver.game import GameRegistry
 from gameserver.outbox import Outbox
@@ -54,3 +58,38 @@ def test_readme_example_game_runs() -> None:
     assert isinstance(snapshot, Snapshot)
     assert snapshot.ack == 1
     assert snapshot.state["scores"] == {session.player_id: 3}
+
+
+def _example_auth(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    block = re.search(r"```python\n# myauth.py\n(.*?)```", README, re.S)
+    assert block is not None
+    monkeypatch.setenv("GAME_TOKEN_SECRET", "test secret")
+    module = types.ModuleType("myauth")
+    exec(compile(block.group(1), "README:myauth.py", "exec"), module.__dict__)
+    return module
+
+
+def test_readme_example_auth_hook(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The README's HMAC hook accepts its own tokens from the query or a Bearer header and
+    refuses a missing, forged or expired one."""
+    auth = _example_auth(monkeypatch)
+
+    def request(target: str = "/", *headers: tuple[str, str]) -> AuthRequest:
+        return AuthRequest.build(target, headers, "203.0.113.5")
+
+    token = auth.make_token("u-42", "Ada")
+    ada = Identity("u-42", "Ada")
+    assert auth.authenticate(request("/?token=" + quote(token))) == ada
+    assert auth.authenticate(request("/", ("Authorization", f"Bearer {token}"))) == ada
+    forged = auth.make_token("u-1", "Admin").partition(".")[0] + "." + token.partition(".")[2]
+    expired = auth.make_token("u-42", "Ada", ttl=-1.0)
+    for bad, reason in [
+        (request(), "log in on the website first"),
+        (request("/?token=" + quote(forged)), "invalid token"),
+        (request("/?token=" + quote(token + "0")), "invalid token"),
+        (request("/?token=%C3%A9"), "invalid token"),
+        (request("/?token=" + quote(expired)), "token expired: reload the page"),
+    ]:
+        with pytest.raises(AuthRefused) as refused:
+            auth.authenticate(bad)
+        assert refused.value.reason == reason
