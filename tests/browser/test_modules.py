@@ -146,3 +146,104 @@ def test_prediction_follows_the_servers_rule(
     assert last["ack"] == len(sends)
     assert last["after"]["x"] == pytest.approx(final[0], abs=0.05)
     assert last["after"]["y"] == pytest.approx(final[1], abs=0.05)
+
+
+RECONCILE = """async () => {
+    const { ArenaRules } = await import("/static/arena.js");
+    const { Predictor } = await import("/static/predict.js");
+    const world = { width: 1000, height: 600, scale: 10, speed: 200, playerRadius: 12,
+                    gemRadius: 8, walls: [] };
+    const p = new Predictor(new ArenaRules(world, 10), 10); // 10 ticks/s: 20 units a tick
+    const x = (at) => p.prediction(at).x;
+    const seen = {};
+    p.reconcile(10, null, 100, 60, 1000); // tick 10 arrives at 1000 ms: lead 0 for now
+    seen.standing = x(1090);
+    p.inputSent(1, 1, 0, 1005); // applied at tick ceil(10.05) = 11
+    seen.pressed = [x(1005), x(1050), x(1100), x(1150)];
+    p.reconcile(11, 1, 120, 60, 1100); // applied at 11 indeed: lead bound 11 - 10.05
+    seen.lead = p.lead;
+    seen.acked = [p.unacknowledged, x(1100), x(1200)];
+    p.inputSent(2, 0, 0, 1110); // stop: applied at ceil(11.1 + 0.95) = 13
+    seen.released = [x(1110), x(1150), x(2000)];
+    const foreseen = x(1200);
+    p.reconcile(12, 1, 140, 60, 1200); // still moving at 12, as foreseen
+    seen.atTwelve = [foreseen, x(1200), x(2000)];
+    const shown = p.position(1300).x;
+    p.reconcile(13, 2, 137, 60, 1300); // the server says 137: 3 units off
+    seen.corrected = [shown, p.position(1300).x, x(1300), p.position(2300).x];
+    p.reconcile(14, 2, 137, 60, 1400);
+    seen.lateBound = p.lead; // 13 - 11.1 = 1.9: the lowest bound stays
+    return seen;
+}"""
+
+
+def test_reconcile_by_hand(open_page: OpenPage) -> None:
+    """Predictor on made-up snapshots: a press, its acknowledgement, a release, a correction."""
+    seen = open_page("/").page.evaluate(RECONCILE)
+    assert seen["standing"] == 100  # no input: the snapshot's position
+    # Sent at 1005 ms, applied at tick 11: drawn moving from then on, between ticks.
+    assert seen["pressed"] == pytest.approx([101, 110, 120, 130])
+    assert seen["lead"] == pytest.approx(0.95)
+    # Acknowledged: the velocity holds (no input pending) until the next input.
+    assert seen["acked"] == pytest.approx([0, 139, 159])
+    # The stop applies at tick 13: one more step (to 140, tick 12), then still.
+    assert seen["released"] == pytest.approx([140, 140, 140])
+    assert seen["atTwelve"] == pytest.approx([140, 140, 140])  # nothing to correct
+    # A correction is blended: shown where it was drawn, then at the server's position.
+    before, after, predicted, later = seen["corrected"]
+    assert after == pytest.approx(before) and predicted == 137
+    assert later == pytest.approx(137, abs=0.01)
+    assert seen["lateBound"] == pytest.approx(0.95)
+
+
+TIMELINE = """async () => {
+    const { Timeline } = await import("/static/timeline.js");
+    const tl = new Timeline(10, 10); // a snapshot every 100 ms: delay 200 ms at least
+    const state = (players) => ({ players: new Map(players), gems: [] });
+    const view = (nowMs) => {
+        const v = tl.sample(nowMs);
+        return { players: Object.fromEntries(v.players), tick: v.tick };
+    };
+    // Ticks 1..5 arrive 1000 ms after their server time (tick * 100 ms), on the dot.
+    for (let tick = 1; tick <= 5; tick += 1) {
+        const players = [[1, { x: tick * 10, y: 0 }], [2, { x: 0, y: tick }]];
+        tl.push(tick, state(players), 1000 + tick * 100);
+    }
+    const seen = { delay: tl.delay };
+    seen.between = view(1650); // render time 1650 - 1000 - 200 = 450: between ticks 4 and 5
+    seen.past = view(1800); // render time 600: past the newest, which is held
+    seen.before = view(1250); // render time 50: before the oldest, which is held
+    tl.push(5, state([[1, { x: 999, y: 0 }]]), 1550); // not newer: ignored
+    // Tick 6 (player 2 gone, player 3 new) arrives 150 ms late.
+    tl.push(6, state([[1, { x: 60, y: 0 }], [3, { x: 7, y: 7 }]]), 1000 + 600 + 150);
+    seen.target = tl.targetDelay;
+    seen.joined = view(1755); // render time 555 with the delay easing from 200 ms
+    seen.eased = tl.delay;
+    view(2755); // a second later the delay has reached its target
+    seen.settled = tl.delay;
+    tl.push(7, state([[1, { x: 70, y: 0 }]]), 1000 + 700 + 2000); // 2 s late
+    seen.capped = tl.targetDelay;
+    return seen;
+}"""
+
+
+def test_timeline_interpolates_between_snapshots(open_page: OpenPage) -> None:
+    """Timeline.sample on made-up snapshots: between two, past the newest, late arrivals."""
+    seen = open_page("/").page.evaluate(TIMELINE)
+    assert seen["delay"] == 200  # two snapshot intervals
+    between = seen["between"]
+    assert between["tick"] == pytest.approx(4.5)
+    assert between["players"] == {"1": {"x": 45, "y": 0}, "2": {"x": 0, "y": 4.5}}
+    assert seen["past"]["tick"] == 5 and seen["past"]["players"]["1"] == {"x": 50, "y": 0}
+    assert seen["before"]["tick"] == 1 and seen["before"]["players"]["1"] == {"x": 10, "y": 0}
+    # 150 ms late (the offset follows 1% of it): one interval + lateness + 5 ms.
+    late = 150 - 1.5
+    assert seen["target"] == pytest.approx(100 + late + 5)
+    joined = seen["joined"]
+    # Between 5 and 6: player 2 left (not drawn), player 3 joined (drawn where it is).
+    assert set(joined["players"]) == {"1", "3"}
+    assert joined["players"]["3"] == {"x": 7, "y": 7}
+    assert 50 < joined["players"]["1"]["x"] < 60
+    assert 200 < seen["eased"] < seen["target"]  # eased, not jumped
+    assert seen["settled"] == pytest.approx(seen["target"])
+    assert seen["capped"] == 500  # never more than half a second

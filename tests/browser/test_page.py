@@ -7,6 +7,7 @@ independent witness of what the page did.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -213,10 +214,11 @@ def test_a_full_room_is_explained_and_another_can_be_joined(
     open_page: OpenPage, server: Server
 ) -> None:
     """room_full is shown with its meaning; from the lobby the page joins another room."""
-    players = [ThreadPlayer(server.ws_url, f"p{i}", room="b-full") for i in range(MAX_PLAYERS)]
-    for p in players:
-        p.__enter__()
-    try:
+    with contextlib.ExitStack() as stack:
+        players = [
+            stack.enter_context(ThreadPlayer(server.ws_url, f"p{i}", room="b-full"))
+            for i in range(MAX_PLAYERS)
+        ]
         page = open_page("/?room=b-full").page
         page.fill("#name", "late")
         page.click("#join-button")
@@ -228,9 +230,6 @@ def test_a_full_room_is_explained_and_another_can_be_joined(
         expect(page.locator("#hud-room")).to_have_text("b-not-full")
         errors = [m for p in players for m in p.messages if isinstance(m, Error)]
         assert errors == []
-    finally:
-        for p in players:
-            p.__exit__(None, None, None)
 
 
 def test_leave_returns_to_the_lobby(open_page: OpenPage, server: Server) -> None:
@@ -321,13 +320,25 @@ def test_leave_stops_inputs_at_once(open_page: OpenPage) -> None:
 
 
 def test_a_bad_room_name_is_refused_before_sending(open_page: OpenPage) -> None:
-    """A room name the server would refuse (outer spaces, too long) is explained in the form."""
+    """A room name the server would refuse is explained in the form, and nothing is sent.
+
+    Too long (33 characters) or holding a format character (U+200B): refused. Outer
+    spaces are typing, not a name: the form trims them, as it trims the player name,
+    and the page joins the trimmed room.
+    """
     page = open_page("/").page
     page.fill("#name", "ada")
+    message = page.locator("#join-message")
     page.fill("#room", "x" * 33)
     page.click("#join-button")
-    expect(page.locator("#join-message")).to_contain_text("at most 32 characters")
+    expect(message).to_contain_text("at most 32 characters")
+    page.fill("#room", "b-zero\N{ZERO WIDTH SPACE}width")
+    page.click("#join-button")
+    expect(message).to_contain_text("cannot hold control characters")
     expect(page.locator("#hud-state")).to_have_text("not connected")
+    page.fill("#room", "  b-trimmed  ")
+    join(page, "ada")
+    expect(page.locator("#hud-room")).to_have_text("b-trimmed")
 
 
 def test_missing_msgpack_says_what_to_run(browser: Any, server: Server) -> None:
