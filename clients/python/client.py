@@ -211,7 +211,23 @@ class GameClient:
                 return message
 
     async def close(self, code: int = 1000, reason: str = "") -> None:
-        await self.ws.aclose(code, reason)
+        """Close the connection, reading (and dropping) whatever still arrives meanwhile.
+
+        websockets stops reading the socket while its queue of unread messages is
+        full (16 frames: half a second of snapshots), and the server's close frame
+        would wait behind them until websockets' close timeout (10 s).
+        """
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._drop_until_closed)
+            await self.ws.aclose(code, reason)
+            nursery.cancel_scope.cancel()
+
+    async def _drop_until_closed(self) -> None:
+        try:
+            while True:
+                await self.ws.recv()
+        except ConnectionClosed:
+            return
 
     async def __aiter__(self) -> AsyncIterator[ServerMessage]:
         """Messages until the server closes the connection normally."""
@@ -259,3 +275,4 @@ async def connect(
             with trio.fail_after(open_timeout):
                 await client.hello(name, game, room)
         yield client
+        await client.close()

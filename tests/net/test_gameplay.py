@@ -114,3 +114,22 @@ async def test_client_hello_raises_when_the_join_in_it_fails(start_server: Start
         async with connect(server.url, "ada", game="no-such-game"):
             pass
     assert refused.value.code == "unknown_game"
+
+
+async def test_a_client_that_stopped_reading_still_closes_at_once(
+    start_server: StartServer,
+) -> None:
+    """Closing with many unread snapshots completes the close handshake, not a timeout.
+
+    websockets stops reading while 16 frames wait unread, so the server's close frame
+    sat behind them until websockets' 10 s close timeout; the client now drains while
+    it closes, and the server sees a clean 1000.
+    """
+    server = await start_server()
+    async with connect(server.url, "reader", game="arena") as reader:
+        async with connect(server.url, "idle", game="arena") as idle:
+            for _ in range(40):  # the idle client's queue fills meanwhile
+                await reader.next_snapshot()
+            with trio.fail_after(3):  # a third of websockets' close timeout
+                await idle.close()
+            assert idle.ws.close_code == 1000
