@@ -126,10 +126,12 @@ async def test_a_client_that_stopped_reading_still_closes_at_once(
     it closes, and the server sees a clean 1000.
     """
     server = await start_server()
-    async with connect(server.url, "reader", game="arena") as reader:
-        async with connect(server.url, "idle", game="arena") as idle:
-            for _ in range(40):  # the idle client's queue fills meanwhile
-                await reader.next_snapshot()
-            with trio.fail_after(3):  # a third of websockets' close timeout
-                await idle.close()
-            assert idle.ws.close_code == 1000
+    async with (
+        connect(server.url, "reader", game="arena") as reader,
+        connect(server.url, "idle", game="arena") as idle,
+    ):
+        for _ in range(40):  # the idle client's queue fills meanwhile
+            await reader.next_snapshot()
+        with trio.fail_after(3):  # a third of websockets' close timeout
+            await idle.close()
+        assert idle.ws.close_code == 1000
