@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import trio
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConcurrencyError, ConnectionClosed
 from websockets.trio.client import connect as ws_connect
 
 from protocol import (
@@ -228,6 +228,8 @@ class GameClient:
                 await self.ws.recv()
         except ConnectionClosed:
             return
+        except ConcurrencyError:
+            return  # another task is reading: it keeps the queue moving
 
     async def __aiter__(self) -> AsyncIterator[ServerMessage]:
         """Messages until the server closes the connection normally."""

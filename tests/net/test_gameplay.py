@@ -135,3 +135,22 @@ async def test_a_client_that_stopped_reading_still_closes_at_once(
         with trio.fail_after(3):  # a third of websockets' close timeout
             await idle.close()
         assert idle.ws.close_code == 1000
+
+
+async def test_closing_while_another_task_reads(start_server: StartServer) -> None:
+    """close() from one task while another is reading: the reader sees the end, no error."""
+    server = await start_server()
+    async with connect(server.url, "p", game="arena") as client:
+        first_snapshot = trio.Event()
+
+        async def read_all() -> None:
+            async for message in client:
+                if isinstance(message, Snapshot):
+                    first_snapshot.set()
+
+        with trio.fail_after(3):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read_all)
+                await first_snapshot.wait()
+                await client.close()  # read_all ends when the connection does
+        assert client.ws.close_code == 1000
