@@ -23,7 +23,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
 import trio
-from websockets.exceptions import ConcurrencyError, ConnectionClosed
+from websockets.exceptions import ConnectionClosed
 from websockets.trio.client import connect as ws_connect
 
 from protocol import (
@@ -84,6 +84,10 @@ class GameClient:
         self.bytes_in = 0
         self.bytes_out = 0
         self.pings_answered = 0
+        self._receiving = False
+        """A task is inside ``ws.recv()`` (websockets allows one at a time)."""
+        self._close_drain: trio.Event | None = None
+        """Set while close() reads what still arrives; done when it has finished."""
 
     @property
     def player_id(self) -> int:
@@ -123,9 +127,20 @@ class GameClient:
         Raises ``websockets.exceptions.ConnectionClosed`` when the server closes.
         """
         while True:
-            message = self._decode(await self.ws.recv())
+            message = self._decode(await self._recv_frame())
             if not await self.absorb(message):
                 return message
+
+    async def _recv_frame(self) -> str | bytes:
+        if self._close_drain is not None:
+            # close() is reading to the end: after it, recv() gives what websockets
+            # still holds, then ConnectionClosed.
+            await self._close_drain.wait()
+        self._receiving = True
+        try:
+            return await self.ws.recv()
+        finally:
+            self._receiving = False
 
     async def absorb(self, message: ServerMessage) -> bool:
         """Answer a ping (True: nothing to return) and track room and snapshot state."""
@@ -223,13 +238,17 @@ class GameClient:
             nursery.cancel_scope.cancel()
 
     async def _drop_until_closed(self) -> None:
+        if self._receiving or self._close_drain is not None:
+            return  # another task is reading: it keeps the queue moving
+        self._close_drain = trio.Event()
         try:
             while True:
                 await self.ws.recv()
         except ConnectionClosed:
             return
-        except ConcurrencyError:
-            return  # another task is reading: it keeps the queue moving
+        finally:
+            self._close_drain.set()
+            self._close_drain = None
 
     async def __aiter__(self) -> AsyncIterator[ServerMessage]:
         """Messages until the server closes the connection normally."""
