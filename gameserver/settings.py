@@ -182,6 +182,9 @@ class Settings:
             "max_players_per_room": self.max_players_per_room,
             "ping_timeout_ms": int(self.ping_timeout * 1000),
             "hello_timeout_ms": int(self.hello_timeout * 1000),
+            # Per minute, so a rate under one a second still fits the int map.
+            "chat_per_minute": max(1, round(self.chat_per_second * 60)),
+            "chat_burst": self.chat_burst,
         }
 
 

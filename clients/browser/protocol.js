@@ -17,12 +17,10 @@ export const DEFAULT_LIMITS = Object.freeze({
   max_players_per_room: 50,
   ping_timeout_ms: 10000,
   hello_timeout_ms: 5000,
+  // The chat rate (§5.4); a server that predates these two keys used these defaults.
+  chat_per_minute: 120,
+  chat_burst: 5,
 });
-
-/** The chat rate (§5.4): v1 does not announce it in welcome.limits, so these are the
- * documented defaults; a server that adds chat_per_second / chat_burst to the limits
- * (allowed without a version change, §3) overrides them. */
-export const DEFAULT_CHAT_RATE = Object.freeze({ perSecond: 2, burst: 5 });
 
 export const MAX_NAME_CHARS = 32;
 export const MAX_ROOM_CHARS = 32;

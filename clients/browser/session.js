@@ -17,7 +17,6 @@ import { ArenaRules, clampInput, parseInfo, parseState } from "./arena.js";
 import { Connection, TokenBucket, serverUrl } from "./net.js";
 import { Predictor } from "./predict.js";
 import {
-  DEFAULT_CHAT_RATE,
   GAME,
   PROTOCOL_VERSION,
   cleanText,
@@ -52,13 +51,13 @@ export class GameSession {
     this.ackedAt = 0;
     this.inputTimer = null; // the input pacer's next send, while in a room
     this.abandoned = false; // close() was called: a newer session (or none) owns the page
-    this.chatBucket = new TokenBucket(DEFAULT_CHAT_RATE.perSecond, DEFAULT_CHAT_RATE.burst);
     this.connection = new Connection(serverUrl(), {
       onOpen: () => this.ui.connection("open, saying hello"),
       onMessage: (message) => this._dispatch(message),
       onClose: (info) => this._closed(info),
       onProblem: (text) => this.ui.notice(text),
     });
+    this.chatBucket = this._chatBucket(); // the defaults until the welcome
   }
 
   /** Open the connection; hello joins `arena` (matchmaking) or the named room at once. */
@@ -98,14 +97,18 @@ export class GameSession {
     const text = clipChat(raw, this.limits.max_chat_chars);
     if (!cleanText(text)) return "nothing to send";
     if (!this.chatBucket.take()) {
-      const rate = this.limits.chat_per_second ?? DEFAULT_CHAT_RATE.perSecond;
-      return `slow down: at most ${rate} chat lines per second`;
+      return `slow down: at most ${this.limits.chat_per_minute} chat lines a minute`;
     }
     return this.connection.send({ t: "chat", text }) ? null : "not sent";
   }
 
   get limits() {
     return this.connection.limits;
+  }
+
+  /** The chat rate the server announced (welcome.limits), or the defaults before it. */
+  _chatBucket() {
+    return new TokenBucket(this.limits.chat_per_minute / 60, this.limits.chat_burst);
   }
 
   get inputRate() {
@@ -132,10 +135,7 @@ export class GameSession {
     this.welcome = message;
     this.playerId = message.player;
     this.connection.applyLimits(message.limits);
-    const limits = this.limits;
-    if (limits.chat_per_second && limits.chat_burst) {
-      this.chatBucket = new TokenBucket(limits.chat_per_second, limits.chat_burst);
-    }
+    this.chatBucket = this._chatBucket();
     if (Array.isArray(message.games) && !message.games.includes(GAME)) {
       this.ui.notice(`this server does not run ${GAME} (it runs: ${message.games.join(", ")})`);
     }

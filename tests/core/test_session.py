@@ -947,6 +947,17 @@ def test_chat_has_its_own_rate() -> None:
     assert any(isinstance(m, Event) and m.text == "again" for m in a.take())
 
 
+@pytest.mark.parametrize(
+    ("per_second", "per_minute"), [(2.0, 120), (0.5, 30), (0.25, 15), (100.0, 6000)]
+)
+def test_the_welcome_announces_the_chat_rate(per_second: float, per_minute: int) -> None:
+    """welcome.limits carries the chat rate per minute (ints only) and the burst."""
+    client = Client(make_core(chat_per_second=per_second, chat_burst=3))
+    [welcome] = [m for m in client.hello() if isinstance(m, Welcome)]
+    assert welcome.limits["chat_per_minute"] == per_minute
+    assert welcome.limits["chat_burst"] == 3
+
+
 @pytest.mark.parametrize("name", ["bad\nname", " padded", "tab\there"])
 def test_room_names_must_be_printable(name: str) -> None:
     """A room name with control characters or padding is refused (bad_message)."""

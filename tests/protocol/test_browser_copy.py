@@ -1,8 +1,8 @@
 """The browser page's copy of the protocol (clients/browser/protocol.js) against the package.
 
 protocol.js restates, as JavaScript data, what the page needs of PROTOCOL.md: the
-version, the default limits, every close and error code, the chat rate and the text
-limits. This reads those tables out of the file (no browser needed) and compares them
+version, the default limits (the chat rate among them), every close and error code
+and the text limits. This reads those tables out of the file (no browser needed) and compares them
 with ``protocol`` and the server's default ``Settings``, so the copy cannot drift.
 """
 
@@ -54,17 +54,6 @@ def test_default_limits_are_the_servers_welcome_limits() -> None:
     limits = {key: int(value) for key, value in re.findall(r"^\s+(\w+): (\d+),$", body, re.M)}
     assert len(limits) == body.count(":"), body  # every entry was read
     assert limits == Settings().client_limits()
-
-
-def test_default_chat_rate() -> None:
-    match = re.fullmatch(
-        r"Object\.freeze\(\{ perSecond: (\d+(?:\.\d+)?), burst: (\d+) \}\)",
-        constant("DEFAULT_CHAT_RATE"),
-    )
-    assert match is not None, constant("DEFAULT_CHAT_RATE")
-    settings = Settings()
-    assert float(match.group(1)) == settings.chat_per_second
-    assert int(match.group(2)) == settings.chat_burst
 
 
 def test_close_codes_are_the_servers_plus_the_browsers_own() -> None:
