@@ -163,3 +163,26 @@ def whole_messages(events: Iterable[object]) -> list[bytes | str]:
             data = b"".join(parts)
             messages.append(data.decode() if opcode is Opcode.TEXT else data)
     return messages
+
+
+async def read_response_head(stream: trio.abc.ReceiveStream) -> tuple[str, dict[str, str], bytes]:
+    """An HTTP response's status line, headers (lower-case names) and what followed them."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = await stream.receive_some()
+        assert chunk, f"EOF inside the response head: {data!r}"
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode().split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status_line, headers, rest
+
+
+async def read_to_eof(stream: trio.abc.ReceiveStream) -> bytes:
+    data = b""
+    while chunk := await stream.receive_some():
+        data += chunk
+    return data

@@ -131,20 +131,28 @@ async def test_port_in_use_is_one_clear_line() -> None:
     ]
 
 
-@pytest.mark.parametrize("spec", ["nosuch_module:Game", "gameserver.games.arena.Arena"])
-async def test_bad_game_spec_is_one_clear_line(spec: str) -> None:
-    """An unimportable or malformed --game gives one "error: --game" line and exit 2."""
+async def one_error_line(*args: str) -> str:
+    """Run the server with ``args``; it must print one line on stderr, nothing on stdout,
+    and exit 2 before anything listens. That line."""
     with trio.fail_after(10):
         result = await trio.run_process(
-            [*COMMAND, "--port", "0", "--game", spec],
+            [*COMMAND, "--port", "0", *args],
             cwd=ROOT,
             capture_stdout=True,
             capture_stderr=True,
             check=False,
         )
     assert result.returncode == 2
+    assert result.stdout == b""
     lines = result.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: --game:")
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+@pytest.mark.parametrize("spec", ["nosuch_module:Game", "gameserver.games.arena.Arena"])
+async def test_bad_game_spec_is_one_clear_line(spec: str) -> None:
+    """An unimportable or malformed --game gives one "error: --game" line and exit 2."""
+    assert (await one_error_line("--game", spec)).startswith("error: --game:")
 
 
 @pytest.mark.parametrize(
@@ -160,18 +168,7 @@ async def test_bad_game_spec_is_one_clear_line(spec: str) -> None:
 async def test_bad_auth_spec_is_one_clear_line(spec: str) -> None:
     """An --auth that cannot be imported (or is no function) gives one "error: --auth:" line
     and exit 2 before anything listens."""
-    with trio.fail_after(10):
-        result = await trio.run_process(
-            [*COMMAND, "--port", "0", "--auth", spec],
-            cwd=ROOT,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
-    assert result.returncode == 2
-    assert result.stdout == b""
-    lines = result.stderr.decode().strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: --auth:"), lines
+    assert (await one_error_line("--auth", spec)).startswith("error: --auth:")
 
 
 async def test_auth_hook_from_the_command_line(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ from gameserver.trio.http import ConnectionCounter, HttpFront
 from gameserver.trio.link import ClientLink
 from gameserver.trio.wsconn import WsConnection
 from protocol import PROTOCOL_VERSION, Event, Hello, RoomInfo, Welcome, encode
-from tests.helpers import WsPeer
+from tests.helpers import WsPeer, read_response_head, read_to_eof
 from tests.trio.test_handshake import client_frames, upgrade_request
 
 ADA = Identity("u-1", "Ada", {"role": "admin"})
@@ -84,21 +84,10 @@ class Conn:
 
     async def response(self) -> tuple[int, dict[str, str], bytes]:
         """Status, headers (lower-case names) and the body (up to EOF unless a 101)."""
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = await self.client.receive_some()
-            assert chunk, f"EOF inside the response head: {data!r}"
-            data += chunk
-        head, _, rest = data.partition(b"\r\n\r\n")
-        status_line, *lines = head.decode().split("\r\n")
-        headers = {}
-        for line in lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
+        status_line, headers, rest = await read_response_head(self.client)
         status = int(status_line.split()[1])
         if status != 101:
-            while chunk := await self.client.receive_some():
-                rest += chunk
+            rest += await read_to_eof(self.client)
         return status, headers, rest
 
 
@@ -112,6 +101,16 @@ class Server:
 
     def conn(self, ip: str = "10.0.0.1") -> Conn:
         return Conn(self.front, self.gate, ip)
+
+
+async def refused_500(hook: Any, caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    """One upgrade through ``hook``, which must end in a 500; the errors logged meanwhile."""
+    conn = Server(hook).conn()
+    await conn.client.send_all(upgrade_request())
+    with caplog.at_level(logging.ERROR, logger="gameserver.trio.handshake"):
+        assert await conn.open() is None
+    assert (await conn.response())[0] == 500
+    return caplog.records
 
 
 async def test_async_hook_accepts_with_identity_and_sees_the_request(
@@ -326,13 +325,8 @@ async def test_hook_returning_no_identity_is_500(
     async def hook(request: AuthRequest) -> Any:
         return answer
 
-    server = Server(hook)
-    conn = server.conn()
-    await conn.client.send_all(upgrade_request())
-    with caplog.at_level(logging.ERROR, logger="gameserver.trio.handshake"):
-        assert await conn.open() is None
-    assert (await conn.response())[0] == 500
-    assert any("not an Identity" in r.getMessage() for r in caplog.records)
+    records = await refused_500(hook, caplog)
+    assert any("not an Identity" in r.getMessage() for r in records)
 
 
 async def test_plain_function_returning_a_coroutine_is_500(
@@ -347,13 +341,8 @@ async def test_plain_function_returning_a_coroutine_is_500(
     def hook(request: AuthRequest) -> Any:
         return inner(request)
 
-    server = Server(hook)
-    conn = server.conn()
-    await conn.client.send_all(upgrade_request())
-    with caplog.at_level(logging.ERROR, logger="gameserver.trio.handshake"):
-        assert await conn.open() is None
-    assert (await conn.response())[0] == 500
-    [record] = [r for r in caplog.records if "authenticate hook failed" in r.getMessage()]
+    records = await refused_500(hook, caplog)
+    [record] = [r for r in records if "authenticate hook failed" in r.getMessage()]
     assert record.exc_info is not None and "asynchronous" in str(record.exc_info[1])
 
 

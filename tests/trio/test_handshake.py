@@ -23,7 +23,7 @@ from gameserver.trio.http import ConnectionCounter, HttpFront
 from gameserver.trio.link import ClientLink
 from gameserver.trio.wsconn import WsConnection
 from protocol import PROTOCOL_VERSION, Hello, Ping, Welcome, encode
-from tests.helpers import WsPeer
+from tests.helpers import WsPeer, read_response_head, read_to_eof
 
 KEY = base64.b64encode(b"sixteen byte key").decode()
 HEALTH = {"status": "ok", "players": 0}
@@ -68,24 +68,10 @@ class Handshake:
 
     async def response_head(self) -> tuple[str, dict[str, str], bytes]:
         """Status line, headers (lower-case names) and whatever followed the blank line."""
-        data = b""
-        while b"\r\n\r\n" not in data:
-            chunk = await self.client.receive_some()
-            assert chunk, f"EOF inside the response head: {data!r}"
-            data += chunk
-        head, _, rest = data.partition(b"\r\n\r\n")
-        status, *lines = head.decode().split("\r\n")
-        headers = {}
-        for line in lines:
-            name, _, value = line.partition(":")
-            headers[name.strip().lower()] = value.strip()
-        return status, headers, rest
+        return await read_response_head(self.client)
 
     async def until_eof(self) -> bytes:
-        data = b""
-        while chunk := await self.client.receive_some():
-            data += chunk
-        return data
+        return await read_to_eof(self.client)
 
 
 async def test_valid_upgrade_opens(autojump_clock: trio.testing.MockClock) -> None:
