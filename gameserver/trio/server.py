@@ -212,7 +212,12 @@ class RunningServer:
         """Close every client 1001 and stop, within ``shutdown_timeout``."""
         self.front.closing = True
         self.listen_scope.cancel()
-        for link in list(self.links):
+        links = list(self.links)
+        # Every outbox stops taking frames first: players leaving their rooms one by
+        # one must not announce "X left" to the others, who are being closed too.
+        for link in links:
+            link.outbox.close(CloseCode.GOING_AWAY, "server shutting down")
+        for link in links:
             link.close(CloseCode.GOING_AWAY, "server shutting down")
         if self.links:
             with trio.move_on_after(self.core.settings.shutdown_timeout):

@@ -154,3 +154,27 @@ async def test_closing_while_another_task_reads(start_server: StartServer) -> No
                 await first_snapshot.wait()
                 await client.close()  # read_all ends when the connection does
         assert client.ws.close_code == 1000
+
+
+async def test_shutdown_announces_no_one_leaving(start_server: StartServer) -> None:
+    """At shutdown everyone gets 1001, and nobody is told that the others left."""
+    server = await start_server()
+    async with (
+        connect(server.url, "ada", game="arena", room="shut") as ada,
+        connect(server.url, "bob", game="arena", room="shut") as bob,
+    ):
+        await expect(ada, is_event("join", bob.player_id))
+        seen: dict[str, list[ServerMessage]] = {"ada": [], "bob": []}
+
+        async def read(name: str, client: GameClient) -> None:
+            async for message in client:
+                seen[name].append(message)
+
+        with trio.fail_after(5):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read, "ada", ada)
+                nursery.start_soon(read, "bob", bob)
+                await server.aclose()
+        assert ada.close_code == bob.close_code == 1001
+        for messages in seen.values():
+            assert not [m for m in messages if isinstance(m, Event) and m.kind == "leave"]
