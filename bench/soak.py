@@ -78,20 +78,33 @@ def run_cycle(url: str, server: psutil.Process, args: argparse.Namespace) -> dic
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--minutes", type=float, default=30.0, help="how long to soak")
-    parser.add_argument("--bots", type=int, default=200)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument(
+        "--minutes",
+        type=float,
+        default=30.0,
+        help="how long to soak (the last cycle started in time runs to its end)",
+    )
+    parser.add_argument("--bots", type=int, default=200, help="bots per cycle")
     parser.add_argument("--cycle", type=float, default=60.0, help="measured seconds per cycle")
-    parser.add_argument("--ramp-up", type=float, default=5.0)
-    parser.add_argument("--procs", type=int, default=2)
-    parser.add_argument("--churn", type=float, default=0.5, help="bots that leave and rejoin")
+    parser.add_argument("--ramp-up", type=float, default=5.0, help="seconds to connect the bots")
+    parser.add_argument("--procs", type=int, default=2, help="bot processes")
+    parser.add_argument(
+        "--churn",
+        type=float,
+        default=0.5,
+        help="fraction of the bots that leave and rejoin once per cycle",
+    )
     parser.add_argument(
         "--max-rss-growth",
         type=float,
         default=0.10,
         help="allowed RSS growth over the second half of the run (0.10: 10%%)",
     )
-    parser.add_argument("--json", metavar="PATH")
+    parser.add_argument("--json", metavar="PATH", help="also write the samples here")
     args = parser.parse_args(argv)
 
     # Empty rooms are disposed after one second, so "no connection" also means no room.

@@ -97,7 +97,8 @@ export class GameSession {
     const text = clipChat(raw, this.limits.max_chat_chars);
     if (!cleanText(text)) return "nothing to send";
     if (!this.chatBucket.take()) {
-      return `slow down: at most ${this.limits.chat_per_minute} chat lines a minute`;
+      const perSecond = Math.round((this.limits.chat_per_minute / 60) * 100) / 100;
+      return `slow down: at most ${perSecond} chat lines a second (${this.limits.chat_burst} at once)`;
     }
     return this.connection.send({ t: "chat", text }) ? null : "not sent";
   }
