@@ -60,7 +60,14 @@ export function describeClose(code, reason = "") {
   const known = CLOSE_CODES[code];
   const name = known ? ` ${known[0]}` : "";
   const meaning = known ? known[1] : "unknown close code";
-  return `${code}${name}: ${meaning}${reason ? ` (“${reason}”)` : ""}`;
+  const shown = reason && !restates(meaning, reason) ? ` (“${reason}”)` : "";
+  return `${code}${name}: ${meaning}${shown}`;
+}
+
+/** True when every word of `reason` is already in `meaning` ("server shutting down"). */
+function restates(meaning, reason) {
+  const words = new Set(meaning.toLowerCase().split(/\W+/));
+  return reason.toLowerCase().split(/\W+/).every((word) => !word || words.has(word));
 }
 
 /** §6.2: what each error code means. An unknown code is a generic refusal (§3). */

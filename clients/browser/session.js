@@ -316,7 +316,9 @@ export class GameSession {
 
   /** What the HUD shows. */
   hud(now = performance.now()) {
-    const latest = this.latest;
+    // Live figures only while connected: a closed connection shows dashes, not stale values.
+    const live = this.state !== "closed";
+    const latest = live ? this.latest : null;
     return {
       player: this.playerId,
       room: this.room?.name ?? null,
@@ -325,7 +327,7 @@ export class GameSession {
       tick: latest?.tick ?? null,
       snapshotsPerSecond:
         this.state === "room" ? this.arrivals.filter((t) => t > now - 1000).length : null,
-      delayMs: this.timeline ? this.timeline.delay : null,
+      delayMs: live && this.timeline ? this.timeline.delay : null,
     };
   }
 

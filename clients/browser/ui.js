@@ -172,9 +172,12 @@ export class Ui {
     this.el.join.hidden = true;
     this.el.leave.disabled = true;
     this.el.chatInput.disabled = true;
+    // A refused handshake (server down, full, or a login token refused: 401) reaches a
+    // page only as 1006, with no status: say what it may be instead of what 1006 is.
     const meaning = info.opened
       ? describeClose(info.code, info.reason)
-      : `could not connect: ${describeClose(info.code, info.reason)}`;
+      : "could not connect: the server is down, or it refused the connection " +
+        "(full, or it needs a login this page did not give)";
     this.el.closedMessage.textContent = meaning;
     this.el.closed.dataset.code = String(info.code);
     this.el.closed.hidden = false;

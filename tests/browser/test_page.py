@@ -367,15 +367,18 @@ def test_server_shutdown_shows_1001_and_offers_reconnect(open_page: OpenPage) ->
     with running_server("-m", "gameserver", "--log-level", "WARNING") as (url, pid):
         page = open_page("/?room=b-bye", base="http" + url.removeprefix("ws")).page
         join(page, "ada")
+        no_figure = "\u2013"  # the HUD's dash
+        expect(page.locator("#hud-tick")).not_to_have_text(no_figure)  # snapshots came
         os.kill(pid, signal.SIGTERM)
         closed = page.locator("#closed")
         expect(closed).to_be_visible()
         expect(page.locator("#closed-message")).to_have_text(
-            re.compile(r"^1001 GOING_AWAY: the server is shutting down")
+            re.compile(r"^1001 GOING_AWAY: the server is shutting down$")
         )
         expect(closed).to_have_attribute("data-code", "1001")
         expect(page.locator("#reconnect")).to_be_visible()
         expect(page.locator("#hud-state")).to_have_text("closed (1001)")
+        expect(page.locator("#hud-tick")).to_have_text(no_figure)  # no stale figures
 
 
 def test_the_pages_prediction_moves_exactly_as_the_server(open_page: OpenPage) -> None:
