@@ -21,16 +21,12 @@ import trio.testing
 from websockets.protocol import OPEN
 
 from gameserver.auth import AuthRefused, AuthRequest, Identity
-from gameserver.core import ServerCore
-from gameserver.games import default_games
 from gameserver.settings import Settings
 from gameserver.trio.handshake import AuthGate, Opened, open_websocket
 from gameserver.trio.http import ConnectionCounter, HttpFront
-from gameserver.trio.link import ClientLink
-from gameserver.trio.wsconn import WsConnection
 from protocol import PROTOCOL_VERSION, Event, Hello, RoomInfo, Welcome, encode
 from tests.helpers import WsPeer, read_response_head, read_to_eof
-from tests.trio.test_handshake import client_frames, upgrade_request
+from tests.trio.test_handshake import client_frames, start_link, upgrade_request
 
 ADA = Identity("u-1", "Ada", {"role": "admin"})
 
@@ -448,10 +444,7 @@ async def test_identity_reaches_the_session_and_names_the_player(
     opened = await conn.open()
     assert opened is not None
     await conn.response()
-    core = ServerCore(server.settings, default_games(), epoch=0.0)
-    ws = WsConnection(opened.stream, opened.protocol, send_timeout=1.0, close_timeout=1.0)
-    link = ClientLink(core, ws, "10.0.0.1", identity=opened.identity)
-    nursery.start_soon(link.run, opened.early_frames)
+    link = start_link(nursery, server.settings, opened)
     peer = WsPeer(conn.client)
     welcome = await peer.next_message()
     assert isinstance(welcome, Welcome) and isinstance(welcome.room, RoomInfo)

@@ -50,6 +50,15 @@ def client_frames(*payloads: bytes) -> bytes:
     return b"".join(client.data_to_send())
 
 
+def start_link(nursery: trio.Nursery, settings: Settings, opened: Opened) -> ClientLink:
+    """A ClientLink (with a core of its own) serving an opened connection in ``nursery``."""
+    core = ServerCore(settings, default_games(), epoch=0.0)
+    ws = WsConnection(opened.stream, opened.protocol, send_timeout=1.0, close_timeout=1.0)
+    link = ClientLink(core, ws, "10.0.0.1", identity=opened.identity)
+    nursery.start_soon(link.run, opened.early_frames)
+    return link
+
+
 class Handshake:
     """open_websocket on one end of a memory stream pair; the test writes the other end."""
 
@@ -206,9 +215,7 @@ async def test_early_hello_is_answered(
     opened = await hs.open()
     assert opened is not None
     await hs.response_head()
-    core = ServerCore(hs.settings, default_games(), epoch=0.0)
-    ws = WsConnection(opened.stream, opened.protocol, send_timeout=1.0, close_timeout=1.0)
-    nursery.start_soon(ClientLink(core, ws, "10.0.0.1").run, opened.early_frames)
+    start_link(nursery, hs.settings, opened)
     peer = WsPeer(hs.client)
     assert isinstance(await peer.next_message(), Welcome)
     assert isinstance(await peer.next_message(), Ping)
