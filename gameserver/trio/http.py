@@ -126,6 +126,11 @@ class HttpFront:
                 MSGPACK_INSTALL,
             )
 
+    @property
+    def status(self) -> str:
+        """``/healthz``'s status: "ok", or "closing" once shutdown has begun."""
+        return "closing" if self.closing else "ok"
+
     def check_request(self, request: Request, ip: str) -> Response | None:
         """Answer a plain HTTP request, refuse a bad upgrade, or None to accept the upgrade."""
         header_bytes = sum(len(k) + len(v) + 4 for k, v in request.headers.raw_items())
@@ -163,7 +168,7 @@ class HttpFront:
                 document = self.health()
             else:
                 # The statistics name rooms and show the pid and CPU use: not for everyone.
-                document = {"status": "closing" if self.closing else "ok"}
+                document = {"status": self.status}
             body = json.dumps(document, separators=(",", ":")).encode()
             return response(200, body, "application/json")
         if path == "/":
@@ -180,7 +185,7 @@ class HttpFront:
         file = self.static_dir / MSGPACK_FILE
         if not file.is_file():
             return text_response(404, f"msgpack.min.js is not installed: run {MSGPACK_INSTALL}\n")
-        return response(200, file.read_bytes(), "text/javascript; charset=utf-8")
+        return response(200, file.read_bytes(), STATIC_TYPES[".js"])
 
     def _static(self, name: str) -> Response:
         # Only plain file names directly inside static_dir: no traversal possible.

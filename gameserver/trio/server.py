@@ -116,7 +116,7 @@ class RunningServer:
         rooms = list(self.core.rooms)
         cpu = os.times()
         document: dict[str, Any] = {
-            "status": "closing" if self.front.closing else "ok",
+            "status": self.front.status,
             "pid": os.getpid(),
             "uptime_s": round(time.monotonic() - self.started_at, 3),
             "connections": self.counter.total,
