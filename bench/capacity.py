@@ -53,10 +53,12 @@ OTHER_LOAD_LIMIT = 40.0
 """% of one core used by others (incl. unattributed kernel time) that makes a point re-run."""
 
 
-def start_server(kind: str, timeout: float = 20.0) -> tuple[subprocess.Popen[str], str]:
-    """Start a server on a free port; return the process and its ws:// URL."""
+def start_server(
+    kind: str, *extra: str, timeout: float = 20.0
+) -> tuple[subprocess.Popen[str], str]:
+    """Start a server (``extra``: more of its flags) on a free port; the process and its URL."""
     proc = subprocess.Popen(
-        [*SERVERS[kind], "--port", "0"],
+        [*SERVERS[kind], "--port", "0", *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -33,7 +33,7 @@ from typing import Any
 import psutil  # type: ignore[import-untyped]
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from capacity import PYTHON, ROOT, SERVERS, start_server, stop_server
+from capacity import PYTHON, ROOT, start_server, stop_server
 
 MB = 1024 * 1024
 
@@ -108,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Empty rooms are disposed after one second, so "no connection" also means no room.
-    SERVERS["ours"] = [*SERVERS["ours"], "--empty-room-grace", "1"]
-    proc, url = start_server("ours")
+    proc, url = start_server("ours", "--empty-room-grace", "1")
     server = psutil.Process(proc.pid)
     rss_idle = server.memory_info().rss
     rows: list[dict[str, Any]] = []
