@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import gc
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -38,6 +39,16 @@ def _origins(text: str) -> tuple[str, ...]:
     return tuple(o.strip() for o in text.split(",") if o.strip())
 
 
+def _worker_count(text: str) -> int:
+    """``--workers``: a positive number, or ``auto`` for one worker per CPU."""
+    if text == "auto":
+        return os.cpu_count() or 1
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number or auto: {text!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """One ``--flag`` per Settings field, its help text being that field's documentation."""
     docs = setting_docs()
@@ -59,7 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
                 help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"),
             )
             continue
-        kind = _origins if f.type == "tuple[str, ...]" else _FLAG_TYPES[str(f.type)]
+        if f.name == "workers":
+            kind: Callable[[str], Any] = _worker_count
+        elif f.type == "tuple[str, ...]":
+            kind = _origins
+        else:
+            kind = _FLAG_TYPES[str(f.type)]
         shown = ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(
             "--" + f.name.replace("_", "-"),

@@ -132,6 +132,32 @@ class Settings:
     keepalive_timeout: float = 20.0
     """Seconds for a WebSocket-level pong before the connection is closed 1011."""
 
+    # -- cluster: many workers, on Redis (README "Running on many cores and many hosts") --
+    workers: int = 1
+    """Worker processes (CLI: a number or ``auto`` = one per CPU). 1: one process, no
+    Redis, today's server. More: a supervisor runs them on the shared ``port``
+    (SO_REUSEPORT), each with its own direct port; needs ``redis``."""
+    redis: str | None = None
+    """Redis URL (``redis://host:6379/0``) of the cluster's room directory. Needed with
+    ``workers`` > 1; with one worker it joins the workers of other hosts."""
+    redis_prefix: str = "gameserver"
+    """Prefix of every Redis key, so several clusters can share one Redis."""
+    public_url: str | None = None
+    """The ws:// or wss:// URL players are redirected to for this worker (behind a proxy
+    or on another host). ``{index}`` becomes the worker's index and ``{port}`` its direct
+    port. Unset: ``ws://HOST:DIRECT_PORT/``, HOST being ``host`` (or this machine's
+    name when ``host`` is a wildcard)."""
+    worker_port_base: int = 0
+    """With ``workers`` > 1, worker i also listens alone on port ``worker_port_base + i``
+    (what redirects point at). 0: ``port + 1``, so 9002, 9003, … for port 9001."""
+    heartbeat_interval: float = 1.0
+    """Seconds between a worker's heartbeats in Redis. A worker that stops beating (and
+    its rooms) leaves the directory within three intervals."""
+    ticket_ttl: float = 10.0
+    """Seconds a redirect's seat ticket (and the seat it reserves) stays valid."""
+    redis_timeout: float = 2.0
+    """Seconds one directory request may take; then ``directory_unavailable``."""
+
     # -- process --------------------------------------------------------------
     shutdown_timeout: float = 3.0
     """Seconds SIGINT/SIGTERM waits for clients to take their 1001 before it exits anyway."""
@@ -158,8 +184,23 @@ class Settings:
         for name in ("read_interval", "timer_slack"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be 0..1 seconds")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1 (or auto)")
+        if self.workers > 1 and self.redis is None:
+            raise ValueError("workers > 1 needs redis (a redis:// URL for the room directory)")
+        if self.redis is not None and not self.redis.startswith(("redis://", "rediss://")):
+            raise ValueError("redis must be a redis:// or rediss:// URL")
+        if self.public_url is not None and not self.public_url.startswith(("ws://", "wss://")):
+            raise ValueError("public_url must be a ws:// or wss:// URL")
+        if not 0 <= self.worker_port_base <= 65535:
+            raise ValueError("worker_port_base must be 0..65535")
         if self.max_catch_up_ticks < 0:
             raise ValueError("max_catch_up_ticks must not be negative")
+
+    @property
+    def clustered(self) -> bool:
+        """True when rooms are found through the Redis directory (any worker count)."""
+        return self.redis is not None
 
     @property
     def tick_interval(self) -> float:
@@ -193,6 +234,7 @@ _POSITIVE = (
     "auth_timeout",
     "close_timeout", "messages_per_second", "frames_per_second", "keepalive_interval",
     "keepalive_timeout", "shutdown_timeout", "empty_room_grace", "chat_per_second",
+    "heartbeat_interval", "ticket_ttl", "redis_timeout",
 )  # fmt: skip
 _AT_LEAST_ONE = (
     "message_burst", "flood_close_after", "bad_messages_allowed", "max_chat_chars",

@@ -19,6 +19,7 @@ from .errors import CloseCode, ErrorCode, ProtocolError
 from .limits import SERVER_DECODE_LIMITS, DecodeLimits
 from .messages import (
     MAX_NAME_CHARS,
+    MAX_TICKET_CHARS,
     PROTOCOL_VERSION,
     Ack,
     Chat,
@@ -35,6 +36,7 @@ from .messages import (
     Ping,
     PlayerInfo,
     Pong,
+    Redirect,
     RoomInfo,
     ServerMessage,
     Snapshot,
@@ -43,6 +45,7 @@ from .messages import (
 
 __all__ = [
     "MAX_NAME_CHARS",
+    "MAX_TICKET_CHARS",
     "PROTOCOL_VERSION",
     "SERVER_DECODE_LIMITS",
     "Ack",
@@ -65,6 +68,7 @@ __all__ = [
     "PlayerInfo",
     "Pong",
     "ProtocolError",
+    "Redirect",
     "RoomInfo",
     "ServerMessage",
     "Snapshot",

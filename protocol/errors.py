@@ -47,6 +47,10 @@ class ErrorCode(enum.StrEnum):
     """Chat text empty after cleaning, or longer than ``max_chat_chars``."""
     RATE_LIMITED = "rate_limited"
     """Over the message rate: the message was dropped."""
+    BAD_TICKET = "bad_ticket"
+    """``hello.ticket`` is unknown, expired, already used, or for another worker or player."""
+    DIRECTORY_UNAVAILABLE = "directory_unavailable"
+    """The cluster's room directory (Redis) did not answer: retry the request in a moment."""
 
 
 class CloseCode(enum.IntEnum):
@@ -75,6 +79,8 @@ class CloseCode(enum.IntEnum):
     """No ``pong`` within ``ping_timeout`` of a ``ping``."""
     UNSUPPORTED_VERSION = 4003
     """The ``hello`` asked for a protocol version this server does not speak."""
+    REDIRECTED = 4005
+    """Sent right after a ``redirect``: the room is on another worker; reconnect there."""
 
 
 class ProtocolError(Exception):

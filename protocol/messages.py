@@ -23,6 +23,12 @@ PROTOCOL_VERSION = 1
 MAX_NAME_CHARS = 32
 """Longest player, room or game name on the wire."""
 
+MAX_TICKET_CHARS = 64
+"""Longest seat ticket (``redirect.ticket``, ``hello.ticket``); the server's are 22-32."""
+
+MAX_URL_CHARS = 512
+"""Longest URL in a ``redirect``."""
+
 
 def _name(d: Mapping[str, Any], t: str, key: str, optional: bool = False) -> Any:
     return get_str(d, t, key, MAX_NAME_CHARS, optional=optional, min_len=1)
@@ -45,6 +51,8 @@ class Hello:
     name: str
     game: str | None = None
     room: str | None = None
+    ticket: str | None = None
+    """A seat ticket from a ``redirect``: take the seat it reserved (game and room are ignored)."""
 
     def to_wire(self) -> dict[str, Any]:
         return _drop_none(
@@ -54,6 +62,7 @@ class Hello:
                 "name": self.name,
                 "game": self.game,
                 "room": self.room,
+                "ticket": self.ticket,
             }
         )
 
@@ -65,6 +74,7 @@ class Hello:
             name=_name(d, t, "name"),
             game=_name(d, t, "game", optional=True),
             room=_name(d, t, "room", optional=True),
+            ticket=get_str(d, t, "ticket", MAX_TICKET_CHARS, optional=True, min_len=1),
         )
 
 
@@ -450,9 +460,45 @@ class Error:
         )
 
 
-ServerMessage = Welcome | Joined | Left | Snapshot | Event | Ping | Error
+@dataclass(frozen=True, slots=True)
+class Redirect:
+    """The room you asked for lives on another worker: reconnect to ``url`` and say
+    ``hello`` with ``ticket`` there. The server closes this connection 4005 after it."""
+
+    TYPE: ClassVar[str] = "redirect"
+    url: str
+    ticket: str
+    room: str
+    """The room the ticket holds a seat in."""
+    ttl_ms: int
+    """How long the ticket stays valid, from when the server sent this message."""
+
+    def to_wire(self) -> dict[str, Any]:
+        return {
+            "t": self.TYPE,
+            "url": self.url,
+            "ticket": self.ticket,
+            "room": self.room,
+            "ttl_ms": self.ttl_ms,
+        }
+
+    @classmethod
+    def from_wire(cls, d: Mapping[str, Any]) -> Redirect:
+        t = cls.TYPE
+        url = get_str(d, t, "url", MAX_URL_CHARS, min_len=1)
+        if not url.startswith(("ws://", "wss://")):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "redirect.url: not a ws:// URL", ref=t)
+        return cls(
+            url=url,
+            ticket=get_str(d, t, "ticket", MAX_TICKET_CHARS, min_len=1),
+            room=get_str(d, t, "room", MAX_NAME_CHARS, min_len=1),
+            ttl_ms=get_int(d, t, "ttl_ms", 0, UINT32_MAX),
+        )
+
+
+ServerMessage = Welcome | Joined | Left | Snapshot | Event | Ping | Error | Redirect
 SERVER_MESSAGE_TYPES: dict[str, Any] = {
-    cls.TYPE: cls for cls in (Welcome, Joined, Left, Snapshot, Event, Ping, Error)
+    cls.TYPE: cls for cls in (Welcome, Joined, Left, Snapshot, Event, Ping, Error, Redirect)
 }
 
 Message = ClientMessage | ServerMessage
