@@ -76,6 +76,7 @@ COSTLY_ERRORS = frozenset(
         ErrorCode.ALREADY_HELLO,
         ErrorCode.BAD_INPUT,
         ErrorCode.BAD_CHAT,
+        ErrorCode.BAD_TICKET,
     }
 )
 """Refusals that only a broken or hostile client earns: each spends a bad-message credit."""

@@ -53,6 +53,7 @@ const CLOSE_CODES = {
   4001: ["TOO_SLOW", "this client fell too far behind reading the server's messages"],
   4002: ["PING_TIMEOUT", "no pong in time for a ping (was the tab asleep?)"],
   4003: ["UNSUPPORTED_VERSION", "the server does not speak this protocol version"],
+  4005: ["REDIRECTED", "the room is on another worker of the server: reconnecting there"],
 };
 
 /** A close code as a person reads it: "1001 GOING_AWAY: the server is shutting down". */
@@ -88,6 +89,8 @@ const ERROR_CODES = {
   input_queue_full: "too many inputs waiting for the next tick",
   bad_chat: "chat line empty or too long",
   rate_limited: "sending too fast: messages were dropped",
+  bad_ticket: "the seat ticket was refused (expired or already used): join again",
+  directory_unavailable: "the server's room directory is not answering: try again in a moment",
 };
 
 export function describeError(code) {

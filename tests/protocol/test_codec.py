@@ -550,7 +550,13 @@ _room = st.fixed_dictionaries(
     }
 )
 _VALID_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
-    "hello": {"version": _u32, "name": _name, "game": _opt(_name), "room": _opt(_name)},
+    "hello": {
+        "version": _u32,
+        "name": _name,
+        "game": _opt(_name),
+        "room": _opt(_name),
+        "ticket": _opt(st.text(min_size=1, max_size=64)),
+    },
     "join": {"game": _opt(_name), "room": _opt(_name)},
     "leave": {},
     "input": {"seq": _u32, "data": _values, "ack": _opt(_u53)},
@@ -586,6 +592,12 @@ _VALID_FIELDS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "tick": _u53,
     },
     "ping": {"nonce": _u53},
+    "redirect": {
+        "url": st.sampled_from(["ws://127.0.0.1:9002/", "wss://game.example/w1/"]),
+        "ticket": st.text(min_size=1, max_size=64),
+        "room": _name,
+        "ttl_ms": _u32,
+    },
     "error": {
         "code": st.text(max_size=64),
         "message": st.text(max_size=20),

@@ -23,6 +23,7 @@ from protocol import (
     Leave,
     Left,
     Ping,
+    Redirect,
     PlayerInfo,
     Pong,
     ProtocolError,
@@ -48,6 +49,7 @@ CLIENT_EXAMPLES: list[ClientMessage] = [
     Hello(PROTOCOL_VERSION, "ada", game="arena"),
     Hello(PROTOCOL_VERSION, "ada", room="lobby-7"),
     Hello(PROTOCOL_VERSION, "ada", game="arena", room="arena-1"),
+    Hello(PROTOCOL_VERSION, "ada", ticket="Xk2v9Qp0aZ7sLm4RtY8wEq"),
     Hello(UINT32_MAX, "x" * MAX_NAME_CHARS),
     Hello(0, "\N{SNOWMAN}" * MAX_NAME_CHARS),
     Join(game="arena"),
@@ -93,6 +95,8 @@ SERVER_EXAMPLES: list[ServerMessage] = [
     Ping(UINT53_MAX),
     Error(ErrorCode.ROOM_FULL, "room 'arena-1' is full", ref="join"),
     Error("some_future_code", ""),
+    Redirect("ws://127.0.0.1:9002/", "Xk2v9Qp0aZ7sLm4RtY8wEq", "arena-7", 10_000),
+    Redirect("wss://game.example/w1/", "t", "r", UINT32_MAX),
 ]
 
 
