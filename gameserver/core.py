@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
+from .cluster.seating import SeatDirectory
 from .game import GameRegistry
 from .room import Room
 from .rooms import RoomRegistry
@@ -33,6 +34,15 @@ class ServerCore:
         """Time of tick 0 for every room: tick numbers are server-wide."""
         self.rooms = RoomRegistry(settings, games, on_room_created, seed, epoch)
         self._player_ids = itertools.count(1)
+        self.directory: SeatDirectory | None = None
+        """The cluster's room directory; None on a lone server (rooms are all local)."""
+
+    def attach_directory(self, directory: SeatDirectory) -> None:
+        """Find rooms, seats and player ids through a cluster's directory from now on."""
+        self.directory = directory
+        self.rooms.on_disposed = directory.room_disposed
 
     def new_player_id(self) -> int:
+        if self.directory is not None:
+            return self.directory.new_player_id()
         return next(self._player_ids)

@@ -49,6 +49,8 @@ class RoomRegistry:
         self._rooms: dict[str, Room] = {}
         self._counter = itertools.count(1)
         self._seeds = random.Random(seed)
+        self.on_disposed: Callable[[str], None] | None = None
+        """Called with a room's name once it is disposed (a cluster's directory forgets it)."""
 
     def __iter__(self) -> Iterator[Room]:
         return iter(list(self._rooms.values()))
@@ -141,6 +143,8 @@ class RoomRegistry:
         if self._rooms.get(room.name) is room:
             del self._rooms[room.name]
             log.info("room %s disposed", room.name)
+            if self.on_disposed is not None:
+                self.on_disposed(room.name)
 
     @property
     def player_count(self) -> int:

@@ -28,6 +28,7 @@ import enum
 import logging
 import math
 import unicodedata
+from collections.abc import Callable
 from typing import Any
 
 from protocol import (
@@ -49,6 +50,7 @@ from protocol import (
     Ping,
     Pong,
     ProtocolError,
+    Redirect,
     RoomInfo,
     Welcome,
     decode_client_message,
@@ -58,6 +60,15 @@ from protocol import (
 )
 
 from .auth import Identity
+from .cluster.directory import (
+    SeatElsewhere,
+    SeatHere,
+    SeatOutcome,
+    SeatRefused,
+    TicketRefused,
+    TicketSeat,
+)
+from .cluster.seating import SeatRequest
 from .core import ServerCore
 from .game import InvalidInput, Player
 from .latency import LatencyEstimator, LatencyReport
@@ -83,6 +94,10 @@ COSTLY_ERRORS = frozenset(
 
 BAD_MESSAGE_REFILL_PER_SECOND = 0.1
 """One bad-message credit comes back every 10 s."""
+
+
+def _nothing() -> None:
+    pass
 
 
 class State(enum.Enum):
@@ -135,6 +150,10 @@ class Session:
         self._latency_packed_for: LatencyReport | None = None
         self._latency_packed = b""
         self.last_acked_snapshot = 0
+        self._seat_pending: str | None = None
+        """"hello" or "join" while a cluster's directory is finding the seat."""
+        self.timers_changed: Callable[[], None] = _nothing
+        """Called when an answer from outside (the directory) may have moved ``next_timer``."""
         self.rooms_created = 0
         """Rooms this connection caused to exist (capped: one client must not fill max_rooms)."""
         self.messages_received = 0
@@ -248,6 +267,8 @@ class Session:
         room, self.room = self.room, None
         if room is not None:
             room.remove(self.player.id, now)
+            if self.core.directory is not None:
+                self.core.directory.seat_freed(room.name)
             # Nothing of that room may follow the ``left`` reply.
             self.outbox.discard_snapshot()
         if self.state is State.IN_ROOM:
@@ -325,14 +346,33 @@ class Session:
             return
         self.player.name = name
         self.state = State.LOBBY
-        self._next_ping = now
         refusal: JoinRefused | None = None
         info: RoomInfo | None = None
-        if hello.game is not None or hello.room is not None:
+        if self.core.directory is not None and (
+            hello.ticket is not None or hello.game is not None or hello.room is not None
+        ):
+            try:
+                if hello.ticket is None:
+                    self._check_join(hello.game, hello.room)
+            except JoinRefused as exc:
+                refusal = exc
+            else:
+                # The welcome waits for the directory's answer (seat_resolved).
+                self._ask_directory(Hello.TYPE, hello.game, hello.room, hello.ticket)
+                return
+        elif hello.ticket is not None:
+            self._ticket_refused("this server runs no cluster: tickets mean nothing here", now)
+            return
+        elif hello.game is not None or hello.room is not None:
             try:
                 info = self._seat(hello.game, hello.room, now)
             except JoinRefused as exc:
                 refusal = exc
+        self._welcome(info, refusal, now)
+
+    def _welcome(self, info: RoomInfo | None, refusal: JoinRefused | None, now: float) -> None:
+        """Say welcome (in ``info``'s room, or in the lobby after ``refusal``), start pinging."""
+        self._next_ping = now
         settings = self.settings
         self.outbox.send(
             encode(
@@ -355,14 +395,26 @@ class Session:
         # The first ping goes out now, right behind the welcome.
         self.on_timer(now)
 
-    def _seat(self, game: str | None, room: str | None, now: float) -> RoomInfo | None:
-        """Join a room; None if the game failed in on_join (then the client is closed)."""
+    def _check_join(self, game: str | None, room: str | None) -> None:
+        """The checks a join passes before any room is looked at (§5.2's first two)."""
         if room is not None and clean_text(room) != room:
             # Room names reach logs and /healthz: printable characters only, no padding.
             raise JoinRefused(ErrorCode.BAD_MESSAGE, "room names must be printable, untrimmed")
+        if game is not None and game not in self.core.games:
+            raise JoinRefused(ErrorCode.UNKNOWN_GAME, f"no game named {game!r}")
+
+    def _seat(
+        self, game: str | None, room: str | None, now: float, *, granted: bool = False
+    ) -> RoomInfo | None:
+        """Join a room; None if the game failed in on_join (then the client is closed).
+
+        ``granted``: a cluster's directory already gave this seat (and said whether
+        the room may be created here), so this connection's room cap was checked.
+        """
+        self._check_join(game, room)
         rooms = self.core.rooms
         before = len(rooms)
-        may_create = self.rooms_created < self.settings.rooms_created_per_connection
+        may_create = granted or self.rooms_created < self.settings.rooms_created_per_connection
         try:
             self.room, info = rooms.join(self, game, room, now, may_create)
         except JoinRefused:
@@ -379,6 +431,17 @@ class Session:
     def _on_join(self, join: Join, now: float) -> None:
         if self.room is not None:
             self._refuse(ErrorCode.ALREADY_IN_ROOM, f"leave {self.room.name!r} first", Join.TYPE)
+            return
+        if self._seat_pending is not None:
+            self._refuse(ErrorCode.ALREADY_IN_ROOM, "a join is already on its way", Join.TYPE)
+            return
+        if self.core.directory is not None:
+            try:
+                self._check_join(join.game, join.room)
+            except JoinRefused as exc:
+                self._refuse(exc.code, exc.detail, Join.TYPE)
+                return
+            self._ask_directory(Join.TYPE, join.game, join.room, None)
             return
         try:
             info = self._seat(join.game, join.room, now)
@@ -441,3 +504,85 @@ class Session:
             )
             return
         room.broadcast(Event("chat", self.player.id, self.player.name, text, room.tick_no))
+
+    # -- a cluster's directory -------------------------------------------------
+
+    def _ask_directory(
+        self, ref: str, game: str | None, room: str | None, ticket: str | None
+    ) -> None:
+        directory = self.core.directory
+        assert directory is not None
+        self._seat_pending = ref
+        identity = self.player.identity
+        cap = self.settings.rooms_created_per_connection
+        directory.request_seat(
+            SeatRequest(
+                game=game,
+                room=room,
+                ticket=ticket,
+                player_id=self.player.id,
+                name=self.player.name,
+                user=identity.user_id if identity is not None else "",
+                may_create=self.rooms_created < cap
+                and len(self.core.rooms) < self.settings.max_rooms,
+                resolve=self.seat_resolved,
+            )
+        )
+
+    def seat_resolved(self, outcome: SeatOutcome, now: float) -> None:
+        """The directory answered the pending ``hello`` or ``join`` (PROTOCOL.md §5.11)."""
+        self._now = now
+        pending, self._seat_pending = self._seat_pending, None
+        directory = self.core.directory
+        assert directory is not None
+        if pending is None or self.state is State.CLOSED or self.outbox.closing:
+            # Gone meanwhile: a seat granted here goes back at once.
+            if isinstance(outcome, TicketSeat) or (
+                isinstance(outcome, SeatHere) and pending is not None
+            ):
+                directory.seat_freed(outcome.room)
+            return
+        if isinstance(outcome, TicketRefused):
+            self._ticket_refused(outcome.detail, now)
+        elif isinstance(outcome, SeatElsewhere):
+            ttl_ms = int(self.settings.ticket_ttl * 1000)
+            self.outbox.send(encode(Redirect(outcome.url, outcome.ticket, outcome.room, ttl_ms)))
+            self.close(CloseCode.REDIRECTED, f"room {outcome.room} is on another worker")
+        else:
+            info, refusal = self._take_granted_seat(outcome, now)
+            if pending == Hello.TYPE:
+                if not self.outbox.closing:  # the game failing on join closed it: no welcome
+                    self._welcome(info, refusal, now)
+            elif refusal is not None:
+                self._refuse(refusal.code, refusal.detail, Join.TYPE)
+            elif info is not None and self.room is not None:
+                self.outbox.send(encode(Joined(info)))
+                self.room.announce_join(self.player)
+        self.timers_changed()
+
+    def _take_granted_seat(
+        self, outcome: SeatHere | TicketSeat | SeatRefused, now: float
+    ) -> tuple[RoomInfo | None, JoinRefused | None]:
+        if isinstance(outcome, SeatRefused):
+            return None, JoinRefused(outcome.code, outcome.detail)
+        if isinstance(outcome, TicketSeat):
+            # The player the first worker welcomed or seated: same id, same name.
+            self.player.id = outcome.player_id
+            identity = self.player.identity
+            if identity is None or identity.name is None:
+                self.player.name = outcome.name
+            self.peer = f"{self.peer.partition('#')[0]}#{outcome.player_id}"
+        try:
+            info = self._seat(outcome.game, outcome.room, now, granted=True)
+        except JoinRefused as exc:
+            self.core.directory.seat_freed(outcome.room)  # type: ignore[union-attr]
+            return None, exc
+        if info is None:  # the game failed in on_join; the client is being closed
+            self.core.directory.seat_freed(outcome.room)  # type: ignore[union-attr]
+        return info, None
+
+    def _ticket_refused(self, detail: str, now: float) -> None:
+        """``bad_ticket``, and nothing else: the connection waits for a new ``hello``."""
+        self.state = State.AWAIT_HELLO
+        self.connected_at = now  # a fresh hello_timeout
+        self._refuse(ErrorCode.BAD_TICKET, detail, Hello.TYPE)

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import ssl
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
 from protocol import CloseCode
 
 from ..auth import Authenticate
+from ..cluster.worker import WorkerInfo, worker_url
 from ..core import ServerCore
 from ..game import GameRegistry
 from ..games import default_games
@@ -32,6 +34,9 @@ from ..tick import TickStats
 from .handshake import AuthGate, Opened, open_websocket
 from .http import ConnectionCounter, HttpFront
 from .link import ClientLink
+
+if TYPE_CHECKING:
+    from .directory import RedisDirectory
 from .poller import ReadPoller
 from .poller import available as poller_available
 from .ticker import run_room
@@ -92,6 +97,8 @@ class RunningServer:
             ReadPoller(interval=core.settings.read_interval) if poller_available() else None
         )
         """Reads every plain-TCP client socket from one task (Linux epoll)."""
+        self.directory: RedisDirectory | None = None
+        """The cluster's room directory (with ``settings.redis``), else None."""
         self.listen_scope = trio.CancelScope()
         self._nursery = nursery
         self._no_links = trio.Event()
@@ -132,6 +139,14 @@ class RunningServer:
         if self.auth is not None:
             # Since the start: accepted, refused (401), timed_out (503), failed (500).
             document["auth"] = self.auth.stats.as_dict()
+        directory = self.directory
+        if directory is not None:
+            worker = directory.worker
+            document["worker"] = {"id": worker.id, "index": worker.index, "url": worker.url}
+            document["cluster"] = {
+                "directory": "ok" if directory.available else "unreachable",
+                **directory.summary.as_dict(),
+            }
         return document
 
     def _client_counters(self) -> dict[str, int]:
@@ -222,6 +237,8 @@ class RunningServer:
         if self.links:
             with trio.move_on_after(self.core.settings.shutdown_timeout):
                 await self._no_links.wait()
+        if self.directory is not None:
+            await self.directory.aclose()
         self._nursery.cancel_scope.cancel()
 
 
@@ -229,6 +246,7 @@ async def serve_game(
     settings: Settings,
     games: GameRegistry | None = None,
     authenticate: Authenticate | None = None,
+    worker_index: int = 0,
     *,
     task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -253,6 +271,19 @@ async def serve_game(
         listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
         sockname = listeners[0].socket.getsockname()
         running.host, running.port = str(sockname[0]), int(sockname[1])
+        if settings.redis is not None:
+            # Imported here: coredis takes ~0.35 s to import, which a lone server never needs.
+            from .directory import RedisDirectory
+
+            worker = WorkerInfo(
+                id=f"{socket.gethostname()}-{os.getpid()}-{worker_index}",
+                index=worker_index,
+                url=worker_url(settings, worker_index, running.port),
+            )
+            running.directory = RedisDirectory(core, worker, nursery)
+            # DirectoryUnreachable propagates: the CLI says so in one line and exits 2.
+            await nursery.start(running.directory.serve, name="directory")
+            core.attach_directory(running.directory)
 
         async def listen() -> None:
             with running.listen_scope:

@@ -1,0 +1,424 @@
+"""The cluster's room directory in Redis: its keys, its Lua scripts, their answers.
+
+Sans-I/O: this module only builds arguments and reads replies; the trio shell
+(``gameserver/trio/directory.py``) sends them. Every decision that must hold
+across workers (a seat, a room name, a ticket) is one Lua script, which Redis
+runs atomically: two workers never both take the last seat, and two rooms
+never get one name.
+
+Keys, under ``P`` = ``Settings.redis_prefix``; each expires unless its owner
+keeps it alive, so nothing outlives the workers by more than three heartbeats
+(the counters: a day)::
+
+    P:w:<worker>     worker presence: JSON {url, index, host, pid, rooms, players}; TTL
+    P:r:<room>       room record (hash): worker, url, game, seats, taken, seq; TTL,
+                     refreshed by the owner's heartbeat
+    P:rv:<room>      seats reserved behind tickets (zset: ticket -> expiry in ms)
+    P:open:<game>    rooms of a game with a free seat (zset: room -> creation seq)
+    P:t:<ticket>     a redirect's seat ticket (hash): room, worker, game, seats,
+                     player, name, user; expires after ``ticket_ttl``
+    P:seq:room       creation order of rooms (matchmaking fills the oldest first)
+    P:seq:name:<g>   the n of matchmade room names ``<game>-<n>``
+    P:seq:player     player ids, handed out to workers in blocks
+
+``taken`` counts seated players plus live reservations. The owner adds a seat
+for each local join (through ``CLAIM``, like everyone) and gives it back on
+each leave (``RELEASE``); reservations that expire are given back lazily by
+whoever reads the room next. After losing Redis, an owner re-registers its
+rooms with their local counts (``REGISTER``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from protocol import ErrorCode
+
+COUNTER_TTL_MS = 86_400_000
+"""Counters live a day past the last use: ids restart only after a whole day idle."""
+
+PLAYER_ID_BLOCK = 4096
+"""Player ids a worker takes at once (refilled in the background when half used)."""
+
+# Shared by the scripts: the time, and "give back reservations that expired".
+_PRELUDE = """
+local P = ARGV[1]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+-- A room stays among the open ones while it has a free seat, or a reservation that
+-- may lapse and free one (matchmaking must find it to give that seat back).
+local function reopen(name, key)
+  local seats = tonumber(redis.call('HGET', key, 'seats'))
+  local taken = tonumber(redis.call('HGET', key, 'taken'))
+  local game = redis.call('HGET', key, 'game')
+  if taken < seats or redis.call('ZCARD', P .. ':rv:' .. name) > 0 then
+    redis.call('ZADD', P .. ':open:' .. game, redis.call('HGET', key, 'seq'), name)
+  else
+    redis.call('ZREM', P .. ':open:' .. game, name)
+  end
+end
+
+local function give_back(name, key, n)
+  if n <= 0 then return end
+  if redis.call('HINCRBY', key, 'taken', -n) < 0 then redis.call('HSET', key, 'taken', 0) end
+  reopen(name, key)
+end
+
+-- The room's record with expired reservations given back, or nil if it is gone.
+local function live(name)
+  local key = P .. ':r:' .. name
+  if redis.call('EXISTS', key) == 0 then return nil end
+  give_back(name, key, redis.call('ZREMRANGEBYSCORE', P .. ':rv:' .. name, '-inf', now))
+  return key
+end
+"""
+
+CLAIM = (
+    _PRELUDE
+    + """
+-- ARGV: P, game ('' = none), room ('' = matchmaking), worker, url, seats if created,
+--       may create ('1'/'0'), record ttl ms, ticket, ticket ttl ms, player, name, user
+local game, want, wid, url = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local new_seats, may_create, ttl = tonumber(ARGV[6]), ARGV[7] == '1', tonumber(ARGV[8])
+local ticket, ticket_ttl = ARGV[9], tonumber(ARGV[10])
+
+local function seat(name, key)
+  local seats = tonumber(redis.call('HGET', key, 'seats'))
+  if tonumber(redis.call('HGET', key, 'taken')) >= seats then return nil end
+  redis.call('HINCRBY', key, 'taken', 1)
+  local owner = redis.call('HGET', key, 'worker')
+  if owner == wid then
+    reopen(name, key)
+    return {'here', name, redis.call('HGET', key, 'game'), '0'}
+  end
+  -- Another worker's room: the seat waits behind a single-use ticket.
+  local tkey = P .. ':t:' .. ticket
+  redis.call('HSET', tkey, 'room', name, 'worker', owner, 'game', redis.call('HGET', key, 'game'),
+             'seats', seats, 'player', ARGV[11], 'name', ARGV[12], 'user', ARGV[13])
+  redis.call('PEXPIRE', tkey, ticket_ttl)
+  local rv = P .. ':rv:' .. name
+  redis.call('ZADD', rv, now + ticket_ttl, ticket)
+  redis.call('PEXPIRE', rv, math.max(ttl, ticket_ttl))
+  reopen(name, key)
+  return {'there', name, redis.call('HGET', key, 'url'), ticket}
+end
+
+local function create(name)
+  if not may_create then
+    return {'refused', 'too_many_rooms', 'no more rooms may be opened for you here'}
+  end
+  local seq = redis.call('INCR', P .. ':seq:room')
+  redis.call('PEXPIRE', P .. ':seq:room', ARGV[14])
+  local key = P .. ':r:' .. name
+  redis.call('HSET', key, 'worker', wid, 'url', url, 'game', game, 'seats', new_seats,
+             'taken', 1, 'seq', seq)
+  redis.call('PEXPIRE', key, ttl)
+  reopen(name, key)
+  redis.call('PEXPIRE', P .. ':open:' .. game, ttl)
+  return {'here', name, game, '1'}
+end
+
+if want ~= '' then
+  local key = live(want)
+  if key == nil then
+    if game == '' then return {'refused', 'no_such_room', "no room named '" .. want .. "'"} end
+    return create(want)
+  end
+  local runs = redis.call('HGET', key, 'game')
+  if game ~= '' and runs ~= game then
+    return {'refused', 'room_game_mismatch', "room '" .. want .. "' runs '" .. runs .. "'"}
+  end
+  return seat(want, key) or {'refused', 'room_full', "room '" .. want .. "' is full"}
+end
+
+-- Matchmaking: the oldest room of the game with a free seat, on any worker.
+local open = P .. ':open:' .. game
+for _, name in ipairs(redis.call('ZRANGE', open, 0, -1)) do
+  local key = live(name)
+  if key == nil then
+    redis.call('ZREM', open, name)
+  else
+    local granted = seat(name, key)
+    if granted then return granted end
+  end
+end
+while true do
+  local n = redis.call('INCR', P .. ':seq:name:' .. game)
+  redis.call('PEXPIRE', P .. ':seq:name:' .. game, ARGV[14])
+  local name = game .. '-' .. n
+  if redis.call('EXISTS', P .. ':r:' .. name) == 0 then return create(name) end
+end
+"""
+)
+
+CONSUME = (
+    _PRELUDE
+    + """
+-- ARGV: P, ticket, worker, user, url, record ttl ms
+local tkey = P .. ':t:' .. ARGV[2]
+local fields = redis.call('HGETALL', tkey)
+if #fields == 0 then return {'bad', 'unknown, expired or already used ticket'} end
+redis.call('DEL', tkey)
+local f = {}
+for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
+local key = live(f.room)
+local reserved = redis.call('ZREM', P .. ':rv:' .. f.room, ARGV[2])
+if f.worker ~= ARGV[3] or f.user ~= ARGV[4] then
+  -- Used up all the same (single use); the seat it held goes back.
+  if key and reserved == 1 then give_back(f.room, key, 1) end
+  if f.worker ~= ARGV[3] then return {'bad', 'ticket for another worker'} end
+  return {'bad', 'ticket for another user'}
+end
+if key == nil then
+  -- The room was disposed meanwhile: this worker opens it again, with this seat.
+  local seq = redis.call('INCR', P .. ':seq:room')
+  key = P .. ':r:' .. f.room
+  redis.call('HSET', key, 'worker', ARGV[3], 'url', ARGV[5], 'game', f.game, 'seats', f.seats,
+             'taken', 1, 'seq', seq)
+  redis.call('PEXPIRE', key, ARGV[6])
+  reopen(f.room, key)
+elseif reserved == 0 then
+  -- Its reservation had lapsed and was given back: take the seat again, if still free.
+  if tonumber(redis.call('HGET', key, 'taken')) >= tonumber(redis.call('HGET', key, 'seats')) then
+    return {'bad', 'ticket expired and the room filled up'}
+  end
+  redis.call('HINCRBY', key, 'taken', 1)
+  reopen(f.room, key)
+end
+return {'ok', f.room, f.game, f.player, f.name}
+"""
+)
+
+RELEASE = (
+    _PRELUDE
+    + """
+-- ARGV: P, worker, then pairs: room, seats to give back
+for i = 3, #ARGV, 2 do
+  local key = P .. ':r:' .. ARGV[i]
+  if redis.call('HGET', key, 'worker') == ARGV[2] then
+    give_back(ARGV[i], key, tonumber(ARGV[i + 1]))
+  end
+end
+return 1
+"""
+)
+
+DROP = (
+    _PRELUDE
+    + """
+-- ARGV: P, worker, room: forget a room this worker disposed of.
+local key = P .. ':r:' .. ARGV[3]
+if redis.call('HGET', key, 'worker') ~= ARGV[2] then return 0 end
+redis.call('ZREM', P .. ':open:' .. redis.call('HGET', key, 'game'), ARGV[3])
+redis.call('DEL', key, P .. ':rv:' .. ARGV[3])
+return 1
+"""
+)
+
+REFRESH = (
+    _PRELUDE
+    + """
+-- ARGV: P, worker, record ttl ms, then this worker's room names.
+-- Keeps them alive; answers those whose record is gone or taken over (to re-register).
+local lost = {}
+local ttl = tonumber(ARGV[3])
+for i = 4, #ARGV do
+  local name = ARGV[i]
+  local key = live(name)
+  if key == nil or redis.call('HGET', key, 'worker') ~= ARGV[2] then
+    table.insert(lost, name)
+  else
+    redis.call('PEXPIRE', key, ttl)
+    local rv = P .. ':rv:' .. name
+    if redis.call('PTTL', rv) < ttl then redis.call('PEXPIRE', rv, ttl) end
+    redis.call('PEXPIRE', P .. ':open:' .. redis.call('HGET', key, 'game'), ttl)
+  end
+end
+return lost
+"""
+)
+
+REGISTER = (
+    _PRELUDE
+    + """
+-- ARGV: P, worker, url, record ttl ms, then groups: room, game, seats, seated here.
+-- Answers the rooms another worker holds under the same name meanwhile.
+local taken_over = {}
+local ttl = tonumber(ARGV[4])
+for i = 5, #ARGV, 4 do
+  local name, game, seats, seated = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local key = live(name)
+  if key and redis.call('HGET', key, 'worker') ~= ARGV[2] then
+    table.insert(taken_over, name)
+  else
+    local reserved = redis.call('ZCARD', P .. ':rv:' .. name)
+    local seq = key and redis.call('HGET', key, 'seq') or redis.call('INCR', P .. ':seq:room')
+    key = P .. ':r:' .. name
+    redis.call('HSET', key, 'worker', ARGV[2], 'url', ARGV[3], 'game', game, 'seats', seats,
+               'taken', seated + reserved, 'seq', seq)
+    redis.call('PEXPIRE', key, ttl)
+    reopen(name, key)
+    redis.call('PEXPIRE', P .. ':open:' .. game, ttl)
+  end
+end
+return taken_over
+"""
+)
+
+TAKE_IDS = """
+-- ARGV: P, block size: the last id of a fresh block.
+local last = redis.call('INCRBY', ARGV[1] .. ':seq:player', ARGV[2])
+redis.call('PEXPIRE', ARGV[1] .. ':seq:player', ARGV[3])
+return last
+"""
+
+
+# -- what the scripts answer -------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SeatHere:
+    """The seat is in a room this worker runs (or must now create: ``created``)."""
+
+    room: str
+    game: str
+    created: bool
+
+
+@dataclass(frozen=True, slots=True)
+class SeatElsewhere:
+    """The room runs on another worker: send the player there with ``ticket``."""
+
+    room: str
+    url: str
+    ticket: str
+
+
+@dataclass(frozen=True, slots=True)
+class SeatRefused:
+    """No seat: ``code`` and ``detail`` go to the client as an ``error``."""
+
+    code: ErrorCode
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketSeat:
+    """A redirected player's ticket was good: seat them in ``room`` as ``player_id``."""
+
+    room: str
+    game: str
+    player_id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRefused:
+    """The ticket was forged, expired, used, or not for this worker or user."""
+
+    detail: str
+
+
+SeatOutcome = SeatHere | SeatElsewhere | SeatRefused | TicketSeat | TicketRefused
+
+DIRECTORY_DOWN = SeatRefused(
+    ErrorCode.DIRECTORY_UNAVAILABLE, "the room directory is not answering; try again shortly"
+)
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def parse_claim(reply: Sequence[Any]) -> SeatHere | SeatElsewhere | SeatRefused:
+    """Read ``CLAIM``'s answer."""
+    kind, *rest = (_text(v) for v in reply)
+    if kind == "here":
+        return SeatHere(rest[0], rest[1], rest[2] == "1")
+    if kind == "there":
+        return SeatElsewhere(rest[0], rest[1], rest[2])
+    if kind == "refused":
+        return SeatRefused(ErrorCode(rest[0]), rest[1])
+    raise ValueError(f"unexpected CLAIM reply {reply!r}")
+
+
+def parse_consume(reply: Sequence[Any]) -> TicketSeat | TicketRefused:
+    """Read ``CONSUME``'s answer."""
+    kind, *rest = (_text(v) for v in reply)
+    if kind == "ok":
+        return TicketSeat(rest[0], rest[1], int(rest[2]), rest[3])
+    if kind == "bad":
+        return TicketRefused(rest[0])
+    raise ValueError(f"unexpected CONSUME reply {reply!r}")
+
+
+class Keys:
+    """Key names under one prefix."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+
+    def worker(self, worker_id: str) -> str:
+        return f"{self.prefix}:w:{worker_id}"
+
+    @property
+    def worker_pattern(self) -> str:
+        return f"{self.prefix}:w:*"
+
+    def room(self, name: str) -> str:
+        return f"{self.prefix}:r:{name}"
+
+    def ticket(self, ticket: str) -> str:
+        return f"{self.prefix}:t:{ticket}"
+
+    @property
+    def everything(self) -> str:
+        return f"{self.prefix}:*"
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSummary:
+    """The cluster as the heartbeat last saw it (for ``/healthz``)."""
+
+    workers: int = 0
+    rooms: int = 0
+    players: int = 0
+    worker_urls: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "workers": self.workers,
+            "rooms": self.rooms,
+            "players": self.players,
+            "worker_urls": list(self.worker_urls),
+        }
+
+
+def presence_document(url: str, index: int, host: str, pid: int, rooms: int, players: int) -> str:
+    """What a worker's presence key holds."""
+    return json.dumps(
+        {"url": url, "index": index, "host": host, "pid": pid, "rooms": rooms, "players": players},
+        separators=(",", ":"),
+    )
+
+
+def summarise(documents: Sequence[Any]) -> ClusterSummary:
+    """Add up the presence documents of live workers (a missing one is skipped)."""
+    workers = rooms = players = 0
+    urls: list[str] = []
+    for raw in documents:
+        if raw is None:
+            continue
+        try:
+            doc = json.loads(_text(raw))
+            rooms += int(doc["rooms"])
+            players += int(doc["players"])
+            urls.append(str(doc["url"]))
+        except (ValueError, KeyError, TypeError):
+            continue
+        workers += 1
+    return ClusterSummary(workers, rooms, players, tuple(sorted(urls)))

@@ -1,0 +1,243 @@
+"""The directory's Lua scripts against a real Redis: seats, names, tickets, expiry.
+
+Each test plays one or more "workers" by calling the scripts as the worker's
+directory does, through the same argument builders' order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import coredis
+import pytest
+import trio
+
+from gameserver.cluster.directory import (
+    CLAIM,
+    CONSUME,
+    COUNTER_TTL_MS,
+    DROP,
+    REFRESH,
+    REGISTER,
+    RELEASE,
+    SeatElsewhere,
+    SeatHere,
+    SeatRefused,
+    TicketRefused,
+    TicketSeat,
+    parse_claim,
+    parse_consume,
+)
+from protocol import ErrorCode
+from tests.redis_server import RedisServer
+
+TTL_MS = 3000
+
+
+class Scripts:
+    def __init__(self, client: coredis.Redis[str], prefix: str) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.claim_script = client.register_script(CLAIM)
+        self.consume_script = client.register_script(CONSUME)
+        self.release_script = client.register_script(RELEASE)
+        self.drop_script = client.register_script(DROP)
+        self.refresh_script = client.register_script(REFRESH)
+        self.register_script = client.register_script(REGISTER)
+        self.tickets = 0
+
+    async def claim(
+        self,
+        worker: str,
+        game: str = "arena",
+        room: str = "",
+        *,
+        seats: int = 50,
+        may_create: bool = True,
+        ticket_ttl_ms: int = 10_000,
+        player: int = 1,
+        user: str = "",
+    ) -> SeatHere | SeatElsewhere | SeatRefused:
+        self.tickets += 1
+        reply: Any = await self.claim_script(
+            args=[
+                self.prefix, game, room, worker, f"ws://{worker}/", seats,
+                "1" if may_create else "0", TTL_MS, f"ticket-{self.tickets}", ticket_ttl_ms,
+                player, f"p{player}", user, COUNTER_TTL_MS,
+            ]
+        )  # fmt: skip
+        return parse_claim(reply)
+
+    async def consume(self, ticket: str, worker: str, user: str = "") -> TicketSeat | TicketRefused:
+        reply: Any = await self.consume_script(
+            args=[self.prefix, ticket, worker, user, f"ws://{worker}/", TTL_MS]
+        )
+        return parse_consume(reply)
+
+    async def room(self, name: str) -> dict[str, str]:
+        return dict(await self.client.hgetall(f"{self.prefix}:r:{name}"))
+
+    async def taken(self, name: str) -> int:
+        return int((await self.room(name))["taken"])
+
+
+@pytest.fixture
+async def scripts(redis_server: RedisServer, redis_prefix: str) -> AsyncIterator[Scripts]:
+    client: coredis.Redis[str] = coredis.Redis.from_url(redis_server.url, decode_responses=True)
+    async with client:
+        yield Scripts(client, redis_prefix)
+
+
+async def test_matchmaking_creates_a_room_owned_by_the_claimer(scripts: Scripts) -> None:
+    first = await scripts.claim("w1")
+    assert first == SeatHere("arena-1", "arena", created=True)
+    again = await scripts.claim("w1")
+    assert again == SeatHere("arena-1", "arena", created=False)
+    record = await scripts.room("arena-1")
+    assert record["worker"] == "w1" and record["taken"] == "2" and record["seats"] == "50"
+    assert 0 < await scripts.client.pttl(f"{scripts.prefix}:r:arena-1") <= TTL_MS
+
+
+async def test_another_worker_gets_a_ticket_for_the_same_room(scripts: Scripts) -> None:
+    await scripts.claim("w1")
+    there = await scripts.claim("w2", player=9)
+    assert isinstance(there, SeatElsewhere)
+    assert there.room == "arena-1" and there.url == "ws://w1/"
+    assert await scripts.taken("arena-1") == 2  # the reservation holds a seat
+    seat = await scripts.consume(there.ticket, "w1")
+    assert seat == TicketSeat("arena-1", "arena", 9, "p9")
+    assert await scripts.taken("arena-1") == 2  # the reservation became the seat
+    replay = await scripts.consume(there.ticket, "w1")
+    assert isinstance(replay, TicketRefused)
+
+
+async def test_a_full_room_is_skipped_and_the_next_created(scripts: Scripts) -> None:
+    for _ in range(3):
+        assert isinstance(await scripts.claim("w1", seats=3), SeatHere)
+    fourth = await scripts.claim("w2", seats=3)
+    assert fourth == SeatHere("arena-2", "arena", created=True)
+    named = await scripts.claim("w2", room="arena-1", seats=3)
+    assert named == SeatRefused(ErrorCode.ROOM_FULL, "room 'arena-1' is full")
+
+
+async def test_named_rooms_refusals(scripts: Scripts) -> None:
+    missing = await scripts.claim("w1", game="", room="lobby")
+    assert isinstance(missing, SeatRefused) and missing.code is ErrorCode.NO_SUCH_ROOM
+    assert await scripts.claim("w1", room="lobby") == SeatHere("lobby", "arena", created=True)
+    other = await scripts.claim("w2", game="pong", room="lobby")
+    assert isinstance(other, SeatRefused) and other.code is ErrorCode.ROOM_GAME_MISMATCH
+    no_create = await scripts.claim("w1", room="new", may_create=False)
+    assert isinstance(no_create, SeatRefused) and no_create.code is ErrorCode.TOO_MANY_ROOMS
+
+
+async def test_two_hundred_racing_claims_on_two_workers_never_overfill(scripts: Scripts) -> None:
+    results: list[SeatHere | SeatElsewhere | SeatRefused] = []
+
+    async def one(worker: str, player: int) -> None:
+        results.append(await scripts.claim(worker, seats=50, player=player))
+
+    async with trio.open_nursery() as nursery:
+        for player in range(200):
+            nursery.start_soon(one, "w1" if player % 2 else "w2", player)
+    rooms: dict[str, int] = {}
+    for result in results:
+        assert not isinstance(result, SeatRefused)
+        rooms[result.room] = rooms.get(result.room, 0) + 1
+    assert rooms == {"arena-1": 50, "arena-2": 50, "arena-3": 50, "arena-4": 50}
+    for name in rooms:
+        assert await scripts.taken(name) == 50
+
+
+async def test_racing_creations_of_one_name_make_one_room(scripts: Scripts) -> None:
+    results: list[Any] = []
+
+    async def one(worker: str) -> None:
+        results.append(await scripts.claim(worker, room="final", seats=4))
+
+    async with trio.open_nursery() as nursery:
+        for i in range(10):
+            nursery.start_soon(one, f"w{i % 3}")
+    created = [r for r in results if isinstance(r, SeatHere) and r.created]
+    assert len(created) == 1
+    seated = [r for r in results if not isinstance(r, SeatRefused)]
+    assert len(seated) == 4
+    assert all(r.code is ErrorCode.ROOM_FULL for r in results if isinstance(r, SeatRefused))
+
+
+async def test_tickets_for_another_worker_or_user_are_refused_and_free_the_seat(
+    scripts: Scripts,
+) -> None:
+    await scripts.claim("w1", seats=2)
+    ticket = await scripts.claim("w2", seats=2, user="alice")
+    assert isinstance(ticket, SeatElsewhere)
+    assert await scripts.taken("arena-1") == 2
+    wrong_worker = await scripts.consume(ticket.ticket, "w3", user="alice")
+    assert wrong_worker == TicketRefused("ticket for another worker")
+    assert await scripts.taken("arena-1") == 1  # given back
+    second = await scripts.claim("w2", seats=2, user="alice")
+    assert isinstance(second, SeatElsewhere)
+    wrong_user = await scripts.consume(second.ticket, "w1", user="mallory")
+    assert wrong_user == TicketRefused("ticket for another user")
+    assert await scripts.taken("arena-1") == 1
+    forged = await scripts.consume("not-a-ticket", "w1")
+    assert isinstance(forged, TicketRefused)
+
+
+async def test_an_expired_reservation_gives_its_seat_back(scripts: Scripts) -> None:
+    await scripts.claim("w1", seats=2)
+    ticket = await scripts.claim("w2", seats=2, ticket_ttl_ms=50)
+    assert isinstance(ticket, SeatElsewhere)
+    assert await scripts.taken("arena-1") == 2
+    # Wait out the ticket on Redis's clock (it expires keys by its own time).
+    with trio.fail_after(5):
+        while await scripts.client.exists([f"{scripts.prefix}:t:{ticket.ticket}"]):
+            await trio.sleep(0.02)
+    assert isinstance(await scripts.consume(ticket.ticket, "w1"), TicketRefused)
+    # The next claim reads the room and gives the lapsed seat back first.
+    assert await scripts.claim("w3", seats=2) == SeatElsewhere("arena-1", "ws://w1/", "ticket-3")
+    assert await scripts.taken("arena-1") == 2
+
+
+async def test_release_reopens_a_full_room(scripts: Scripts) -> None:
+    await scripts.claim("w1", seats=1)
+    assert (await scripts.claim("w1", seats=1)).room == "arena-2"  # type: ignore[union-attr]
+    await scripts.release_script(args=[scripts.prefix, "w1", "arena-1", 1])
+    assert await scripts.taken("arena-1") == 0
+    assert await scripts.claim("w2", seats=1) == SeatElsewhere("arena-1", "ws://w1/", "ticket-3")
+    # Only the owner may give seats back.
+    await scripts.release_script(args=[scripts.prefix, "w2", "arena-1", 1])
+    assert await scripts.taken("arena-1") == 1
+
+
+async def test_drop_refresh_and_register(scripts: Scripts) -> None:
+    await scripts.claim("w1", room="a")
+    await scripts.claim("w1", room="b")
+    lost: Any = await scripts.refresh_script(args=[scripts.prefix, "w1", TTL_MS, "a", "b", "c"])
+    assert list(lost) == ["c"]
+    assert await scripts.drop_script(args=[scripts.prefix, "w2", "a"]) == 0  # not its room
+    assert await scripts.drop_script(args=[scripts.prefix, "w1", "a"]) == 1
+    assert await scripts.room("a") == {}
+    taken_over: Any = await scripts.register_script(
+        args=[scripts.prefix, "w2", "ws://w2/", TTL_MS, "b", "arena", 50, 3, "c", "arena", 50, 7]
+    )
+    assert list(taken_over) == ["b"]  # w1 holds b
+    record = await scripts.room("c")
+    assert record["worker"] == "w2" and record["taken"] == "7"
+    # A ticket for a room disposed meanwhile: the owner opens it again.
+    ticket = await scripts.claim("w1", room="c")
+    assert isinstance(ticket, SeatElsewhere)
+    await scripts.drop_script(args=[scripts.prefix, "w2", "c"])
+    seat = await scripts.consume(ticket.ticket, "w2")
+    assert isinstance(seat, TicketSeat) and seat.room == "c"
+    assert (await scripts.room("c"))["taken"] == "1"
+
+
+async def test_every_key_expires(scripts: Scripts) -> None:
+    await scripts.claim("w1", room="x")
+    await scripts.claim("w2", room="x")
+    await scripts.claim("w1")
+    keys = [k async for k in scripts.client.scan_iter(match=f"{scripts.prefix}:*")]
+    assert keys
+    for key in keys:
+        assert await scripts.client.pttl(key) > 0, key
