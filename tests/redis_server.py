@@ -8,14 +8,16 @@ the reason, except under ``CI``, where they fail (CI installs Debian's package).
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
+import trio
 
 READY_LINE = b"Ready to accept connections"
 START_TIMEOUT = 10.0
@@ -95,3 +97,22 @@ def running_redis() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> float:
+    """Wait until ``check()`` is true; return the seconds it took.
+
+    Only for what runs on another clock than the test's: Redis expiring a key on
+    its own time, a heartbeat of a real-time server noticing Redis again. It
+    polls, bounded by ``timeout`` (then ``trio.TooSlowError``).
+    """
+    started = trio.current_time()
+    with trio.fail_after(timeout):
+        for _ in itertools.count():
+            if await check():
+                return trio.current_time() - started
+            await trio.sleep(POLL_INTERVAL)
+    raise AssertionError("unreachable")
+
+
+POLL_INTERVAL = 0.02
