@@ -99,15 +99,15 @@ def running_redis() -> Iterator[RedisServer]:
         server.stop()
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 5.0) -> float:
+async def eventually(check: Callable[[], Awaitable[bool]], limit: float = 5.0) -> float:
     """Wait until ``check()`` is true; return the seconds it took.
 
     Only for what runs on another clock than the test's: Redis expiring a key on
     its own time, a heartbeat of a real-time server noticing Redis again. It
-    polls, bounded by ``timeout`` (then ``trio.TooSlowError``).
+    polls, bounded by ``limit`` seconds (then ``trio.TooSlowError``).
     """
     started = trio.current_time()
-    with trio.fail_after(timeout):
+    with trio.fail_after(limit):
         for _ in itertools.count():
             if await check():
                 return trio.current_time() - started
