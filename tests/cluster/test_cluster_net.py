@@ -295,7 +295,7 @@ async def test_players_keep_playing_while_redis_is_away(redis_prefix: str) -> No
                         s.directory is not None and s.directory.available for s in cluster.workers
                     )
 
-                await eventually(both_back, timeout=10)
+                await eventually(both_back, limit=10)
                 # The room was registered again: matchmaking finds it, through the other worker.
                 await bob.ws.send(encode(Join(game="arena")))
                 with trio.fail_after(5):
@@ -318,14 +318,14 @@ async def test_a_vanished_worker_leaves_the_directory_within_three_heartbeats(
 ) -> None:
     async with trio.open_nursery() as nursery:
         cluster = Cluster(nursery, redis_server.url, redis_prefix)
-        (survivor,) = await cluster.start(1)
+        (survivor,) = await cluster.start(1, heartbeat_interval=0.2)
         doomed_scope = trio.CancelScope()
 
         async def doomed(task_status: trio.TaskStatus[RunningServer]) -> None:
             from gameserver.trio import serve_game
 
             with doomed_scope:
-                settings = cluster_settings(redis_server.url, redis_prefix)
+                settings = cluster_settings(redis_server.url, redis_prefix, heartbeat_interval=0.2)
                 async with trio.open_nursery() as inner:
                     server: RunningServer = await inner.start(serve_game, settings, None, None, 7)
                     task_status.started(server)
