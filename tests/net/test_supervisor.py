@@ -241,11 +241,15 @@ async def test_a_worker_failing_with_2_at_start_stops_the_supervisor_with_2() ->
     assert "restarting" not in stderr
 
 
-async def test_a_taken_port_is_one_error_line_and_exit_1() -> None:
-    """The shared port held by another process: one "error:" line, exit 1, no worker started."""
+@pytest.mark.parametrize(
+    ("offset", "what"), [(0, "port"), (2, "w1's direct port")], ids=["shared", "direct"]
+)
+async def test_a_taken_port_is_one_error_line_and_exit_1(offset: int, what: str) -> None:
+    """The shared port, or a worker's direct port, held by another process: one "error:"
+    line naming it, exit 1, no worker started."""
     port = free_ports(3)
     with socket.socket() as taken:
-        taken.bind(("127.0.0.1", port))
+        taken.bind(("127.0.0.1", port + offset))
         taken.listen()
         with trio.fail_after(10):
             result = await trio.run_process(
@@ -257,6 +261,7 @@ async def test_a_taken_port_is_one_error_line_and_exit_1() -> None:
                 check=False,
             )  # fmt: skip
     assert result.returncode == 1
+    assert result.stdout == b""
     assert result.stderr.decode().strip().splitlines() == [
-        f"error: port {port}: [Errno 98] Address already in use"
+        f"error: {what} {port + offset}: [Errno 98] Address already in use"
     ]
