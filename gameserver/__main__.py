@@ -3,6 +3,13 @@
 Each option maps to one :class:`~gameserver.settings.Settings` field and its
 help text is that field's documentation. SIGINT and SIGTERM close every client
 with 1001 and exit 0 within ``shutdown_timeout``.
+
+With ``--redis`` the process is a supervisor (``gameserver/trio/supervisor.py``)
+that runs ``--workers`` copies of this command, each given the hidden flag
+``--worker-index i``; a worker is a server as above, which also stops when its
+supervisor goes away (EOF on the pipe it has for stdin). Exit codes: 0 after a
+signal, 1 for an OS error (port in use, …), 2 for a configuration error
+(bad flags, ``ConfigError`` at startup).
 """
 
 from __future__ import annotations
@@ -13,17 +20,20 @@ import gc
 import logging
 import os
 import signal
+import stat
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import trio
 
 from .auth import Authenticate, load_authenticate
+from .cluster.restarts import CONFIG_ERROR, ConfigError
 from .game import Game
 from .games import default_games, load_game
 from .settings import Settings, setting_docs, settings_table
 from .trio.server import RunningServer, serve_game
+from .trio.supervisor import supervise, worker_name
 
 log = logging.getLogger("gameserver")
 
@@ -100,6 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
         "gameserver.AuthRefused (HTTP 401). See README, 'Who is playing'.",
     )
     parser.add_argument(
+        "--worker-index",
+        type=int,
+        default=None,
+        help=argparse.SUPPRESS,  # set by the supervisor: this process is its worker i
+    )
+    parser.add_argument(
         "--print-settings",
         action="store_true",
         help="Print every setting with its default and meaning as a Markdown table, and exit.",
@@ -115,27 +131,56 @@ async def run(
     settings: Settings,
     extra_games: Sequence[type[Game]] = (),
     authenticate: Authenticate | None = None,
+    worker_index: int | None = None,
 ) -> None:
+    """Serve until SIGINT/SIGTERM (or, for a worker, until its supervisor goes away)."""
     games = default_games()
     for game in extra_games:
         games.register(game)
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            server: RunningServer = await nursery.start(serve_game, settings, games, authenticate)
+            server: RunningServer = await nursery.start(
+                serve_game, settings, games, authenticate, worker_index
+            )
             # Everything allocated so far lives as long as the process: keep the
             # cyclic GC from rescanning it on every collection (shorter GC pauses).
             gc.freeze()
-            local = settings.host in ("127.0.0.1", "::1", "0.0.0.0", "::", "localhost")
-            page_host = "localhost" if local else settings.host
-            scheme = "https" if server.tls else "http"
-            print(
-                f"gameserver listening on {server.url}  (play: {scheme}://{page_host}:{server.port}/)",
-                flush=True,
-            )
-            async for signum in signals:
-                log.info("received %s: closing all clients (1001)", signal.Signals(signum).name)
-                await server.aclose()
-                break
+            if worker_index is None:
+                local = settings.host in ("127.0.0.1", "::1", "0.0.0.0", "::", "localhost")
+                page_host = "localhost" if local else settings.host
+                scheme = "https" if server.tls else "http"
+                print(
+                    f"gameserver listening on {server.url}  "
+                    f"(play: {scheme}://{page_host}:{server.port}/)",
+                    flush=True,
+                )
+            else:
+                # The supervisor reads this first line as "listening".
+                direct = server.worker.url if server.worker is not None else server.url
+                print(f"worker {worker_name(worker_index)} listening: {direct}", flush=True)
+            stop = trio.Event()
+            nursery.start_soon(_on_signal, signals, stop)
+            if worker_index is not None and stat.S_ISFIFO(os.fstat(0).st_mode):
+                nursery.start_soon(_on_supervisor_gone, stop)
+            await stop.wait()
+            await server.aclose()
+            nursery.cancel_scope.cancel()
+
+
+async def _on_signal(signals: AsyncIterator[int], stop: trio.Event) -> None:
+    async for signum in signals:
+        log.info("received %s: closing all clients (1001)", signal.Signals(signum).name)
+        stop.set()
+
+
+async def _on_supervisor_gone(stop: trio.Event) -> None:
+    """A worker's stdin is a pipe from its supervisor: EOF means the supervisor is gone
+    (even SIGKILLed), and an orphan worker must not keep serving the port."""
+    async with trio.lowlevel.FdStream(os.dup(0)) as stdin:
+        while await stdin.receive_some():
+            pass
+    log.warning("the supervisor is gone: closing all clients (1001)")
+    stop.set()
 
 
 def _leaves(exc: BaseException) -> list[BaseException]:
@@ -155,9 +200,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    supervisor = settings.clustered and args.worker_index is None
+    if args.worker_index is not None:
+        who = worker_name(args.worker_index) + " "
+    else:
+        who = "supervisor " if supervisor else ""
     logging.basicConfig(
         level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        format=f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s",
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
     try:
@@ -171,14 +221,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Importing runs the developer's module: whatever it raises is a startup error.
         print(f"error: --auth: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    if supervisor:
+        # The workers get this same command line (plus --worker-index).
+        return trio.run(supervise, settings, list(argv if argv is not None else sys.argv[1:]))
     failures: list[BaseException] = []
+    config_errors: list[BaseException] = []
     try:
-        trio.run(run, settings, games, authenticate)
+        trio.run(run, settings, games, authenticate, args.worker_index)
+    except* ConfigError as group:
+        # Cannot start as configured (e.g. Redis unreachable): a supervisor must not retry.
+        config_errors.extend(_leaves(group))
     except* OSError as group:
         # Port in use, certificate unreadable, …: trio reports it in an ExceptionGroup.
         failures.extend(_leaves(group))
-    for failure in failures:
+    for failure in [*config_errors, *failures]:
         print(f"error: {failure}", file=sys.stderr)
+    if config_errors:
+        return CONFIG_ERROR
     return 1 if failures else 0
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from dataclasses import dataclass
 
 from ..settings import Settings
@@ -22,14 +21,14 @@ def direct_port(settings: Settings, index: int, shared_port: int) -> int:
     return base + index
 
 
-def worker_url(settings: Settings, index: int, port: int, hostname: str | None = None) -> str:
+def worker_url(settings: Settings, index: int, port: int, hostname: str) -> str:
     """The URL players are redirected to for worker ``index`` listening alone on ``port``."""
     if settings.public_url is not None:
         return settings.public_url.replace("{index}", str(index)).replace("{port}", str(port))
     scheme = "wss" if settings.certfile else "ws"
     host = settings.host
     if host in WILDCARD_HOSTS:
-        host = hostname if hostname is not None else socket.gethostname()
+        host = hostname  # this machine's name: the caller asks the OS
     if ":" in host:
         host = f"[{host}]"
     return f"{scheme}://{host}:{port}/"

@@ -50,6 +50,7 @@ from ..cluster.directory import (
     summarise,
 )
 from ..cluster.ids import PlayerIdBlocks
+from ..cluster.restarts import ConfigError
 from ..cluster.seating import SeatRequest
 from ..cluster.worker import WorkerInfo
 from ..core import ServerCore
@@ -66,8 +67,9 @@ REDIS_ERRORS = (coredis.exceptions.RedisError, OSError, trio.TooSlowError)
 """What a lost, slow or restarting Redis raises here."""
 
 
-class DirectoryUnreachable(Exception):
-    """Redis did not answer when the worker started (the CLI exits 2 with this)."""
+class DirectoryUnreachable(ConfigError):
+    """Redis did not answer when the worker started (the CLI exits 2 with this, and a
+    supervisor stops instead of restarting into the same failure)."""
 
 
 class RedisDirectory:

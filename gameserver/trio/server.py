@@ -6,14 +6,15 @@ nursery owns the listeners, every client link and every room ticker.
 ``RunningServer.aclose()`` shuts down in order: stop accepting, close every
 client 1001, wait for them (at most ``shutdown_timeout``), cancel the rest.
 With an ``authenticate`` hook (``gameserver.auth``), each upgrade waits for it
-in its own handshake task before the 101.
+in its own handshake task before the 101. As worker ``i`` of a multi-worker host
+(``worker_index``, set by the supervisor) it also listens on its direct port
+(``gameserver/trio/listeners.py``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import socket
 import ssl
 import time
 from typing import TYPE_CHECKING, Any
@@ -23,7 +24,7 @@ import trio
 from protocol import CloseCode
 
 from ..auth import Authenticate
-from ..cluster.worker import WorkerInfo, worker_url
+from ..cluster import WorkerInfo
 from ..core import ServerCore
 from ..game import GameRegistry
 from ..games import default_games
@@ -34,6 +35,7 @@ from ..tick import TickStats
 from .handshake import AuthGate, Opened, open_websocket
 from .http import ConnectionCounter, HttpFront
 from .link import ClientLink
+from .listeners import open_listeners, worker_identity
 
 if TYPE_CHECKING:
     from .directory import RedisDirectory
@@ -105,6 +107,11 @@ class RunningServer:
         self.started_at = time.monotonic()
         self.host = core.settings.host
         self.port = 0
+        self.direct_port = 0
+        """The port this process listens on alone (redirects point there); ``port`` for
+        a single server, whose one port is its own."""
+        self.worker: WorkerInfo | None = None
+        """Who this process is in the cluster (id, index, direct URL); None without redis."""
         self.tls = core.settings.certfile is not None
         self.ssl_context = (
             make_ssl_context(core.settings.certfile, core.settings.keyfile)
@@ -246,7 +253,7 @@ async def serve_game(
     settings: Settings,
     games: GameRegistry | None = None,
     authenticate: Authenticate | None = None,
-    worker_index: int = 0,
+    worker_index: int | None = None,
     *,
     task_status: trio.TaskStatus[RunningServer] = trio.TASK_STATUS_IGNORED,
 ) -> None:
@@ -257,6 +264,11 @@ async def serve_game(
     or raises :class:`~gameserver.auth.AuthRefused`; None lets everyone in, as
     nobody in particular. Positional, so ``nursery.start(serve_game, settings,
     games, authenticate)`` works.
+
+    ``worker_index``: this process's index among the host's ``workers`` (the
+    supervisor passes ``--worker-index``; ``nursery.start(serve_game, settings,
+    games, authenticate, index)``). Needed when ``workers`` > 1; None otherwise
+    (with ``redis`` and one worker, the worker is index 0).
     """
     games = games if games is not None else default_games()
     async with trio.open_nursery() as nursery:
@@ -268,20 +280,16 @@ async def serve_game(
 
         core = ServerCore(settings, games, epoch=trio.current_time(), on_room_created=start_ticker)
         running = RunningServer(core, nursery, authenticate)
-        listeners = await trio.open_tcp_listeners(settings.port, host=settings.host)
-        sockname = listeners[0].socket.getsockname()
-        running.host, running.port = str(sockname[0]), int(sockname[1])
-        if settings.redis is not None:
+        bound = await open_listeners(settings, worker_index)
+        listeners = bound.sockets
+        running.host, running.port, running.direct_port = bound.host, bound.port, bound.direct_port
+        running.worker = worker_identity(settings, worker_index, bound.direct_port)
+        if running.worker is not None:
             # Imported here: coredis takes ~0.35 s to import, which a lone server never needs.
             from .directory import RedisDirectory
 
-            worker = WorkerInfo(
-                id=f"{socket.gethostname()}-{os.getpid()}-{worker_index}",
-                index=worker_index,
-                url=worker_url(settings, worker_index, running.port),
-            )
-            running.directory = RedisDirectory(core, worker, nursery)
-            # DirectoryUnreachable propagates: the CLI says so in one line and exits 2.
+            running.directory = RedisDirectory(core, running.worker, nursery)
+            # DirectoryUnreachable (a ConfigError) propagates: the CLI exits 2 in one line.
             await nursery.start(running.directory.serve, name="directory")
             core.attach_directory(running.directory)
 
@@ -297,5 +305,9 @@ async def serve_game(
         if running.poller is not None:
             nursery.start_soon(running.poller.run, name="poller")
         nursery.start_soon(listen)
-        log.info("serving %s", running.url)
+        if running.worker is not None:
+            worker = running.worker
+            log.info("serving %s as worker %s (%s)", running.url, worker.id, worker.url)
+        else:
+            log.info("serving %s", running.url)
         task_status.started(running)

@@ -1,13 +1,9 @@
-"""Fixtures for the cluster tests: a real redis-server, and servers that share it.
-
-One redis-server serves the whole session; each test gets its own key prefix, so
-tests never see each other's rooms. A test that stops Redis starts its own.
-"""
+"""Fixtures for the cluster tests: workers in this process that share the session's
+redis-server (``tests/conftest.py``), each test under its own key prefix."""
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -16,20 +12,7 @@ import trio
 from gameserver import Settings
 from gameserver.trio import RunningServer, serve_game
 from tests.net.conftest import FAST
-from tests.redis_server import RedisServer, running_redis
-
-_prefixes = itertools.count(1)
-
-
-@pytest.fixture(scope="session")
-def redis_server() -> Iterator[RedisServer]:
-    with running_redis() as server:
-        yield server
-
-
-@pytest.fixture
-def redis_prefix() -> str:
-    return f"test{next(_prefixes)}"
+from tests.redis_server import RedisServer
 
 
 def cluster_settings(url: str, prefix: str, **overrides: Any) -> Settings:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import os
+import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -46,8 +47,8 @@ StartServer = Callable[..., Awaitable[RunningServer]]
 
 @pytest.fixture
 async def start_server() -> AsyncIterator[StartServer]:
-    """A factory: ``await start_server(games=None, authenticate=None, **settings)`` → a
-    running server.
+    """A factory: ``await start_server(games=None, authenticate=None, worker_index=None,
+    **settings)`` → a running server.
 
     Each server runs in this fixture's nursery and is closed on teardown.
     """
@@ -57,12 +58,13 @@ async def start_server() -> AsyncIterator[StartServer]:
         async def start(
             games: GameRegistry | None = None,
             authenticate: Authenticate | None = None,
+            worker_index: int | None = None,
             **overrides: Any,
         ) -> RunningServer:
             settings = Settings(**{**FAST, **overrides})
             with trio.fail_after(5):
                 server: RunningServer = await nursery.start(
-                    serve_game, settings, games, authenticate
+                    serve_game, settings, games, authenticate, worker_index
                 )
             started.append(server)
             return server
@@ -74,6 +76,34 @@ async def start_server() -> AsyncIterator[StartServer]:
                 for server in started:
                     await server.aclose()
             nursery.cancel_scope.cancel()
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive TCP ports free on 127.0.0.1 right now.
+
+    For servers that need fixed ports (the shared and direct ports of a
+    multi-worker host); another process may still take one before the test binds it.
+    """
+    for _ in range(50):
+        probes: list[socket.socket] = []
+        try:
+            first = socket.socket()
+            probes.append(first)
+            first.bind(("127.0.0.1", 0))
+            base = int(first.getsockname()[1])
+            if base + count > 65536:
+                continue
+            for port in range(base + 1, base + count):
+                probe = socket.socket()
+                probes.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+    raise RuntimeError(f"no {count} consecutive free ports found")
 
 
 # -- WebSocket helpers ---------------------------------------------------------
