@@ -247,6 +247,7 @@ async def _main(args: argparse.Namespace) -> None:
         refuse_tickets=args.refuse_tickets,
         loop=args.loop,
         redirect_every=args.redirect_every,
+        redirect_hello=not args.no_redirect_hello,
     ) as cluster:
         print(
             f"fake cluster front at {cluster.front_url} (worker {cluster.worker_url})", flush=True
@@ -261,6 +262,7 @@ if __name__ == "__main__":
     parser.add_argument("--refuse-tickets", type=int, default=0)
     parser.add_argument("--loop", action="store_true")
     parser.add_argument("--redirect-every", type=int, default=1)
+    parser.add_argument("--no-redirect-hello", action="store_true", help="redirect joins only")
     try:
         trio.run(_main, parser.parse_args())
     except KeyboardInterrupt:
