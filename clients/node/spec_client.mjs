@@ -500,7 +500,10 @@ async function main() {
     ws.on("unexpected-response", (_req, res) => {
       fail(`handshake refused by ${target}: HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
     });
-    ws.on("error", (err) => fail(`WebSocket error while ${doing()}: ${err.message}`));
+    ws.on("error", (err) => {
+      // A retired connection's end is checked by its close code (see retire).
+      if (gen === generation) fail(`WebSocket error while ${doing()}: ${err.message}`);
+    });
     ws.on("message", (data, isBinary) => {
       if (gen !== generation) return; // a retired connection: nothing of it matters (§5.11)
       try {
