@@ -19,7 +19,11 @@ tasks of its own.
 What each bot measures goes into the worker's shared
 :class:`~clients.loadtest.metrics.Metrics` (histograms in µs):
 
-- ``connect``: TCP + WebSocket handshake; ``join``: hello → welcome with a seat.
+- ``connect``: TCP + WebSocket handshake; ``join``: hello → welcome with a seat
+  (or join → joined), split into ``join_direct`` and ``join_redirected``: a join
+  answered with a ``redirect`` (PROTOCOL.md §5.11) is followed by the client,
+  and its time includes the second connection and hello. Counters
+  ``joins_redirected`` and ``redirect_hops``.
 - ``rtt_server``: the server's RTT for this bot (``snapshot.rtt_us``), sampled
   once per answered ping. ``rtt_bot``: input ``seq`` N sent → first snapshot
   whose ``ack`` ≥ N. It includes the wait for the next server tick.
@@ -72,6 +76,7 @@ from protocol import (
     Joined,
     Leave,
     Left,
+    Redirect,
     ServerMessage,
     Snapshot,
     Welcome,
@@ -187,6 +192,9 @@ class Bot:
         self._froze = False
         self._left = trio.Event()
         self._joined = trio.Event()
+        self._redirect: Redirect | None = None
+        """A redirect that answered a rejoin's ``join``, until followed."""
+        self._join_sent_at = 0.0
 
     # -- the bot's life ------------------------------------------------------
 
@@ -226,17 +234,30 @@ class Bot:
                 m.record("connect", opened - started)
                 self.connected = True
                 stage = "join"
+                hops = client.redirects
                 with trio.fail_after(s.open_timeout):
                     welcome = await client.hello(self.plan.name, s.game, self.plan.room)
                     if welcome.room is None:
                         return await self._join_refused(client)
-                m.record("join", trio.current_time() - opened)
-                m.count("joins")
+                self._joined_room(trio.current_time() - opened, client.redirects - hops)
                 if not self.joined_once:
                     self.joined_once = True
                     m.count("bots_joined")
                 stage = "play"
-                return await self._play(client, welcome)
+                outcome = await self._play(client, welcome)
+                while outcome == "redirected":  # a rejoin's join went to another worker
+                    redirect, self._redirect = self._redirect, None
+                    assert redirect is not None
+                    stage, hops = "join", client.redirects
+                    with trio.fail_after(s.open_timeout):
+                        await client.follow_join(redirect, s.game, self.plan.room)
+                    assert client.welcome is not None
+                    self._joined_room(
+                        trio.current_time() - self._join_sent_at, client.redirects - hops
+                    )
+                    stage = "play"
+                    outcome = await self._play(client, client.welcome)
+                return outcome
         except (ConnectionClosed, OSError, InvalidStatus, TimeoutError, trio.TooSlowError) as exc:
             if stage == "play":
                 # Closed while the bot was closing or rejoining: not a connect failure.
@@ -255,6 +276,18 @@ class Bot:
         finally:
             self.connected = False
             self._leave_room()
+
+    def _joined_room(self, took: float, hops: int) -> None:
+        """A join (hello or join → a seat) that took ``took`` seconds and ``hops`` redirects."""
+        m = self.metrics
+        m.record("join", took)
+        m.count("joins")
+        if hops:
+            m.record("join_redirected", took)
+            m.count("joins_redirected")
+            m.count("redirect_hops", hops)
+        else:
+            m.record("join_direct", took)
 
     async def _join_refused(self, client: BotClient) -> str:
         """Welcome came without a room: the error that follows says why."""
@@ -331,13 +364,16 @@ class Bot:
             scope.cancel()
             return
         try:
-            await self._leave_and_join(client)
+            if await self._leave_and_join(client):
+                self._outcome = "redirected"  # _connection follows it
+                scope.cancel()
         except (ConnectionClosed, trio.TooSlowError) as exc:
             self.metrics.error("exceptions", f"rejoin_{type(exc).__name__}")
             self._outcome = "reconnect"
             scope.cancel()
 
-    async def _leave_and_join(self, client: BotClient) -> None:
+    async def _leave_and_join(self, client: BotClient) -> bool:
+        """Leave, wait, join again: True when the join was answered with a redirect."""
         self._leave_room()
         self._left = trio.Event()
         await client.send(Leave())
@@ -345,20 +381,22 @@ class Bot:
             await self._left.wait()
         await trio.sleep(self.rng.uniform(0.5, 1.5))
         self._joined = trio.Event()
-        sent = trio.current_time()
+        self._join_sent_at = sent = trio.current_time()
         await client.send(Join(self.settings.game, self.plan.room))
         with trio.fail_after(self.settings.open_timeout):
             await self._joined.wait()
-        self.metrics.record("join", trio.current_time() - sent)
-        self.metrics.count("joins")
+        if self._redirect is not None:
+            return True
+        self._joined_room(trio.current_time() - sent, 0)
         self._enter_room()
+        return False
 
     # -- the two loops -------------------------------------------------------
 
     async def _reader(self, client: BotClient, scope: trio.CancelScope) -> None:
         """Read in a task of its own (when there is no poller, or for ``wss://``)."""
         try:
-            while True:
+            while self._redirect is None:  # after a redirect, only its close 4005 follows
                 self._on_message(await client.recv(), client)
         except Exception as exc:
             self._connection_ended(exc, scope)
@@ -376,6 +414,12 @@ class Bot:
         elif isinstance(message, Left):
             self._left.set()
         elif isinstance(message, Joined):
+            self._joined.set()
+        elif isinstance(message, Redirect):
+            # The rejoin's room is on another worker: stop reading this connection
+            # (its close 4005 is no drop) and let the rejoin follow the redirect.
+            self._redirect = message
+            client.stop_reading()
             self._joined.set()
 
     def _connection_ended(self, exc: BaseException, scope: trio.CancelScope) -> None:

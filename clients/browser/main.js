@@ -74,7 +74,7 @@ function boot() {
   ui.el.leave.addEventListener("click", () => session?.leave());
   // Leaving the page ends the session the protocol's way, with 1000 (§5.10); a page
   // restored from the back/forward cache then shows "disconnected" and Reconnect.
-  window.addEventListener("pagehide", () => session?.connection.close());
+  window.addEventListener("pagehide", () => session?.connection?.close());
 
   ui.el.chatForm.addEventListener("submit", (event) => {
     event.preventDefault();

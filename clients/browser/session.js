@@ -12,11 +12,20 @@
 // and the newest snapshot id as `ack`. Fewer than input_queue_depth inputs
 // are ever unacknowledged. Leaving the room stops them at once (the server
 // would refuse any input after the leave with not_in_room).
+//
+// Clusters (§5.11): a hello or join answered with `redirect` opens a new
+// connection to its url and says hello there with the ticket; the old one is
+// left (closed 1000, its close 4005 never reported), and the session carries on
+// over the new one: the page sees the welcome's room as if it had joined. At
+// most MAX_REDIRECTS hops per request; a refused ticket (bad_ticket) starts
+// over once from this page's server without a ticket, then is shown as any
+// refused join.
 
 import { ArenaRules, clampInput, parseInfo, parseState } from "./arena.js";
 import { Connection, TokenBucket, serverUrl } from "./net.js";
 import { Predictor } from "./predict.js";
 import {
+  DEFAULT_LIMITS,
   GAME,
   PROTOCOL_VERSION,
   cleanText,
@@ -26,6 +35,7 @@ import {
 import { Timeline } from "./timeline.js";
 
 const IDLE_ACK_MS = 1000; // standing still: acknowledge the newest snapshot once a second
+const MAX_REDIRECTS = 3; // hops for one hello or join before it is called a loop
 
 export class GameSession {
   /** `onJoined(room)`, if given, is called with the RoomInfo of each room entered. */
@@ -51,20 +61,81 @@ export class GameSession {
     this.ackedAt = 0;
     this.inputTimer = null; // the input pacer's next send, while in a room
     this.abandoned = false; // close() was called: a newer session (or none) owns the page
-    this.connection = new Connection(serverUrl(), {
-      onOpen: () => this.ui.connection("open, saying hello"),
-      onMessage: (message) => this._dispatch(message),
-      onClose: (info) => this._closed(info),
-      onProblem: (text) => this.ui.notice(text),
-    });
+    this.connection = null;
+    this.redirects = 0; // redirects followed by this session (§5.11)
+    this.hops = 0; // redirects followed for the request under way
+    this.startedOver = false; // a refused ticket made the request start over
+    this.asked = null; // the room asked for by the request under way (null: matchmaking)
+    this.moving = null; // the room a redirect is taking us to, until its welcome
     this.chatBucket = this._chatBucket(); // the defaults until the welcome
   }
 
   /** Open the connection; hello joins `arena` (matchmaking) or the named room at once. */
   start(name, room) {
     this.name = name;
+    this.asked = room ?? null;
     this.ui.connection("connecting");
-    this.connection.connect({ t: "hello", version: PROTOCOL_VERSION, name, game: GAME, room });
+    this._open(serverUrl(), { t: "hello", version: PROTOCOL_VERSION, name, game: GAME, room });
+  }
+
+  /** Make a connection to `url` the session's, saying `hello` once it is open. Messages and
+   * the close of a connection the session has left (after a redirect) are ignored. */
+  _open(url, hello) {
+    const connection = new Connection(url, {
+      onOpen: () => {
+        if (connection !== this.connection) return;
+        this.ui.connection(this.moving ? `moving to room ${this.moving}…` : "open, saying hello");
+      },
+      onMessage: (message) => {
+        if (connection === this.connection) this._dispatch(message);
+      },
+      onClose: (info) => {
+        if (connection === this.connection) this._closed(info);
+      },
+      onProblem: (text) => this.ui.notice(text),
+    });
+    this.connection = connection;
+    connection.connect(hello);
+  }
+
+  /** Leave the current connection for one to `url` that says `hello` (1000 for the old). */
+  _move(url, hello) {
+    const old = this.connection;
+    this._stopPacing();
+    this.state = "connecting";
+    this._open(url, hello);
+    old.close();
+  }
+
+  /** A hello or join answered with `redirect`: follow it to its worker (§5.11). */
+  _redirect(message) {
+    const answering = this.state === "connecting" || (this.state === "lobby" && this.joinPending);
+    if (!answering) {
+      this.ui.notice(`unexpected redirect to room ${message.room}`);
+      return;
+    }
+    if (this.hops >= MAX_REDIRECTS) {
+      this._refused(`redirected more than ${MAX_REDIRECTS} times (last to room ${message.room})`);
+      return;
+    }
+    this.hops += 1;
+    this.redirects += 1;
+    this.moving = message.room;
+    this.ui.connection(`moving to room ${message.room}…`);
+    const hello = { t: "hello", version: PROTOCOL_VERSION, name: this.name, ticket: message.ticket };
+    this._move(message.url, hello);
+  }
+
+  /** The request under way could not be followed through: the join form says why. */
+  _refused(text) {
+    this.moving = null;
+    if (this.state === "lobby") {
+      this.joinPending = false;
+      this.ui.joinRefused(this, text);
+    } else {
+      this.close();
+      this.ui.helloRefused(text);
+    }
   }
 
   /** From the lobby (after leave or a refused join): join again. False when not sent
@@ -73,6 +144,9 @@ export class GameSession {
     if (this.state !== "lobby" || this.joinPending) return false;
     if (!this.connection.send({ t: "join", game: GAME, room })) return false;
     this.joinPending = true;
+    this.asked = room ?? null;
+    this.hops = 0;
+    this.startedOver = false;
     return true;
   }
 
@@ -88,7 +162,7 @@ export class GameSession {
   close() {
     this.abandoned = true;
     this._stopPacing();
-    this.connection.close();
+    this.connection?.close();
   }
 
   /** Send a chat line; returns a problem to show, or null when sent. */
@@ -104,7 +178,7 @@ export class GameSession {
   }
 
   get limits() {
-    return this.connection.limits;
+    return this.connection?.limits ?? DEFAULT_LIMITS;
   }
 
   /** The chat rate the server announced (welcome.limits), or the defaults before it. */
@@ -128,11 +202,14 @@ export class GameSession {
       snapshot: () => this._snapshot(message),
       event: () => this._event(message),
       error: () => this._error(message),
+      redirect: () => this._redirect(message),
     }[message.t];
     handler?.(); // an unknown type is ignored (v1 has none)
   }
 
   _welcome(message) {
+    this.moving = null;
+    this.hops = 0;
     this.welcome = message;
     this.playerId = message.player;
     this.connection.applyLimits(message.limits);
@@ -211,7 +288,20 @@ export class GameSession {
     const meaning = describeError(message.code);
     const text = `${message.code}: ${meaning}${message.message ? ` (${message.message})` : ""}`;
     const joining = message.ref === "hello" || message.ref === "join";
-    if (message.code === "already_in_room") {
+    if (message.code === "bad_ticket" && this.moving !== null) {
+      // The reserved seat is gone: once, ask again from the start, without a ticket.
+      if (this.startedOver) {
+        this._refused(text);
+        return;
+      }
+      this.startedOver = true;
+      this.hops = 0;
+      this.moving = null;
+      this.ui.connection("connecting");
+      const room = this.asked ?? undefined;
+      const hello = { t: "hello", version: PROTOCOL_VERSION, name: this.name, game: GAME, room };
+      this._move(serverUrl(), hello);
+    } else if (message.code === "already_in_room") {
       // A join sent while in a room: we are in one, which is what it asked for.
     } else if (joining && this.state === "lobby") {
       this.joinPending = false;

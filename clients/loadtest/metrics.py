@@ -24,6 +24,8 @@ SIGNIFICANT_DIGITS = 3
 HISTOGRAMS: dict[str, str] = {
     "connect": "TCP + WebSocket handshake",
     "join": "hello sent → welcome with a seat in a room (or join → joined)",
+    "join_direct": "the joins above that were not redirected",
+    "join_redirected": "the joins above that were redirected: redirect, reconnect, hello, welcome",
     "rtt_server": "RTT the server reports for the bot (snapshot.rtt_us, sampled once per pong)",
     "rtt_bot": "input seq N sent → first snapshot with ack ≥ N (includes up to one tick wait)",
     "interarrival": "time between consecutive snapshots in a room",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections import Counter
 from typing import Any
 
 from rich.console import Console, Group
@@ -26,6 +27,8 @@ EXIT_USAGE = 2
 _LABELS = {
     "connect": "connect (TCP+WS)",
     "join": "join (hello→seat)",
+    "join_direct": "  of it, direct",
+    "join_redirected": "  of it, redirected",
     "rtt_server": "RTT, server-reported",
     "rtt_bot": "RTT, input→ack (bot)",
     "interarrival": "snapshot inter-arrival",
@@ -37,6 +40,20 @@ _LABELS = {
 
 def _pct(part: float, whole: float) -> float | None:
     return round(100.0 * part / whole, 2) if whole > 0 else None
+
+
+def _redirects(
+    direct: dict[str, float | int], redirected: dict[str, float | int], c: Counter[str]
+) -> dict[str, Any]:
+    """How many joins a cluster redirected, and what a redirect adds to a join (p50, p99)."""
+    both = direct["count"] and redirected["count"]
+    return {
+        "joins_redirected": c["joins_redirected"],
+        "hops": c["redirect_hops"],
+        "extra_join_ms": {
+            p: round(redirected[p] - direct[p], 3) if both else None for p in ("p50", "p99")
+        },
+    }
 
 
 def build_report(config: LoadTestConfig, result: RunResult) -> dict[str, Any]:
@@ -71,6 +88,7 @@ def build_report(config: LoadTestConfig, result: RunResult) -> dict[str, Any]:
             "dropped": c["dropped"],
         },
         "latency_ms": {name: m.summary(name) for name in HISTOGRAMS},
+        "redirects": _redirects(m.summary("join_direct"), m.summary("join_redirected"), c),
         "snapshots": {
             "received": c["snapshots"],
             "expected": round(expected, 1),
@@ -171,6 +189,14 @@ def render_report(report: dict[str, Any], console: Console) -> None:
         "joins / rejoins / dropped by server",
         f"{conn['joins']} / {conn['rejoins']} / {conn['dropped']}",
     )
+    redirects = report["redirects"]
+    if redirects["joins_redirected"]:
+        extra = redirects["extra_join_ms"]
+        totals.add_row(
+            "joins redirected (hops) / extra join ms p50, p99",
+            f"{redirects['joins_redirected']} ({redirects['hops']}) / "
+            f"{_fmt(extra['p50'])}, {_fmt(extra['p99'])}",
+        )
     totals.add_row(
         "snapshots received / expected",
         # Expected is time x rate, fractional: shown as such so it never looks below received.

@@ -19,11 +19,16 @@ from typing import Any
 import msgpack
 import trio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
-from websockets.trio.client import connect as ws_connect
 
 from clients.loadtest.metrics import Metrics
 from clients.loadtest.wsclient import LeanConnection, open_lean_connection
-from clients.python.client import GameClient, ServerRefused, WebSocketConnection
+from clients.python.client import (
+    GameClient,
+    Opener,
+    ServerRefused,
+    WebSocketConnection,
+    websockets_opener,
+)
 from gameserver.trio.poller import ReadPoller
 from protocol import (
     ClientMessage,
@@ -96,8 +101,16 @@ def _envelope(fields: dict[str, Any]) -> Snapshot | None:
 class BotClient(GameClient):
     """A :class:`GameClient` that counts bytes into the metrics and decodes snapshots fast."""
 
-    def __init__(self, ws: WebSocketConnection, metrics: Metrics, fast_decode: bool = True) -> None:
-        super().__init__(ws)
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        metrics: Metrics,
+        fast_decode: bool = True,
+        *,
+        opener: Opener | None = None,
+        url: str | None = None,
+    ) -> None:
+        super().__init__(ws, opener=opener, url=url)
         self.metrics = metrics
         self.fast_decode = fast_decode
 
@@ -200,7 +213,11 @@ async def open_bot_client(
     fast_decode: bool = True,
     rcvbuf: int = 0,
 ) -> AsyncIterator[BotClient]:
-    """Open a WebSocket like :func:`clients.python.client.connect` does (no hello)."""
+    """Open a WebSocket like :func:`clients.python.client.connect` does (no hello).
+
+    ``ws://`` connections are lean ones, ``wss://`` websockets' own; a redirect
+    opens the next one the same way (a small ``SO_RCVBUF`` included).
+    """
     kwargs: dict[str, Any] = {
         "compression": None,
         "open_timeout": open_timeout,
@@ -209,20 +226,25 @@ async def open_bot_client(
         "ping_interval": None,  # the server pings; a frozen bot must not time itself out
         "close_timeout": 2.0,
     }
-    stream = await _small_window_stream(url, rcvbuf) if rcvbuf > 0 else None
-    if not url.startswith("ws://"):
-        if stream is not None:
-            kwargs["stream"] = stream
-        async with ws_connect(url, **kwargs) as ws:
-            yield BotClient(ws, metrics, fast_decode)
-        return
-    with trio.fail_after(open_timeout):
-        lean = await open_lean_connection(url, stream)
-    try:
-        yield BotClient(lean, metrics, fast_decode)
-    finally:
-        with trio.CancelScope(shield=True):
-            await lean.aclose()
+
+    async def open_stream(to: str) -> trio.abc.Stream:
+        return await _small_window_stream(to, rcvbuf)
+
+    async with websockets_opener(kwargs, open_stream if rcvbuf > 0 else None) as secure:
+
+        async def opener(to: str) -> WebSocketConnection:
+            if not to.startswith("ws://"):
+                return await secure(to)
+            with trio.fail_after(open_timeout):
+                stream = await open_stream(to) if rcvbuf > 0 else None
+                return await open_lean_connection(to, stream)
+
+        client = BotClient(await opener(url), metrics, fast_decode, opener=opener, url=url)
+        try:
+            yield client
+        finally:
+            with trio.CancelScope(shield=True):
+                await client.ws.aclose()
 
 
 def failure_kind(exc: BaseException) -> str:

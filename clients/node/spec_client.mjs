@@ -4,7 +4,10 @@
 //
 //   node spec_client.mjs ws://127.0.0.1:PORT/ [name]
 //
-// It says hello (joining the game "arena" at once), checks the welcome,
+// It says hello (joining the game "arena" at once), follows a `redirect` if
+// the server is a cluster and the room is on another worker (§5.11: a new
+// connection to `url`, hello with the ticket; at most 3 hops; a `bad_ticket`
+// starts over once at the first URL without a ticket), checks the welcome,
 // answers every ping at once, pushes its player in a free direction with
 // inputs of increasing seq until a snapshot both acknowledges one of them and
 // shows the move, chats and waits for its own chat event, acks the newest
@@ -23,6 +26,7 @@ const OVERALL_TIMEOUT_MS = 10_000;
 const MAX_SAFE = Number.MAX_SAFE_INTEGER; // 2^53-1
 const MAX_U32 = 4294967295; // 2^32-1
 const MIB = 1 << 20;
+const MAX_REDIRECTS = 3; // hops per hello before this client calls it a loop
 
 // Defaults of §4.2 `welcome.limits`: used only before the welcome arrives
 // (i.e. for the hello itself).
@@ -254,6 +258,13 @@ const validators = {
   ping(m) {
     int(m, "nonce");
   },
+  redirect(m) {
+    const url = str(m, "url", 1, 512);
+    check(/^wss?:\/\//.test(url), `redirect.url: not a ws:// or wss:// URL: ${show(url)}`);
+    str(m, "ticket", 1, 64);
+    str(m, "room", 1, 32);
+    int(m, "ttl_ms", 0, MAX_U32);
+  },
   error(m) {
     str(m, "code", 0, 64);
     str(m, "message");
@@ -402,9 +413,17 @@ async function main() {
         if (!closing) send({ t: "pong", nonce: msg.nonce });
         break;
       case "error":
+        // A refused seat ticket is answered by starting over (§5.11); any other
+        // error is a failure of this session.
+        if (msg.code === "bad_ticket" && ticketSent && me === null) break;
         throw new ProtocolFailure(
           `server error ${msg.code}${msg.ref ? ` (ref ${msg.ref})` : ""}: ${msg.message}`,
         );
+      case "redirect":
+        // Only a hello or a join may be answered so (§5.11); this client joins in hello.
+        check(me === null, "redirect after the welcome (no join was sent)");
+        retire(4005); // the server closes this connection with 4005 right after
+        break;
       case "welcome":
         // Handled here, not after `await`: the messages that follow it may be
         // dispatched before the awaiting code resumes.
@@ -457,44 +476,106 @@ async function main() {
     }
   }
 
-  socket = new WebSocket(url, {
-    perMessageDeflate: false, // §1: no compression
-    maxPayload: 16 * MIB, // §1: accept at least 1 MiB
-    handshakeTimeout: 5000,
-  });
+  // One socket at a time is current; a redirect or a refused ticket retires it
+  // (its frames are ignored from then on, its close must carry the expected code).
+  let generation = 0;
+  let closed = null;
+  const retired = [];
+  let ticketSent = false;
 
-  let closeResolve;
-  const closed = new Promise((resolve) => {
-    closeResolve = resolve;
-  });
+  function openSocket(target) {
+    const gen = ++generation;
+    const ws = new WebSocket(target, {
+      perMessageDeflate: false, // §1: no compression
+      maxPayload: 16 * MIB, // §1: accept at least 1 MiB
+      handshakeTimeout: 5000,
+    });
+    socket = ws;
+    limits = { ...DEFAULT_LIMITS };
+    tokens = limits.message_burst;
+    let closeResolve;
+    closed = new Promise((resolve) => {
+      closeResolve = resolve;
+    });
+    ws.on("unexpected-response", (_req, res) => {
+      fail(`handshake refused by ${target}: HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
+    });
+    ws.on("error", (err) => {
+      // A retired connection's end is checked by its close code (see retire).
+      if (gen === generation) fail(`WebSocket error while ${doing()}: ${err.message}`);
+    });
+    ws.on("message", (data, isBinary) => {
+      if (gen !== generation) return; // a retired connection: nothing of it matters (§5.11)
+      try {
+        onMessage(decodeFrame(data, isBinary));
+      } catch (err) {
+        fail(err instanceof ProtocolFailure ? err.message : `${err.stack ?? err}`);
+      }
+    });
+    ws.on("close", (code, reason) => {
+      if (gen === generation && !closing) {
+        fail(`server closed the connection while ${doing()}: code ${code} ${reason.toString()}`.trim());
+      }
+      closeResolve({ code, reason: reason.toString() });
+    });
+    return new Promise((resolve) => ws.once("open", resolve));
+  }
 
-  socket.on("unexpected-response", (_req, res) => {
-    fail(`handshake refused: HTTP ${res.statusCode} ${res.statusMessage ?? ""}`.trim());
-  });
-  socket.on("error", (err) => fail(`WebSocket error while ${doing()}: ${err.message}`));
-  socket.on("message", (data, isBinary) => {
-    try {
-      onMessage(decodeFrame(data, isBinary));
-    } catch (err) {
-      fail(err instanceof ProtocolFailure ? err.message : `${err.stack ?? err}`);
-    }
-  });
-  socket.on("close", (code, reason) => {
-    if (!closing) fail(`server closed the connection while ${doing()}: code ${code} ${reason.toString()}`.trim());
-    closeResolve({ code, reason: reason.toString() });
-  });
+  // Stop listening to the current socket; its close must come with `expected`.
+  function retire(expected) {
+    generation += 1;
+    const ws = socket;
+    retired.push(
+      closed.then(({ code, reason }) => {
+        check(code === expected, `retired connection closed with ${code} ${reason}, expected ${expected}`);
+        return code;
+      }),
+    );
+    if (expected === 1000) ws.close(1000, "starting over");
+  }
 
-  await new Promise((resolve) => socket.once("open", resolve));
-  phase = "connected";
-
-  // 1. hello, joining the arena at once (§5.1).
-  const welcomeP = waitFor((m) => m.t === "welcome", "welcome");
+  // 1. hello, joining the arena at once (§5.1), following redirects (§5.11).
   const joinP = waitFor((m) => m.t === "event" && m.kind === "join" && me !== null && m.player === me, "own join event");
-  send({ t: "hello", version: PROTOCOL_VERSION, name, game: "arena" });
-  const welcome = await welcomeP;
+  let target = url;
+  let ticket = null;
+  let reserved = null; // the room a ticket holds a seat in
+  let hops = 0;
+  let redirects = 0;
+  let startedOver = false;
+  let welcome = null;
+  while (welcome === null) {
+    phase = `connecting to ${target}`;
+    await openSocket(target);
+    phase = "connected";
+    const answerP = waitFor(
+      (m) => m.t === "welcome" || m.t === "redirect" || (m.t === "error" && m.code === "bad_ticket"),
+      "welcome or redirect",
+    );
+    ticketSent = ticket !== null;
+    const hello = { t: "hello", version: PROTOCOL_VERSION, name };
+    // With a ticket, the same version and name and the ticket only (§5.11).
+    send(ticket === null ? { ...hello, game: "arena" } : { ...hello, ticket });
+    const answer = await answerP;
+    if (answer.t === "welcome") {
+      welcome = answer;
+    } else if (answer.t === "redirect") {
+      check(hops < MAX_REDIRECTS, `more than ${MAX_REDIRECTS} redirects for one hello (last to ${answer.url})`);
+      hops += 1;
+      redirects += 1;
+      [target, ticket, reserved] = [answer.url, answer.ticket, answer.room];
+    } else {
+      // bad_ticket: the seat is gone; matchmaking again from the first URL, once.
+      check(!startedOver, `ticket refused twice: ${answer.message}`);
+      startedOver = true;
+      retire(1000);
+      [target, ticket, reserved, hops] = [url, null, null, 0];
+    }
+  }
+  const retiredCodes = await Promise.all(retired);
   check(welcome.games.includes("arena"), `welcome.games ${show(welcome.games)} lacks "arena"`);
   check(welcome.room !== null && welcome.room !== undefined, "welcome.room is nil although hello asked for arena");
   const room = welcome.room;
+  check(reserved === null || room.name === reserved, `welcome.room ${show(room.name)} is not the reserved ${show(reserved)}`);
   check(room.game === "arena", `welcome.room.game is ${show(room.game)}`);
   check(
     room.players.some(([id, n]) => id === me && n === cleanedName),
@@ -593,6 +674,9 @@ async function main() {
     ok: true,
     player: me,
     room: room.name,
+    redirects,
+    started_over: startedOver,
+    retired_closes: retiredCodes,
     snapshots,
     pings,
     rtt_us: lastSnapshot.rtt_us,

@@ -1,5 +1,5 @@
 """Python client library (trio) for the game server; used by tests, bots and the load tester."""
 
-from .client import GameClient, ServerRefused, connect
+from .client import GameClient, ServerRefused, TooManyRedirects, connect
 
-__all__ = ["GameClient", "ServerRefused", "connect"]
+__all__ = ["GameClient", "ServerRefused", "TooManyRedirects", "connect"]

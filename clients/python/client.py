@@ -13,12 +13,21 @@ Built on the same ``protocol`` codec as the server and ``websockets.trio``.
 ``recv()`` answers every ``ping`` at once with a ``pong`` (that is what the
 server's latency measurement needs), and every ``send_input`` carries the id of
 the newest snapshot received as its ``ack``.
+
+Clusters (PROTOCOL.md §5.11): when ``hello`` or ``join`` is answered with a
+``redirect``, the client opens a connection to its ``url`` (with the same
+headers, TLS context and origin), says ``hello`` there with the ticket and
+swaps connections, so the caller keeps one :class:`GameClient`: ``hello``
+returns the new ``welcome``, ``join`` the room it seated us in. At most
+``max_redirects`` hops per request; a ticket refused (``bad_ticket``) makes it
+start over once, without a ticket, at the URL first connected to.
 """
 
 from __future__ import annotations
 
 import ssl as ssl_module
-from collections.abc import AsyncIterator, Mapping
+import urllib.parse
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
 
@@ -32,6 +41,7 @@ from protocol import (
     Chat,
     ClientMessage,
     Error,
+    ErrorCode,
     Hello,
     Input,
     Join,
@@ -40,6 +50,7 @@ from protocol import (
     Left,
     Ping,
     Pong,
+    Redirect,
     RoomInfo,
     ServerMessage,
     Snapshot,
@@ -56,6 +67,27 @@ class ServerRefused(Exception):
         super().__init__(f"{error.code}: {error.message}")
         self.error = error
         self.code = error.code
+
+
+class TooManyRedirects(ServerRefused):
+    """More redirects for one request than the client follows (or it cannot open connections).
+
+    Its ``code`` is ``too_many_redirects``, a client-side code: no server sends it.
+    """
+
+    def __init__(self, redirect: Redirect, hops: int) -> None:
+        super().__init__(
+            Error("too_many_redirects", f"redirected {hops} times, last to {redirect.url}", None)
+        )
+        self.redirect = redirect
+
+
+MAX_REDIRECTS = 3
+"""Redirects followed for one ``hello`` or ``join`` before giving up (a loop between workers)."""
+
+Opener = Callable[[str], Awaitable["WebSocketConnection"]]
+"""Opens a connection to a URL, as the first one was opened (headers, TLS); it owns closing it
+only if the client does not: the client closes every connection it leaves."""
 
 
 class WebSocketConnection(Protocol):
@@ -75,8 +107,23 @@ class WebSocketConnection(Protocol):
 class GameClient:
     """One connection to the game server. Create it with :func:`connect`."""
 
-    def __init__(self, ws: WebSocketConnection) -> None:
+    def __init__(
+        self,
+        ws: WebSocketConnection,
+        *,
+        opener: Opener | None = None,
+        url: str | None = None,
+        max_redirects: int = MAX_REDIRECTS,
+    ) -> None:
         self.ws = ws
+        self.opener = opener
+        """Opens the connection a redirect leads to; None: redirects are not followed."""
+        self.url = url
+        """Where the first connection went: a refused ticket starts over there."""
+        self.max_redirects = max_redirects if opener is not None else 0
+        self.redirects = 0
+        """Redirects followed over this client's life."""
+        self.name: str | None = None
         self.welcome: Welcome | None = None
         self.room: RoomInfo | None = None
         self.latest_snapshot: Snapshot | None = None
@@ -161,28 +208,83 @@ class GameClient:
             self.room = None
 
     async def hello(self, name: str, game: str | None = None, room: str | None = None) -> Welcome:
-        """Send ``hello`` and wait for ``welcome``.
+        """Send ``hello`` and wait for ``welcome``, following redirects (§5.11).
 
         If a room was asked for and the server could not seat us, the ``error``
         that follows the welcome is raised as :class:`ServerRefused`.
         """
-        await self.send(Hello(PROTOCOL_VERSION, name, game, room))
+        self.name = name
+        answer = await self._hello(Hello(PROTOCOL_VERSION, name, game, room))
+        return await self._follow(answer, game, room)
+
+    async def _hello(self, hello: Hello) -> Welcome | Redirect:
+        """Send ``hello``; the ``welcome`` (with the join's error raised), or a ``redirect``."""
+        await self.send(hello)
+        wants_room = hello.game is not None or hello.room is not None or hello.ticket is not None
         welcome: Welcome | None = None
         while True:
             message = await self.recv()
             if isinstance(message, Error):
                 raise ServerRefused(message)
+            if isinstance(message, Redirect) and welcome is None:
+                return message
             if isinstance(message, Welcome):
                 self.welcome = welcome = message
                 self.room = message.room
-                if message.room is not None or (game is None and room is None):
+                if message.room is not None or not wants_room:
                     return message
             elif welcome is not None:
                 # The server sends the join's error right after the welcome.
                 return welcome
 
+    async def _follow(
+        self, answer: Welcome | Redirect, game: str | None, room: str | None
+    ) -> Welcome:
+        """Follow ``answer`` while it is a redirect: the ``welcome`` that ends the hops.
+
+        A refused ticket (``bad_ticket``) starts over once at ``self.url`` with a
+        plain ``hello`` for ``game``/``room`` (matchmaking again); a second refusal
+        is raised.
+        """
+        assert self.name is not None, "hello first"
+        hops = 0
+        started_over = False
+        while isinstance(answer, Redirect):
+            if hops >= self.max_redirects:
+                raise TooManyRedirects(answer, hops)
+            hops += 1
+            await self._move(redirect_url(answer.url, self.url))
+            self.redirects += 1
+            try:
+                answer = await self._hello(
+                    Hello(PROTOCOL_VERSION, self.name, None, None, answer.ticket)
+                )
+            except ServerRefused as exc:
+                if exc.code != ErrorCode.BAD_TICKET or started_over or self.url is None:
+                    raise
+                started_over, hops = True, 0
+                await self._move(self.url)
+                answer = await self._hello(Hello(PROTOCOL_VERSION, self.name, game, room))
+        return answer
+
+    async def _move(self, url: str) -> None:
+        """Close this connection (1000) and go on over a new one to ``url``."""
+        assert self.opener is not None
+        # After a redirect only the server's close follows: nothing to drain (and a
+        # lean connection reads while it closes, so close() must not read beside it).
+        await self.ws.aclose()
+        self.ws = await self.opener(url)
+        self.welcome = None
+        self.room = None
+        self.latest_snapshot = None
+        self.next_seq = 1  # seq restarts with each room membership (§5.3)
+
     async def join(self, game: str | None = None, room: str | None = None) -> RoomInfo:
-        """Join a room and wait for ``joined``; raises :class:`ServerRefused` on an error."""
+        """Join a room and wait for ``joined``; raises :class:`ServerRefused` on an error.
+
+        A ``redirect`` (the room is on another worker, §5.11) is followed: the room
+        of the new connection's ``welcome`` is returned as if ``joined`` had come.
+        """
         await self.send(Join(game, room))
         while True:
             message = await self.recv()
@@ -190,6 +292,17 @@ class GameClient:
                 raise ServerRefused(message)
             if isinstance(message, Joined):
                 return message.room
+            if isinstance(message, Redirect):
+                return await self.follow_join(message, game, room)
+
+    async def follow_join(
+        self, redirect: Redirect, game: str | None = None, room: str | None = None
+    ) -> RoomInfo:
+        """Follow a ``redirect`` that answered ``join{game, room}``: the room it seated us in."""
+        welcome = await self._follow(redirect, game, room)
+        if welcome.room is None:  # a welcome without a room and no error after it
+            raise ServerRefused(Error("no_room", "welcomed without a room", Join.TYPE))
+        return welcome.room
 
     async def leave(self) -> None:
         """Leave the room and wait for ``left``."""
@@ -259,6 +372,21 @@ class GameClient:
             return
 
 
+def redirect_url(url: str, first: str | None) -> str:
+    """``url`` from a redirect, with the query of the first URL when it has none.
+
+    Credentials in the query (``?token=...``, PROTOCOL.md §1) then go along, as
+    headers do.
+    """
+    if first is None:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    query = urllib.parse.urlsplit(first).query
+    if parts.query or not query:
+        return url
+    return urllib.parse.urlunsplit(parts._replace(query=query))
+
+
 @asynccontextmanager
 async def connect(
     url: str,
@@ -270,12 +398,14 @@ async def connect(
     origin: str | None = None,
     headers: Mapping[str, str] | None = None,
     open_timeout: float = 10.0,
+    max_redirects: int = MAX_REDIRECTS,
 ) -> AsyncIterator[GameClient]:
     """Open a connection; with ``name``, also say hello (and join ``game``/``room``).
 
     ``headers`` go with the upgrade request, e.g. ``{"Authorization": "Bearer …"}``
     for a server with an authenticate hook (which may refuse: websockets'
-    ``InvalidStatus``, its ``response`` the 401, 503 or 500). Closes the
+    ``InvalidStatus``, its ``response`` the 401, 503 or 500). They, ``ssl`` and
+    ``origin`` go with every connection a redirect leads to as well. Closes the
     connection (1000) on exit.
     """
     kwargs: dict[str, Any] = {
@@ -290,10 +420,51 @@ async def connect(
         kwargs["origin"] = origin
     if headers:
         kwargs["additional_headers"] = dict(headers)
-    async with ws_connect(url, **kwargs) as ws:
-        client = GameClient(ws)
-        if name is not None:
-            with trio.fail_after(open_timeout):
-                await client.hello(name, game, room)
-        yield client
-        await client.close()
+    async with websockets_opener(kwargs) as opener:
+        client = GameClient(await opener(url), opener=opener, url=url, max_redirects=max_redirects)
+        try:
+            if name is not None:
+                with trio.fail_after(open_timeout):
+                    await client.hello(name, game, room)
+            yield client
+            await client.close()
+        except BaseException:
+            with trio.move_on_after(CLOSE_GRACE, shield=True):
+                await client.ws.aclose()
+            raise
+
+
+CLOSE_GRACE = 2.0
+"""Seconds a connection left on an exception gets to close politely (1000)."""
+
+
+@asynccontextmanager
+async def websockets_opener(
+    kwargs: Mapping[str, Any],
+    open_stream: Callable[[str], Awaitable[trio.abc.Stream]] | None = None,
+) -> AsyncIterator[Opener]:
+    """An :data:`Opener` of websockets connections with ``kwargs`` (those of its ``connect``),
+    each over a stream from ``open_stream(url)`` when given.
+
+    The connections' tasks run in a nursery of this context, which ends them on
+    exit (close the connections before). An exception from the body comes out
+    as itself, not in an exception group (as from websockets' own ``connect``).
+    """
+    try:
+        async with trio.open_nursery() as nursery:
+
+            async def opener(url: str) -> WebSocketConnection:
+                options = dict(kwargs)
+                if open_stream is not None:
+                    options["stream"] = await open_stream(url)
+                ws: WebSocketConnection = await ws_connect(url, **options).connect(nursery)
+                return ws
+
+            try:
+                yield opener
+            finally:
+                nursery.cancel_scope.cancel()
+    except BaseExceptionGroup as group:
+        if len(group.exceptions) == 1:
+            raise group.exceptions[0] from None
+        raise

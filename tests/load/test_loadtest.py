@@ -100,3 +100,32 @@ def test_loadtest_against_the_naive_baseline(tmp_path: Path) -> None:
     assert report["server"]["rooms"] == 2 and report["server"]["cpu_source"] == "pid"
     _check_summary("interarrival", report["latency_ms"]["interarrival"])
     assert all(not tally for tally in report["errors"].values()), report["errors"]
+
+
+def test_loadtest_through_a_cluster_reports_redirected_joins(tmp_path: Path) -> None:
+    """tests/fake_cluster.py redirects every second hello: half the joins make a hop."""
+    out = tmp_path / "report.json"
+    with (
+        running_server("-m", "gameserver", "--max-connections-per-ip", "1000") as (upstream, _),
+        running_server(
+            "-m", "tests.fake_cluster", "--upstream", upstream, "--redirect-every", "2"
+        ) as (url, _),
+    ):
+        done = run_loadtest(
+            *("--url", url, "--bots", str(BOTS), "--duration", "2", "--ramp-up", "0.5"),
+            *("--churn", "0", "--json", str(out)),
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert report["bots"]["joined"] == BOTS
+    redirects = report["redirects"]
+    assert redirects["joins_redirected"] == redirects["hops"] == BOTS // 2
+    lat = report["latency_ms"]
+    assert lat["join_redirected"]["count"] == lat["join_direct"]["count"] == BOTS // 2
+    assert lat["join"]["count"] == BOTS
+    for name in ("join_direct", "join_redirected"):
+        _check_summary(name, lat[name])
+    extra = redirects["extra_join_ms"]
+    assert extra["p50"] is not None and extra["p99"] is not None
+    assert all(not tally for tally in report["errors"].values()), report["errors"]
+    assert "joins redirected" in done.stdout
