@@ -75,8 +75,7 @@ def start_line(settings: Settings) -> str:
     host = socket.gethostname()
     shared = worker_url(dataclasses.replace(settings, public_url=None), 0, settings.port, host)
     workers = "  ".join(
-        f"{worker_name(i)} "
-        f"{worker_url(settings, i, direct_port(settings, i, settings.port), host)}"
+        f"{worker_name(i)} {worker_url(settings, i, direct_port(settings, i, settings.port), host)}"
         for i in range(settings.workers)
     )
     return (
