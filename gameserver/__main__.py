@@ -210,6 +210,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format=f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s",
     )
     logging.getLogger("websockets").setLevel(logging.WARNING)
+    # coredis logs each retry of a lost connection at INFO; the directory says it once.
+    logging.getLogger("coredis").setLevel(logging.WARNING)
     try:
         games = [load_game(spec) for spec in args.game]
     except (ImportError, AttributeError, TypeError, ValueError) as exc:

@@ -54,6 +54,7 @@ from ..cluster.restarts import ConfigError
 from ..cluster.seating import SeatRequest
 from ..cluster.worker import WorkerInfo
 from ..core import ServerCore
+from ..settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +71,22 @@ REDIS_ERRORS = (coredis.exceptions.RedisError, OSError, trio.TooSlowError)
 class DirectoryUnreachable(ConfigError):
     """Redis did not answer when the worker started (the CLI exits 2 with this, and a
     supervisor stops instead of restarting into the same failure)."""
+
+
+async def check_redis(settings: Settings) -> str | None:
+    """Whether ``settings.redis`` answers a PING within ``redis_timeout``: None, or why not."""
+    assert settings.redis is not None
+    client: coredis.Redis[str] = coredis.Redis.from_url(
+        settings.redis, decode_responses=True, connect_timeout=settings.redis_timeout
+    )
+    async with client:
+        # Caught inside: leaving the client's context turns errors into exception groups.
+        try:
+            with trio.fail_after(settings.redis_timeout):
+                await client.ping()
+        except REDIS_ERRORS as exc:
+            return f"Redis at {settings.redis} did not answer: {exc or type(exc).__name__}"
+    return None
 
 
 class RedisDirectory:

@@ -26,7 +26,7 @@ from collections.abc import AsyncIterator, Sequence
 import trio
 
 from ..cluster import direct_port, worker_url
-from ..cluster.restarts import RestartBackoff, Stop, describe_exit
+from ..cluster.restarts import CONFIG_ERROR, RestartBackoff, Stop, describe_exit
 from ..settings import Settings
 
 log = logging.getLogger("gameserver.supervisor")
@@ -221,6 +221,13 @@ async def supervise(settings: Settings, argv: Sequence[str]) -> int:
     if error is not None:
         print(error, file=sys.stderr)
         return 1
+    from .directory import check_redis  # coredis: imported only where Redis is used
+
+    error = await check_redis(settings)
+    if error is not None:
+        # Every worker would fail the same way: say it once, before starting any.
+        print(f"error: {error}", file=sys.stderr)
+        return CONFIG_ERROR
     argv = list(argv)
     if settings.port == 0:
         # One worker on a free port: pick it here, so the start line can name it.

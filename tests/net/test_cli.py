@@ -18,6 +18,8 @@ from clients.python.client import connect
 from gameserver.__main__ import build_parser, settings_from_args
 from protocol import CloseCode
 
+from .conftest import free_ports
+
 pytestmark = pytest.mark.network
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,3 +186,18 @@ async def test_auth_hook_from_the_command_line(tmp_path: Path) -> None:
                 async with connect(url + "?token=wrong", "someone"):
                     pass
             assert refused.value.response.status_code == 401
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_an_unreachable_redis_is_one_error_line(workers: str) -> None:
+    """Redis away at start: one "error:" line naming it, exit 2, no worker started (the
+    supervisor checks it before starting any)."""
+    url = f"redis://127.0.0.1:{free_ports(1)}/0"  # nothing listens there
+    port = str(free_ports(3))  # several workers share a fixed port
+    line = await one_error_line("--workers", workers, "--redis", url, "--port", port)
+    assert line.startswith(f"error: Redis at {url} did not answer"), line
+
+
+async def test_workers_without_redis_is_one_error_line() -> None:
+    line = await one_error_line("--workers", "2")
+    assert line == "error: workers > 1 needs redis (a redis:// URL for the room directory)"

@@ -20,11 +20,12 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import coredis
 import pytest
 import trio
 
-from protocol import CloseCode
-from tests.redis_server import RedisServer
+from protocol import CloseCode, Welcome, decode_server_message
+from tests.redis_server import RedisServer, eventually
 
 from .conftest import free_ports, get_request, hello, http_exchange, raw_ws, read_until_closed
 
@@ -170,22 +171,37 @@ async def test_the_shared_port_reaches_both_workers() -> None:
 
 async def test_a_killed_worker_is_restarted_and_its_clients_are_cut() -> None:
     """SIGKILL to worker 0: its client's connection ends, the supervisor logs the signal
-    and starts a new worker 0 (a new pid on the same direct port); worker 1 lives on."""
+    and starts a new worker 0 (a new pid on the same direct port); worker 1 lives on;
+    the directory forgets the dead worker's room within three heartbeats, and the
+    player can join a room of that name again."""
+    redis: coredis.Redis[str] = coredis.Redis.from_url(REDIS, decode_responses=True)
+    room_key = f"{REDIS_PREFIX}:r:island"
     with trio.fail_after(20):
-        async with supervisor() as cluster:
+        async with redis, supervisor("--heartbeat-interval", "0.3") as cluster:
             w0, w1 = cluster.direct
             old, other = await pid_of(w0), await pid_of(w1)
             async with raw_ws(f"ws://127.0.0.1:{w0}/") as ws:
-                await ws.send(hello("doomed"))
-                await ws.recv()  # welcome
+                await ws.send(hello("doomed", game="arena", room="island"))
+                welcome = decode_server_message(await ws.recv())
+                assert isinstance(welcome, Welcome) and welcome.room is not None
+                assert await redis.exists([room_key]) == 1
                 os.kill(old, signal.SIGKILL)
                 closed = await read_until_closed(ws)
             assert closed.code is None  # no close frame: the process is gone
+
+            async def forgotten() -> bool:
+                return await redis.exists([room_key]) == 0
+
+            assert await eventually(forgotten) <= 3 * 0.3 + 0.5
             await cluster.stderr.wait_for(r"worker w0 \(pid \d+\) died with signal SIGKILL")
             restarted = await cluster.stderr.wait_for(r"worker w0 restarted: pid (\d+) listening")
             new = await pid_of(w0)
             assert new == int(restarted.group(1)) != old
             assert await pid_of(w1) == other
+            async with raw_ws(f"ws://127.0.0.1:{w1}/") as ws:
+                await ws.send(hello("doomed", game="arena", room="island"))
+                again = decode_server_message(await ws.recv())
+            assert isinstance(again, Welcome) and again.room is not None
 
 
 async def test_sigterm_closes_every_client_1001_and_exits_0_in_time() -> None:
