@@ -8,6 +8,7 @@ follow redirects by hand here (``Player``), so each step of §5.11 is visible.
 
 from __future__ import annotations
 
+import json
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,7 @@ from protocol import (
     encode,
 )
 from tests.cluster.conftest import Cluster, cluster_settings
-from tests.net.conftest import raw_ws
+from tests.net.conftest import get_request, http_exchange, raw_ws
 from tests.redis_server import RedisServer, eventually
 
 
@@ -372,3 +373,30 @@ async def test_stopping_leaves_no_key_without_a_ttl(cluster: Cluster) -> None:
         assert all(":seq:" in k or ":open:" in k for k in left), left
         for key in left:
             assert await client.pttl(key) > 0, key
+
+
+async def test_healthz_names_the_worker_and_shows_the_cluster(cluster: Cluster) -> None:
+    first, second = await cluster.start(2)
+    async with AsyncExitStack() as stack:
+        for i in range(3):
+            player = await open_player(stack, url_of(first))
+            with trio.fail_after(5):
+                await player.hello(f"p{i}", game="arena")
+
+        # The next heartbeat (0.5 s) publishes the counts.
+        async def counted() -> bool:
+            response = await http_exchange(second.port, get_request(second.port, "/healthz"))
+            return bool(json.loads(response.body)["cluster"]["players"] == 3)
+
+        await eventually(counted)
+        response = await http_exchange(second.port, get_request(second.port, "/healthz"))
+    document = json.loads(response.body)
+    assert document["worker"]["url"] == url_of(second)
+    assert document["worker"]["index"] == 1
+    assert document["cluster"] == {
+        "directory": "ok",
+        "workers": 2,
+        "rooms": 1,
+        "players": 3,
+        "worker_urls": sorted([url_of(first), url_of(second)]),
+    }
