@@ -2,11 +2,13 @@
 
 The link's nursery owns the reader and the writer; its timers (pings,
 timeouts, keepalive) are fired by the server's shared
-:class:`~gameserver.trio.timers.TimerWheel`. Frames the
-session queues in its :class:`Outbox` are written synchronously by
-:meth:`ClientLink.pump` when the socket has room; while the socket is backed
-up they stay in the outbox, where a newer snapshot replaces an older one,
-and the writer calls ``pump`` again once the backlog is gone.
+:class:`~gameserver.trio.timers.TimerWheel`. Frames the session or its room
+queue in its :class:`Outbox` only mark the link in the server's
+:class:`~gameserver.trio.flusher.Flusher`; at the end of the round,
+:meth:`ClientLink.pump` writes them all in one write when the socket has room.
+While the socket is backed up they stay in the outbox, where a newer snapshot
+replaces an older one, and the writer calls ``pump`` again once the backlog is
+gone. Without a flusher (tests, embedding) ``pump`` runs at once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from ..auth import Identity
 from ..core import ServerCore
 from ..outbox import Outbox
 from ..session import Session
+from .flusher import Flusher
 from .timers import TimerWheel
 from .wsconn import WsConnection
 
@@ -40,35 +43,44 @@ class ClientLink:
         peer: str,
         timers: TimerWheel | None = None,
         identity: Identity | None = None,
+        flusher: Flusher | None = None,
     ) -> None:
         self.core = core
         self.ws = ws
         self.timers = timers
         """The shared wheel; None: ``run`` starts a private one (tests, embedding)."""
         self.timer_due = math.inf
-        self.outbox = Outbox(core.settings.event_queue_depth, self.pump)
+        self.flusher = flusher
+        self.flush_marked = False
+        self.outbox = Outbox(
+            core.settings.event_queue_depth, self.pump if flusher is None else self._mark
+        )
         self.session = Session(core, self.outbox, trio.current_time(), peer, identity)
         self.session.peer = f"{peer}#{self.session.player_id}"
+        self.session.timers_changed = self._reschedule
         self._close_started = False
         self._finished = False
         self._reading_urgently = False
         self._next_keepalive = trio.current_time() + core.settings.keepalive_interval
         ws.on_drained = self.pump
 
+    def _mark(self) -> None:
+        assert self.flusher is not None
+        self.flusher.mark(self)
+
     def pump(self) -> None:
-        """Write what the outbox holds, unless the socket is still busy with older bytes."""
+        """Write what the outbox holds in one write, unless the socket is still busy."""
         ws = self.ws
         if ws.backed_up or self._close_started:
             return
         try:
-            for frame in self.outbox.take():
-                ws.send_binary(frame)
+            ws.send_binaries(self.outbox.take())
             request = self.outbox.close_request
             if request is not None and not len(self.outbox) and not ws.backed_up:
                 self._start_close(request.code, request.reason, request.abort)
         except Exception:
-            # pump runs inside the room's tick: a transport bug here must cost this
-            # client its connection, not the room its life.
+            # pump runs in a round shared with every client (a tick, a read round): a
+            # transport bug here must cost this client its connection, nothing more.
             log.exception("%s: send failed", self.session.peer)
             ws.abort()
 

@@ -47,8 +47,15 @@ def available() -> bool:
 class ReadPoller:
     """Calls a handler, synchronously, whenever its socket has data (or EOF) to read."""
 
-    def __init__(self, max_events: int = 256, interval: float = 0.0) -> None:
+    def __init__(
+        self,
+        max_events: int = 256,
+        interval: float = 0.0,
+        after_round: Callable[[], None] | None = None,
+    ) -> None:
         self.max_events = max_events
+        self.after_round = after_round
+        """Called after a round that read anything (the server flushes the replies)."""
         self.interval = interval
         """Seconds between two rounds (``read_interval``); 0: a round as soon as anything is
         ready, and no socket needs to be urgent."""
@@ -136,6 +143,8 @@ class ReadPoller:
                 # is a bug, and must not stop everyone else's reads.
                 log.exception("read handler for fd %d failed; no longer watched", fd)
                 self.unregister(fd, on_ready)
+        if events and self.after_round is not None:
+            self.after_round()  # the replies of the round leave together
         return len(events)
 
     def drain(self, max_rounds: int = 4) -> None:

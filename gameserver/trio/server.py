@@ -32,6 +32,7 @@ from ..ratelimit import TokenBucket
 from ..room import Room
 from ..settings import Settings
 from ..tick import TickStats
+from .flusher import Flusher
 from .handshake import AuthGate, Opened, open_websocket
 from .http import ConnectionCounter, HttpFront
 from .link import ClientLink
@@ -93,10 +94,14 @@ class RunningServer:
         """TCP connections still in TLS/HTTP handshake (or a plain HTTP request)."""
         self.front = HttpFront(core.settings, self.counter, self.health)
         self.links: set[ClientLink] = set()
-        self.timers = TimerWheel(slack=core.settings.timer_slack)
+        self.flusher = Flusher()
+        """Writes each client whose outbox changed once, at the end of each round."""
+        self.timers = TimerWheel(slack=core.settings.timer_slack, after_round=self.flusher.flush)
         """Fires every client's timers from one task."""
         self.poller = (
-            ReadPoller(interval=core.settings.read_interval) if poller_available() else None
+            ReadPoller(interval=core.settings.read_interval, after_round=self.flusher.flush)
+            if poller_available()
+            else None
         )
         """Reads every plain-TCP client socket from one task (Linux epoll)."""
         self.directory: RedisDirectory | None = None
@@ -219,7 +224,7 @@ class RunningServer:
             poller=self.poller,
         )
         # Counted in self.counter by open_websocket.
-        link = ClientLink(self.core, ws, ip, self.timers, opened.identity)
+        link = ClientLink(self.core, ws, ip, self.timers, opened.identity, self.flusher)
         self.links.add(link)
         try:
             if self.front.closing:
@@ -276,7 +281,9 @@ async def serve_game(
         def start_ticker(room: Room) -> None:
             poller = running.poller
             read_now = poller.drain if poller is not None else None
-            nursery.start_soon(run_room, core, room, read_now, name=f"room:{room.name}")
+            nursery.start_soon(
+                run_room, core, room, read_now, running.flusher.flush, name=f"room:{room.name}"
+            )
 
         core = ServerCore(settings, games, epoch=trio.current_time(), on_room_created=start_ticker)
         running = RunningServer(core, nursery, authenticate)
@@ -301,6 +308,7 @@ async def serve_game(
                     handler_nursery=nursery,
                 )
 
+        nursery.start_soon(running.flusher.run, name="flusher")
         nursery.start_soon(running.timers.run, name="timers")
         if running.poller is not None:
             nursery.start_soon(running.poller.run, name="poller")

@@ -1,6 +1,7 @@
 """A room's tick loop: sleep until the deadline, tick, repeat. Never awaits a client.
 
-Everything a tick produces goes into outboxes synchronously; the only await is
+Everything a tick produces goes into outboxes synchronously, and ``flush`` then
+writes each client once (its events and snapshot together); the only await is
 ``trio.sleep_until``. Before each tick the room has the shared poller read
 what clients have sent (synchronously too). A crash in the game fails that room alone (its players
 get 1011); the room is disposed when it fails or stays empty past the grace.
@@ -21,7 +22,10 @@ log = logging.getLogger(__name__)
 
 
 async def run_room(
-    core: ServerCore, room: Room, read_now: Callable[[], None] | None = None
+    core: ServerCore,
+    room: Room,
+    read_now: Callable[[], None] | None = None,
+    flush: Callable[[], None] | None = None,
 ) -> None:
     """Tick ``room`` on the server-wide grid until it is disposable.
 
@@ -54,6 +58,8 @@ async def run_room(
                 log.exception("room %s: game crashed in step/snapshot", room.name)
                 room.fail("game crashed")
                 return
+            if flush is not None:
+                flush()  # counted in the tick's duration: the writes are its fan-out
             schedule.tick_done(started, trio.current_time())
     finally:
         core.rooms.dispose(room)

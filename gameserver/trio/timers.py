@@ -18,6 +18,7 @@ import heapq
 import itertools
 import logging
 import math
+from collections.abc import Callable
 from typing import Protocol
 
 import trio
@@ -39,8 +40,10 @@ _MIN_PURGE_SIZE = 64
 class TimerWheel:
     """Deadlines of many owners, fired by a single task (:meth:`run`)."""
 
-    def __init__(self, slack: float = 0.0) -> None:
+    def __init__(self, slack: float = 0.0, after_round: Callable[[], None] | None = None) -> None:
         self.slack = slack
+        self.after_round = after_round
+        """Called after a round that fired anything (the server flushes what it sent)."""
         """Seconds a deadline may be passed before it fires, so that deadlines close
         together fire in one wake-up (pings to many clients are spread over a second)."""
         self._heap: list[tuple[float, int, TimerOwner]] = []
@@ -97,6 +100,8 @@ class TimerWheel:
                     # A bug in one owner must not stop everyone's timers.
                     log.exception("timer owner %r failed", owner)
         self._earliest = heap[0][0] if heap else math.inf
+        if due and self.after_round is not None:
+            self.after_round()  # the pings of the round leave together
 
     async def run(self) -> None:
         """Fire timers forever (cancel the task to stop)."""

@@ -165,6 +165,16 @@ class WsConnection:
             return
         self.write(binary_frame_header(len(payload)) + payload)
 
+    def send_binaries(self, payloads: list[bytes]) -> None:
+        """Frame each payload as one binary message; write them all in one write."""
+        if not payloads or self.protocol.state is not OPEN or self.aborted:
+            return
+        if len(payloads) == 1:
+            payload = payloads[0]
+            self.write(binary_frame_header(len(payload)) + payload)
+            return
+        self.write(b"".join([part for p in payloads for part in (binary_frame_header(len(p)), p)]))
+
     def send_close(self, code: int, reason: str) -> None:
         """Start the closing handshake (no-op unless OPEN)."""
         if self.protocol.state is OPEN and not self.aborted:
