@@ -2,13 +2,14 @@
 
 ``websockets.trio.ClientConnection`` runs a reader task per connection and
 hands each message over through an assembler: two task switches and about
-30 µs of CPU per received message on this machine class (see
-``shared/notes/websocket-libraries.md``). A load tester runs hundreds of bots
-per process on the same cores as the server it measures, so here the caller's
-own task reads: :meth:`LeanConnection.recv` reads the socket only when no
-message is buffered, feeds websockets' :class:`~websockets.client.
-ClientProtocol` (which still does all of RFC 6455: handshake, unmasking,
-ping/pong and close replies, size checks) and returns messages in order.
+30 µs of CPU per received message (measured on a 2-core VM, 2026-11). A load
+tester runs hundreds of bots per process on the same cores as the server it
+measures, so here the caller's own task reads: :meth:`LeanConnection.recv`
+reads the socket only when no message is buffered, feeds websockets'
+:class:`~websockets.client.ClientProtocol` (which still does all of RFC 6455:
+handshake, unmasking, ping/pong and close replies, size checks) and returns
+messages in order. Fragments and the fast path for plain binary frames are
+:mod:`gameserver.trio.admission`'s, shared with the server.
 
 It offers the part of ``ClientConnection`` that :class:`~clients.python.client.
 GameClient` uses (``recv``, ``send``, ``aclose``, ``close_code``) with the
@@ -32,6 +33,7 @@ from websockets.http11 import Response
 from websockets.protocol import CLOSED, OPEN
 from websockets.uri import parse_uri
 
+from gameserver.trio.admission import MessageAssembler, take_plain_binary_frames
 from gameserver.trio.framing import parser_between_frames
 from gameserver.trio.poller import ReadPoller
 
@@ -62,8 +64,7 @@ class LeanConnection:
         self.close_timeout = close_timeout
         self._fd = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else None
         self._messages: deque[bytes | str] = deque()
-        self._fragments: list[bytes] = []
-        self._fragment_opcode: Opcode | None = None
+        self._assembler = MessageAssembler()  # a server's fragments are not capped here
         self._backlog = bytearray()
         self._eof_pending = False
         self._flushing = False
@@ -89,19 +90,11 @@ class LeanConnection:
             if not isinstance(event, Frame):
                 continue
             opcode = event.opcode
-            if opcode is Opcode.BINARY or opcode is Opcode.TEXT:
-                if event.fin:
-                    data = bytes(event.data)
-                    self._messages.append(data.decode() if opcode is Opcode.TEXT else data)
-                else:
-                    self._fragment_opcode, self._fragments = opcode, [bytes(event.data)]
-            elif opcode is Opcode.CONT:
-                self._fragments.append(bytes(event.data))
-                if event.fin:
-                    data = b"".join(self._fragments)
-                    text = self._fragment_opcode is Opcode.TEXT
-                    self._messages.append(data.decode() if text else data)
-                    self._fragments, self._fragment_opcode = [], None
+            if opcode is Opcode.BINARY or opcode is Opcode.TEXT or opcode is Opcode.CONT:
+                message = self._assembler.add(opcode, event.data, event.fin)
+                if message is not None:
+                    kind, data = message
+                    self._messages.append(data.decode() if kind is Opcode.TEXT else data)
 
     def _feed(self, data: bytes | bytearray) -> None:
         """Bytes from the server (``b""``: its end of stream) into messages and replies."""
@@ -115,42 +108,13 @@ class LeanConnection:
                 and protocol.current_size is None
                 and parser_between_frames(protocol)
             ):
-                rest = self._take_plain_frames(data)
+                rest = take_plain_binary_frames(data, self._messages.append)
             if rest:
                 protocol.receive_data(rest)
         self.take_frames(protocol.events_received())
         self._write_now()  # pongs, the close reply, our end of stream
         if not data or protocol.state is CLOSED:
             self._ended = True
-
-    def _take_plain_frames(self, data: bytes | bytearray) -> bytes | bytearray:
-        """Take the complete, final, unmasked binary frames at the start of ``data``.
-
-        What a server sends a bot is almost only such frames (snapshots), several
-        per read; reading their 2- or 4-byte headers here costs a fraction of
-        websockets' generator-based parser. Called only with the parser at a frame
-        boundary, nothing buffered and no fragmented message open; the rest, from
-        the first frame that is anything else (ping, close, fragment, a 64-bit
-        length, a frame cut by the read), goes to the protocol.
-        """
-        messages = self._messages
-        end = len(data)
-        pos = 0
-        while end - pos >= 2 and data[pos] == 0x82:
-            length = data[pos + 1]  # MASK bit clear: a server's frames are not masked
-            head = pos + 2
-            if length == 126:
-                if end - pos < 4:
-                    break
-                length = int.from_bytes(data[pos + 2 : pos + 4], "big")
-                head = pos + 4
-            elif length > 126:
-                break  # masked, or a 64-bit length: leave it to the protocol
-            if head + length > end:
-                break
-            messages.append(bytes(data[head : head + length]))
-            pos = head + length
-        return data[pos:] if pos else data
 
     async def recv(self) -> bytes | str:
         """The next message; raises ``ConnectionClosed`` once the connection has ended."""

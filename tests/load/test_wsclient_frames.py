@@ -21,6 +21,7 @@ from websockets.uri import parse_uri
 
 from clients.loadtest.transport import parse_snapshot_envelope
 from clients.loadtest.wsclient import LeanConnection
+from gameserver.trio.admission import take_plain_binary_frames
 from protocol import Snapshot, encode_snapshot, pack_state
 from tests.helpers import queue_frames, whole_messages
 
@@ -74,11 +75,12 @@ def test_lean_reads_what_websockets_reads(specs: list[tuple[str, object]], cuts:
 def test_several_snapshots_in_one_read_take_the_fast_path() -> None:
     frames = [b"a" * 10, b"b" * 300, b""]
     wire = server_wire([("binary", f) for f in frames])
-    stream, _ = trio.testing.memory_stream_pair()
-    protocol = ClientProtocol(parse_uri("ws://127.0.0.1/"), max_size=None, state=OPEN)
-    connection = LeanConnection(stream, protocol)
-    assert connection._take_plain_frames(wire) == b""
-    assert list(connection._messages) == frames
+    taken: list[bytes] = []
+    assert take_plain_binary_frames(wire, taken.append) == b""
+    assert taken == frames
+    # A ping after them is left to the protocol, from its first byte.
+    ping = server_wire([("ping", b"p")])
+    assert take_plain_binary_frames(wire + ping, taken.append) == ping
 
 
 def test_snapshot_envelope_fast_and_general_paths_agree() -> None:
