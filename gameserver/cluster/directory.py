@@ -11,6 +11,7 @@ keeps it alive, so nothing outlives the workers by more than three heartbeats
 (the counters: a day)::
 
     P:w:<worker>     worker presence: JSON {url, index, host, pid, rooms, players}; TTL
+    P:workers        live workers (zset: worker -> when its presence expires)
     P:r:<room>       room record (hash): worker, url, game, seats, taken, seq; TTL,
                      refreshed by the owner's heartbeat
     P:rv:<room>      seats reserved behind tickets (zset: ticket -> expiry in ms)
@@ -24,8 +25,12 @@ keeps it alive, so nothing outlives the workers by more than three heartbeats
 ``taken`` counts seated players plus live reservations. The owner adds a seat
 for each local join (through ``CLAIM``, like everyone) and gives it back on
 each leave (``RELEASE``); reservations that expire are given back lazily by
-whoever reads the room next. After losing Redis, an owner re-registers its
-rooms with their local counts (``REGISTER``).
+whoever reads the room next, and every heartbeat (``REFRESH``) sets ``taken``
+again from the owner's own count. A room whose worker has no presence any more
+is dropped by whoever reads it. After losing Redis, an owner re-registers its
+rooms with their local counts (``REGISTER``) and raises the counters to what it
+holds, so a Redis restarted empty hands out no id or room name twice once every
+worker has beaten once (until then, within one heartbeat, it could).
 """
 
 from __future__ import annotations
@@ -43,22 +48,39 @@ COUNTER_TTL_MS = 86_400_000
 PLAYER_ID_BLOCK = 4096
 """Player ids a worker takes at once (refilled in the background when half used)."""
 
-# Shared by the scripts: the time, and "give back reservations that expired".
+# Shared by the scripts. Every script's ARGV starts with the prefix and the records'
+# time to live (ms); the helpers below keep every key they touch expiring.
 _PRELUDE = """
 local P = ARGV[1]
+local TTL = tonumber(ARGV[2])
+local COUNTER_TTL = COUNTER_TTL_MS
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+
+local function bump(counter)
+  local n = redis.call('INCR', counter)
+  redis.call('PEXPIRE', counter, COUNTER_TTL)
+  return n
+end
+
+local function raise(counter, floor)
+  if tonumber(redis.call('GET', counter) or '0') < floor then
+    redis.call('SET', counter, floor)
+  end
+  redis.call('PEXPIRE', counter, COUNTER_TTL)
+end
 
 -- A room stays among the open ones while it has a free seat, or a reservation that
 -- may lapse and free one (matchmaking must find it to give that seat back).
 local function reopen(name, key)
   local seats = tonumber(redis.call('HGET', key, 'seats'))
   local taken = tonumber(redis.call('HGET', key, 'taken'))
-  local game = redis.call('HGET', key, 'game')
+  local open = P .. ':open:' .. redis.call('HGET', key, 'game')
   if taken < seats or redis.call('ZCARD', P .. ':rv:' .. name) > 0 then
-    redis.call('ZADD', P .. ':open:' .. game, redis.call('HGET', key, 'seq'), name)
+    redis.call('ZADD', open, redis.call('HGET', key, 'seq'), name)
+    redis.call('PEXPIRE', open, TTL)
   else
-    redis.call('ZREM', P .. ':open:' .. game, name)
+    redis.call('ZREM', open, name)
   end
 end
 
@@ -68,22 +90,41 @@ local function give_back(name, key, n)
   reopen(name, key)
 end
 
--- The room's record with expired reservations given back, or nil if it is gone.
+-- A new record for a room of worker wid (any reservations of an older room of that
+-- name are dropped: they were for that room, not this one).
+local function open_room(name, wid, url, game, seats, taken)
+  local key = P .. ':r:' .. name
+  redis.call('DEL', P .. ':rv:' .. name)
+  redis.call('HSET', key, 'worker', wid, 'url', url, 'game', game, 'seats', seats,
+             'taken', taken, 'seq', bump(P .. ':seq:room'))
+  redis.call('PEXPIRE', key, TTL)
+  reopen(name, key)
+  return key
+end
+
+-- The room's record with expired reservations given back, or nil if it is gone or its
+-- worker is (no presence: it died without cleaning up; its rooms go with it).
 local function live(name)
   local key = P .. ':r:' .. name
-  if redis.call('EXISTS', key) == 0 then return nil end
+  local owner = redis.call('HGET', key, 'worker')
+  if not owner then return nil end
+  if redis.call('EXISTS', P .. ':w:' .. owner) == 0 then
+    redis.call('ZREM', P .. ':open:' .. redis.call('HGET', key, 'game'), name)
+    redis.call('DEL', key, P .. ':rv:' .. name)
+    return nil
+  end
   give_back(name, key, redis.call('ZREMRANGEBYSCORE', P .. ':rv:' .. name, '-inf', now))
   return key
 end
-"""
+""".replace("COUNTER_TTL_MS", str(COUNTER_TTL_MS))
 
 CLAIM = (
     _PRELUDE
     + """
--- ARGV: P, game ('' = none), room ('' = matchmaking), worker, url, seats if created,
---       may create ('1'/'0'), record ttl ms, ticket, ticket ttl ms, player, name, user
-local game, want, wid, url = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local new_seats, may_create, ttl = tonumber(ARGV[6]), ARGV[7] == '1', tonumber(ARGV[8])
+-- ARGV: P, ttl, game ('' = none), room ('' = matchmaking), worker, url, seats if created,
+--       may create ('1'/'0'), ticket, ticket ttl ms, player, name, user
+local game, want, wid, url = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local new_seats, may_create = tonumber(ARGV[7]), ARGV[8] == '1'
 local ticket, ticket_ttl = ARGV[9], tonumber(ARGV[10])
 
 local function seat(name, key)
@@ -102,7 +143,7 @@ local function seat(name, key)
   redis.call('PEXPIRE', tkey, ticket_ttl)
   local rv = P .. ':rv:' .. name
   redis.call('ZADD', rv, now + ticket_ttl, ticket)
-  redis.call('PEXPIRE', rv, math.max(ttl, ticket_ttl))
+  redis.call('PEXPIRE', rv, math.max(TTL, ticket_ttl))
   reopen(name, key)
   return {'there', name, redis.call('HGET', key, 'url'), ticket}
 end
@@ -111,14 +152,7 @@ local function create(name)
   if not may_create then
     return {'refused', 'too_many_rooms', 'no more rooms may be opened for you here'}
   end
-  local seq = redis.call('INCR', P .. ':seq:room')
-  redis.call('PEXPIRE', P .. ':seq:room', ARGV[14])
-  local key = P .. ':r:' .. name
-  redis.call('HSET', key, 'worker', wid, 'url', url, 'game', game, 'seats', new_seats,
-             'taken', 1, 'seq', seq)
-  redis.call('PEXPIRE', key, ttl)
-  reopen(name, key)
-  redis.call('PEXPIRE', P .. ':open:' .. game, ttl)
+  open_room(name, wid, url, game, new_seats, 1)
   return {'here', name, game, '1'}
 end
 
@@ -135,7 +169,7 @@ if want ~= '' then
   return seat(want, key) or {'refused', 'room_full', "room '" .. want .. "' is full"}
 end
 
--- Matchmaking: the oldest room of the game with a free seat, on any worker.
+-- Matchmaking: the oldest room of the game with a free seat, on any live worker.
 local open = P .. ':open:' .. game
 for _, name in ipairs(redis.call('ZRANGE', open, 0, -1)) do
   local key = live(name)
@@ -147,9 +181,7 @@ for _, name in ipairs(redis.call('ZRANGE', open, 0, -1)) do
   end
 end
 while true do
-  local n = redis.call('INCR', P .. ':seq:name:' .. game)
-  redis.call('PEXPIRE', P .. ':seq:name:' .. game, ARGV[14])
-  local name = game .. '-' .. n
+  local name = game .. '-' .. bump(P .. ':seq:name:' .. game)
   if redis.call('EXISTS', P .. ':r:' .. name) == 0 then return create(name) end
 end
 """
@@ -158,29 +190,30 @@ end
 CONSUME = (
     _PRELUDE
     + """
--- ARGV: P, ticket, worker, user, url, record ttl ms
-local tkey = P .. ':t:' .. ARGV[2]
+-- ARGV: P, ttl, ticket, worker, user, url, room asked for in the hello ('' = none)
+local tkey = P .. ':t:' .. ARGV[3]
 local fields = redis.call('HGETALL', tkey)
 if #fields == 0 then return {'bad', 'unknown, expired or already used ticket'} end
 redis.call('DEL', tkey)
 local f = {}
 for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
 local key = live(f.room)
-local reserved = redis.call('ZREM', P .. ':rv:' .. f.room, ARGV[2])
-if f.worker ~= ARGV[3] or f.user ~= ARGV[4] then
+local reserved = redis.call('ZREM', P .. ':rv:' .. f.room, ARGV[3])
+local why = nil
+if f.worker ~= ARGV[4] then why = 'ticket for another worker'
+elseif f.user ~= ARGV[5] then why = 'ticket for another user'
+elseif ARGV[7] ~= '' and ARGV[7] ~= f.room then why = 'ticket for another room'
+elseif key and redis.call('HGET', key, 'worker') ~= ARGV[4] then
+  why = 'the room moved to another worker'
+end
+if why then
   -- Used up all the same (single use); the seat it held goes back.
   if key and reserved == 1 then give_back(f.room, key, 1) end
-  if f.worker ~= ARGV[3] then return {'bad', 'ticket for another worker'} end
-  return {'bad', 'ticket for another user'}
+  return {'bad', why}
 end
 if key == nil then
   -- The room was disposed meanwhile: this worker opens it again, with this seat.
-  local seq = redis.call('INCR', P .. ':seq:room')
-  key = P .. ':r:' .. f.room
-  redis.call('HSET', key, 'worker', ARGV[3], 'url', ARGV[5], 'game', f.game, 'seats', f.seats,
-             'taken', 1, 'seq', seq)
-  redis.call('PEXPIRE', key, ARGV[6])
-  reopen(f.room, key)
+  open_room(f.room, ARGV[4], ARGV[6], f.game, f.seats, 1)
 elseif reserved == 0 then
   -- Its reservation had lapsed and was given back: take the seat again, if still free.
   if tonumber(redis.call('HGET', key, 'taken')) >= tonumber(redis.call('HGET', key, 'seats')) then
@@ -196,10 +229,10 @@ return {'ok', f.room, f.game, f.player, f.name}
 RELEASE = (
     _PRELUDE
     + """
--- ARGV: P, worker, then pairs: room, seats to give back
-for i = 3, #ARGV, 2 do
+-- ARGV: P, ttl, worker, then pairs: room, seats to give back
+for i = 4, #ARGV, 2 do
   local key = P .. ':r:' .. ARGV[i]
-  if redis.call('HGET', key, 'worker') == ARGV[2] then
+  if redis.call('HGET', key, 'worker') == ARGV[3] then
     give_back(ARGV[i], key, tonumber(ARGV[i + 1]))
   end
 end
@@ -207,14 +240,18 @@ return 1
 """
 )
 
-DROP = (
+LEAVE = (
     _PRELUDE
     + """
--- ARGV: P, worker, room: forget a room this worker disposed of.
-local key = P .. ':r:' .. ARGV[3]
-if redis.call('HGET', key, 'worker') ~= ARGV[2] then return 0 end
-redis.call('ZREM', P .. ':open:' .. redis.call('HGET', key, 'game'), ARGV[3])
-redis.call('DEL', key, P .. ':rv:' .. ARGV[3])
+-- ARGV: P, ttl, worker, then the rooms this worker disposed of (or all its rooms, when
+-- it stops, with its presence: KEYS-free, so one call).
+for i = 4, #ARGV do
+  local key = P .. ':r:' .. ARGV[i]
+  if redis.call('HGET', key, 'worker') == ARGV[3] then
+    redis.call('ZREM', P .. ':open:' .. redis.call('HGET', key, 'game'), ARGV[i])
+    redis.call('DEL', key, P .. ':rv:' .. ARGV[i])
+  end
+end
 return 1
 """
 )
@@ -222,20 +259,36 @@ return 1
 REFRESH = (
     _PRELUDE
     + """
--- ARGV: P, worker, record ttl ms, then this worker's room names.
--- Keeps them alive; answers those whose record is gone or taken over (to re-register).
+-- ARGV: P, ttl, worker, presence document, highest player id held, reconcile ('1'/'0'),
+--       then pairs: room, players seated here.
+-- Renews presence and the rooms; with reconcile (no seat request in flight), sets each
+-- room's taken to its players plus live reservations. Raises the id and name counters
+-- to what this worker holds (a Redis restarted empty must not hand them out again).
+-- Answers the rooms whose record is gone or another worker's (to register again).
+local wid = ARGV[3]
+redis.call('SET', P .. ':w:' .. wid, ARGV[4], 'PX', TTL)
+local workers = P .. ':workers'
+redis.call('ZREMRANGEBYSCORE', workers, '-inf', now)
+redis.call('ZADD', workers, now + TTL, wid)
+redis.call('PEXPIRE', workers, TTL)
+raise(P .. ':seq:player', tonumber(ARGV[5]))
 local lost = {}
-local ttl = tonumber(ARGV[3])
-for i = 4, #ARGV do
-  local name = ARGV[i]
+for i = 7, #ARGV, 2 do
+  local name, seated = ARGV[i], tonumber(ARGV[i + 1])
   local key = live(name)
-  if key == nil or redis.call('HGET', key, 'worker') ~= ARGV[2] then
+  if key == nil or redis.call('HGET', key, 'worker') ~= wid then
     table.insert(lost, name)
   else
-    redis.call('PEXPIRE', key, ttl)
+    redis.call('PEXPIRE', key, TTL)
     local rv = P .. ':rv:' .. name
-    if redis.call('PTTL', rv) < ttl then redis.call('PEXPIRE', rv, ttl) end
-    redis.call('PEXPIRE', P .. ':open:' .. redis.call('HGET', key, 'game'), ttl)
+    if redis.call('PTTL', rv) < TTL then redis.call('PEXPIRE', rv, TTL) end
+    if ARGV[6] == '1' then
+      redis.call('HSET', key, 'taken', seated + redis.call('ZCARD', rv))
+    end
+    reopen(name, key)
+    local game = redis.call('HGET', key, 'game')
+    local n = string.match(name, '^' .. game:gsub('%W', '%%%0') .. '%-(%d+)$')
+    if n then raise(P .. ':seq:name:' .. game, tonumber(n)) end
   end
 end
 return lost
@@ -245,36 +298,38 @@ return lost
 REGISTER = (
     _PRELUDE
     + """
--- ARGV: P, worker, url, record ttl ms, then groups: room, game, seats, seated here.
+-- ARGV: P, ttl, worker, url, then groups: room, game, seats, seated here.
 -- Answers the rooms another worker holds under the same name meanwhile.
 local taken_over = {}
-local ttl = tonumber(ARGV[4])
 for i = 5, #ARGV, 4 do
   local name, game, seats, seated = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
   local key = live(name)
-  if key and redis.call('HGET', key, 'worker') ~= ARGV[2] then
+  if key and redis.call('HGET', key, 'worker') ~= ARGV[3] then
     table.insert(taken_over, name)
-  else
-    local reserved = redis.call('ZCARD', P .. ':rv:' .. name)
-    local seq = key and redis.call('HGET', key, 'seq') or redis.call('INCR', P .. ':seq:room')
-    key = P .. ':r:' .. name
-    redis.call('HSET', key, 'worker', ARGV[2], 'url', ARGV[3], 'game', game, 'seats', seats,
-               'taken', seated + reserved, 'seq', seq)
-    redis.call('PEXPIRE', key, ttl)
+  elseif key then
+    redis.call('HSET', key, 'url', ARGV[4], 'seats', seats,
+               'taken', seated + redis.call('ZCARD', P .. ':rv:' .. name))
+    redis.call('PEXPIRE', key, TTL)
     reopen(name, key)
-    redis.call('PEXPIRE', P .. ':open:' .. game, ttl)
+  else
+    open_room(name, ARGV[3], ARGV[4], game, seats, seated)
   end
 end
 return taken_over
 """
 )
 
-TAKE_IDS = """
--- ARGV: P, block size: the last id of a fresh block.
-local last = redis.call('INCRBY', ARGV[1] .. ':seq:player', ARGV[2])
-redis.call('PEXPIRE', ARGV[1] .. ':seq:player', ARGV[3])
+TAKE_IDS = (
+    _PRELUDE
+    + """
+-- ARGV: P, ttl, block size, highest id this worker holds: the last id of a fresh block.
+local counter = P .. ':seq:player'
+raise(counter, tonumber(ARGV[4]))
+local last = redis.call('INCRBY', counter, ARGV[3])
+redis.call('PEXPIRE', counter, COUNTER_TTL)
 return last
 """
+)
 
 
 # -- what the scripts answer -------------------------------------------------
@@ -366,8 +421,8 @@ class Keys:
         return f"{self.prefix}:w:{worker_id}"
 
     @property
-    def worker_pattern(self) -> str:
-        return f"{self.prefix}:w:*"
+    def workers(self) -> str:
+        return f"{self.prefix}:workers"
 
     def room(self, name: str) -> str:
         return f"{self.prefix}:r:{name}"
@@ -422,3 +477,13 @@ def summarise(documents: Sequence[Any]) -> ClusterSummary:
             continue
         workers += 1
     return ClusterSummary(workers, rooms, players, tuple(sorted(urls)))
+
+
+def redacted(url: str) -> str:
+    """``url`` without its password, for logs and error lines."""
+    scheme, sep, rest = url.partition("://")
+    credentials, at, host = rest.rpartition("@")
+    if not at:
+        return url
+    user = credentials.partition(":")[0]
+    return f"{scheme}{sep}{user + ':' if user else ''}***@{host}"

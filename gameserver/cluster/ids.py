@@ -22,6 +22,9 @@ class PlayerIdBlocks:
     def __init__(self, block_size: int) -> None:
         self.block_size = block_size
         self._ranges: deque[tuple[int, int]] = deque()  # [next, last] inclusive
+        self.highest = 0
+        """The last id of the newest block: no id above it was ever handed to this worker
+        (the directory keeps Redis's counter at least this high)."""
 
     @property
     def remaining(self) -> int:
@@ -39,6 +42,7 @@ class PlayerIdBlocks:
             # must let its counter expire (a day idle) or be reset by the operator.
             raise IdsExhausted("the cluster's player id counter passed 2**32-1")
         self._ranges.append((last - self.block_size + 1, last))
+        self.highest = max(self.highest, last)
 
     def take(self) -> int:
         if not self._ranges:

@@ -58,9 +58,15 @@ class RestartBackoff:
         """The worker process was started at ``now``."""
         self._started = now
 
-    def exited(self, now: float, returncode: int) -> Restart | Stop:
-        """The worker exited at ``now`` with ``returncode`` (negative: killed by that signal)."""
-        if returncode == CONFIG_ERROR:
+    def exited(self, now: float, returncode: int, *, ever_ready: bool = False) -> Restart | Stop:
+        """The worker exited at ``now`` with ``returncode`` (negative: killed by that signal).
+
+        ``ever_ready``: this slot's worker has listened before. Then a configuration
+        error is not the configuration (it worked) but the moment, e.g. Redis away
+        while a crashed worker restarts: restart with backoff instead of stopping
+        the healthy workers.
+        """
+        if returncode == CONFIG_ERROR and not ever_ready:
             return Stop(CONFIG_ERROR)
         if now - self._started >= self.stable_after:
             self._next = self.initial

@@ -1,20 +1,23 @@
 """A worker's link to the cluster's room directory in Redis (the I/O half).
 
 :class:`RedisDirectory` is the :class:`~gameserver.cluster.seating.SeatDirectory`
-of a clustered worker. Its tasks, all in the server's nursery:
+of a clustered worker. Its tasks, all under :meth:`RedisDirectory.serve`:
 
 - one short task per seat request (``CLAIM`` or ``CONSUME``), bounded by
   ``redis_timeout``; the answer goes to the session through ``request.resolve``;
-- the heartbeat: every ``heartbeat_interval`` it renews this worker's presence
-  and its rooms' records, re-registers rooms whose record was lost (Redis
-  restarted or expired them), refills player ids and reads the cluster summary;
+- the heartbeat, on a fixed grid of ``heartbeat_interval``: one ``REFRESH``
+  renews this worker's presence and its rooms' records, sets their seat counts
+  from the local ones, raises the counters; rooms whose record was lost (Redis
+  restarted, or a stall let them expire) are registered again; then, apart
+  from that liveness check, player ids are refilled and the cluster summary read;
 - the flusher: seats given back and rooms disposed of, batched.
 
 Redis lost: rooms keep ticking (nothing here is on their path); seat requests
 get ``directory_unavailable`` at once while the heartbeat fails; the heartbeat
-keeps trying, and when Redis answers again every local room is registered
-again with its local player count. The Redis client is ``coredis``, which runs
-natively on trio (through anyio) and reconnects by itself.
+keeps trying, backing off up to :data:`MAX_RETRY_INTERVAL`, and when Redis
+answers again every local room is registered again with its local count. The
+Redis client is ``coredis``, which runs natively on trio (through anyio) and
+reconnects by itself; its connection pool lives in :meth:`serve`'s context.
 """
 
 from __future__ import annotations
@@ -33,9 +36,8 @@ import trio
 from ..cluster.directory import (
     CLAIM,
     CONSUME,
-    COUNTER_TTL_MS,
     DIRECTORY_DOWN,
-    DROP,
+    LEAVE,
     PLAYER_ID_BLOCK,
     REFRESH,
     REGISTER,
@@ -47,6 +49,7 @@ from ..cluster.directory import (
     parse_claim,
     parse_consume,
     presence_document,
+    redacted,
     summarise,
 )
 from ..cluster.ids import PlayerIdBlocks
@@ -62,7 +65,12 @@ TICKET_BYTES = 16
 """128 random bits per seat ticket (``secrets.token_urlsafe``: 22 characters)."""
 
 RECORD_HEARTBEATS = 3
-"""A worker's presence and room records outlive its last heartbeat by this many intervals."""
+"""A worker's presence and room records outlive its last heartbeat by this many
+intervals: a dead worker's rooms leave the directory within three heartbeats. (Beats
+are on a fixed grid, so one slow beat does not push the next ones later.)"""
+
+MAX_RETRY_INTERVAL = 5.0
+"""Longest wait between two tries while Redis is away (the heartbeat backs off to it)."""
 
 REDIS_ERRORS = (coredis.exceptions.RedisError, OSError, trio.TooSlowError)
 """What a lost, slow or restarting Redis raises here."""
@@ -85,7 +93,8 @@ async def check_redis(settings: Settings) -> str | None:
             with trio.fail_after(settings.redis_timeout):
                 await client.ping()
         except REDIS_ERRORS as exc:
-            return f"Redis at {settings.redis} did not answer: {exc or type(exc).__name__}"
+            why = str(exc) or type(exc).__name__
+            return f"Redis at {redacted(settings.redis)} did not answer: {why}"
     return None
 
 
@@ -112,7 +121,7 @@ class RedisDirectory:
         self._claim = self.client.register_script(CLAIM)
         self._consume = self.client.register_script(CONSUME)
         self._release = self.client.register_script(RELEASE)
-        self._drop = self.client.register_script(DROP)
+        self._leave = self.client.register_script(LEAVE)
         self._refresh = self.client.register_script(REFRESH)
         self._register = self.client.register_script(REGISTER)
         self._take_ids = self.client.register_script(TAKE_IDS)
@@ -124,8 +133,17 @@ class RedisDirectory:
         self._freed: collections.Counter[str] = collections.Counter()
         self._dropped: set[str] = set()
         self._flush_wanted = trio.Event()
+        self._in_flight = 0
+        """Seat requests sent and not yet answered: a heartbeat then leaves counts alone."""
+        self._warned_taken_over: set[str] = set()
         self._host = socket.gethostname()
         self._serving = False
+        self._beat_scope = trio.CancelScope()
+        self._left = trio.Event()
+
+    def _args(self, *args: Any) -> list[Any]:
+        """A script's arguments: every script starts with the prefix and the records' TTL."""
+        return [self.keys.prefix, self._ttl_ms, *args]
 
     # -- SeatDirectory ----------------------------------------------------------
 
@@ -149,11 +167,10 @@ class RedisDirectory:
     # -- lifecycle ---------------------------------------------------------------
 
     async def serve(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Reach Redis, take player ids, announce this worker, then beat until cancelled.
+        """Reach Redis, take player ids, announce this worker, then beat until
+        :meth:`aclose` (which leaves the directory) or cancellation (which does not).
 
         Raises :class:`DirectoryUnreachable` (before ``started``) if Redis does not answer.
-        The client's connection pool lives in this task's context: requests from other
-        tasks are valid while it runs.
         """
         async with self.client:
             try:
@@ -162,7 +179,8 @@ class RedisDirectory:
                     await self._take_id_block()
                     await self._heartbeat()
             except REDIS_ERRORS as exc:
-                failure = f"Redis at {self.core.settings.redis} did not answer: {exc}"
+                url = redacted(self.core.settings.redis or "")
+                failure = f"Redis at {url} did not answer: {exc or type(exc).__name__}"
             else:
                 failure = ""
             if failure:
@@ -172,27 +190,31 @@ class RedisDirectory:
             task_status.started()
             self._serving = True
             try:
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._beat_forever)
-                    nursery.start_soon(self._flush_forever)
+                with self._beat_scope:
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(self._beat_forever)
+                        nursery.start_soon(self._flush_forever)
+                await self._leave_directory()  # aclose stopped the beat: still connected here
             finally:
                 self._serving = False
+                self._left.set()
 
     async def aclose(self) -> None:
-        """Leave the directory: drop this worker's rooms and presence (best effort).
-
-        Only while ``serve`` runs (the client's pool lives there); once only.
-        """
+        """Stop beating and leave the directory: this worker's rooms and presence go."""
         if not self._serving:
             return
-        self._serving = False
+        self._beat_scope.cancel()
+        with trio.move_on_after(self._timeout + 1):
+            await self._left.wait()
+
+    async def _leave_directory(self) -> None:
         self.available = False
         rooms = [room.name for room in self.core.rooms]
         with trio.move_on_after(self._timeout):
             try:
-                for name in rooms:
-                    await self._drop(args=[self.keys.prefix, self.worker.id, name])
+                await self._leave(args=self._args(self.worker.id, *rooms))
                 await self.client.delete([self.keys.worker(self.worker.id)])
+                await self.client.zrem(self.keys.workers, [self.worker.id])
             except REDIS_ERRORS as exc:
                 log.warning("could not leave the directory cleanly: %s", exc)
 
@@ -201,11 +223,17 @@ class RedisDirectory:
     async def _resolve(self, request: SeatRequest) -> None:
         outcome: SeatOutcome = DIRECTORY_DOWN
         if self.available:
+            self._in_flight += 1
             try:
                 with trio.fail_after(self._timeout):
                     outcome = await self._ask(request)
             except REDIS_ERRORS as exc:
                 self._lost(exc)
+            except Exception:
+                # A reply this code cannot read: that request fails, the worker goes on.
+                log.exception("directory request for player %d failed", request.player_id)
+            finally:
+                self._in_flight -= 1
         try:
             request.resolve(outcome, trio.current_time())
         except Exception:
@@ -213,32 +241,31 @@ class RedisDirectory:
             log.exception("seat answer for player %d failed", request.player_id)
 
     async def _ask(self, request: SeatRequest) -> SeatOutcome:
-        prefix, worker = self.keys.prefix, self.worker
+        worker = self.worker
         reply: Any
         if request.ticket is not None:
             reply = await self._consume(
-                args=[prefix, request.ticket, worker.id, request.user, worker.url, self._ttl_ms]
+                args=self._args(
+                    request.ticket, worker.id, request.user, worker.url, request.room or ""
+                )
             )
             return parse_consume(reply)
         game = request.game or ""
         seats = self.core.games.seats(game, self.core.settings.max_players_per_room) if game else 0
         reply = await self._claim(
-            args=[
-                prefix,
+            args=self._args(
                 game,
                 request.room or "",
                 worker.id,
                 worker.url,
                 seats,
                 "1" if request.may_create else "0",
-                self._ttl_ms,
                 secrets.token_urlsafe(TICKET_BYTES),
                 self._ticket_ttl_ms,
                 request.player_id,
                 request.name,
                 request.user,
-                COUNTER_TTL_MS,
-            ]
+            )
         )
         return parse_claim(reply)
 
@@ -246,54 +273,82 @@ class RedisDirectory:
 
     def _lost(self, exc: BaseException) -> None:
         if self.available:
-            log.warning("room directory lost (%s): rooms play on, joins wait for it", exc)
+            log.warning(
+                "room directory lost (%s): rooms play on, joins wait for it",
+                exc or type(exc).__name__,
+            )
         self.available = False
 
     async def _beat_forever(self) -> None:
+        failures = 0
+        next_beat = trio.current_time()
         while True:
-            await trio.sleep(self._interval)
+            # A fixed grid: a slow beat does not push the next ones later.
+            delay = self._interval if not failures else self._retry_delay(failures)
+            next_beat = max(next_beat + delay, trio.current_time())
+            await trio.sleep_until(next_beat)
             was_available = self.available
             try:
                 with trio.fail_after(self._timeout):
                     if not was_available:
-                        await self._register_all()
+                        await self._register_rooms()
                     await self._heartbeat()
             except REDIS_ERRORS as exc:
                 self._lost(exc)
+                failures += 1
                 continue
+            failures = 0
             if not was_available:
                 log.info("room directory back: %d rooms registered again", len(self.core.rooms))
                 self._flush_wanted.set()  # rooms disposed of meanwhile
             self.available = True
+            await self._housekeeping()
+
+    def _retry_delay(self, failures: int) -> float:
+        backoff = self._interval * float(2 ** min(failures, 10))
+        return min(backoff, max(MAX_RETRY_INTERVAL, self._interval))
 
     async def _heartbeat(self) -> None:
+        """Presence and rooms renewed, seat counts set from ours: the liveness check."""
         rooms = list(self.core.rooms)
         players = sum(len(room.seats) for room in rooms)
         document = presence_document(
             self.worker.url, self.worker.index, self._host, os.getpid(), len(rooms), players
         )
-        await self.client.set(self.keys.worker(self.worker.id), document, px=self._ttl_ms)
-        if rooms:
-            lost: Any = await self._refresh(
-                args=[self.keys.prefix, self.worker.id, self._ttl_ms, *(r.name for r in rooms)]
-            )
-            if lost:
-                await self._register_all([str(name) for name in lost])
-        if self.ids.wants_block:
-            await self._take_id_block()
-        self.summary = await self._read_summary()
+        counts = [v for room in rooms for v in (room.name, len(room.seats))]
+        reconcile = "1" if self._in_flight == 0 else "0"
+        if reconcile == "1":
+            self._freed.clear()  # the counts sent here include those leaves
+        lost: Any = await self._refresh(
+            args=self._args(self.worker.id, document, self.ids.highest, reconcile, *counts)
+        )
+        if lost:
+            await self._register_rooms({str(name) for name in lost})
 
-    async def _register_all(self, names: list[str] | None = None) -> None:
+    async def _housekeeping(self) -> None:
+        """Ids and the cluster summary: needed, but not what says this worker is alive."""
+        with trio.move_on_after(self._timeout):
+            try:
+                if self.ids.wants_block:
+                    await self._take_id_block()
+                self.summary = await self._read_summary()
+            except REDIS_ERRORS as exc:
+                log.info("cluster summary not read: %s", exc or type(exc).__name__)
+
+    async def _register_rooms(self, names: set[str] | None = None) -> None:
         """Write local rooms' records from local counts (after Redis lost them or us)."""
         rooms = [r for r in self.core.rooms if names is None or r.name in names]
         if not rooms:
             return
-        args: list[Any] = [self.keys.prefix, self.worker.id, self.worker.url, self._ttl_ms]
+        args = self._args(self.worker.id, self.worker.url)
         for room in rooms:
             args += [room.name, room.game_name, room.max_players, len(room.seats)]
             self._freed.pop(room.name, None)  # the count below includes those leaves
         taken_over: Any = await self._register(args=args)
         for name in taken_over or ():
+            if name in self._warned_taken_over:
+                continue
+            self._warned_taken_over.add(name)
             log.warning(
                 "room %s: another worker opened a room of that name while the directory "
                 "was away; this one plays on but takes no new players",
@@ -301,14 +356,15 @@ class RedisDirectory:
             )
 
     async def _take_id_block(self) -> None:
-        last: Any = await self._take_ids(args=[self.keys.prefix, PLAYER_ID_BLOCK, COUNTER_TTL_MS])
+        last: Any = await self._take_ids(args=self._args(PLAYER_ID_BLOCK, self.ids.highest))
         self.ids.add_block(int(last))
 
     async def _read_summary(self) -> ClusterSummary:
-        keys = [key async for key in self.client.scan_iter(match=self.keys.worker_pattern)]
-        if not keys:
+        # Workers whose presence expired may still be listed: their MGET is None, skipped.
+        ids: Any = await self.client.zrange(self.keys.workers, 0, -1)
+        if not ids:
             return ClusterSummary()
-        return summarise(await self.client.mget(keys))
+        return summarise(await self.client.mget([self.keys.worker(str(w)) for w in ids]))
 
     # -- flusher ---------------------------------------------------------------------
 
@@ -319,14 +375,16 @@ class RedisDirectory:
             if not self.available:
                 continue  # re-registering when Redis is back supersedes these
             freed, self._freed = self._freed, collections.Counter()
-            dropped, self._dropped = self._dropped, set()
+            # A name disposed of and opened again here since: not to be dropped.
+            dropped = {name for name in self._dropped if self.core.rooms.get(name) is None}
+            self._dropped = set()
             try:
                 with trio.fail_after(self._timeout):
                     if freed:
                         pairs = [v for room, n in freed.items() for v in (room, n)]
-                        await self._release(args=[self.keys.prefix, self.worker.id, *pairs])
-                    for name in dropped:
-                        await self._drop(args=[self.keys.prefix, self.worker.id, name])
+                        await self._release(args=self._args(self.worker.id, *pairs))
+                    if dropped:
+                        await self._leave(args=self._args(self.worker.id, *dropped))
                     if self.ids.wants_block:
                         await self._take_id_block()
             except REDIS_ERRORS as exc:

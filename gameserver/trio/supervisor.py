@@ -155,7 +155,8 @@ class Supervisor:
                         await process.wait()
             if self._stop.is_set():
                 return
-            decision = backoff.exited(trio.current_time(), returncode)
+            ever_ready = self._ready[index].is_set()
+            decision = backoff.exited(trio.current_time(), returncode, ever_ready=ever_ready)
             if isinstance(decision, Stop):
                 log.error(
                     "worker %s (pid %d) failed with %s (a configuration error): stopping",
@@ -186,11 +187,15 @@ class Supervisor:
                 name = worker_name(index)
                 log.warning("worker %s restarted: pid %d listening", name, process.pid)
             self._ready[index].set()
-            while rest:
-                # A game's print() in a worker reaches the supervisor's stdout.
-                sys.stdout.buffer.write(rest)
-                sys.stdout.flush()
+            # What it prints later (a game's print() included) reaches the supervisor's
+            # stdout; the pipe stays open until the worker ends, or its writes would fail.
+            while True:
+                if rest:
+                    sys.stdout.buffer.write(rest)
+                    sys.stdout.flush()
                 rest = await process.stdout.receive_some()
+                if not rest:
+                    return
 
     async def _stop_workers(self) -> None:
         """SIGTERM every worker; SIGKILL those still alive ``shutdown_timeout`` + margin later."""

@@ -16,8 +16,7 @@ import trio
 from gameserver.cluster.directory import (
     CLAIM,
     CONSUME,
-    COUNTER_TTL_MS,
-    DROP,
+    LEAVE,
     REFRESH,
     REGISTER,
     RELEASE,
@@ -42,7 +41,7 @@ class Scripts:
         self.claim_script = client.register_script(CLAIM)
         self.consume_script = client.register_script(CONSUME)
         self.release_script = client.register_script(RELEASE)
-        self.drop_script = client.register_script(DROP)
+        self.leave_script = client.register_script(LEAVE)
         self.refresh_script = client.register_script(REFRESH)
         self.register_script = client.register_script(REGISTER)
         self.tickets = 0
@@ -62,18 +61,29 @@ class Scripts:
         self.tickets += 1
         reply: Any = await self.claim_script(
             args=[
-                self.prefix, game, room, worker, f"ws://{worker}/", seats,
-                "1" if may_create else "0", TTL_MS, f"ticket-{self.tickets}", ticket_ttl_ms,
-                player, f"p{player}", user, COUNTER_TTL_MS,
+                self.prefix, TTL_MS, game, room, worker, f"ws://{worker}/", seats,
+                "1" if may_create else "0", f"ticket-{self.tickets}", ticket_ttl_ms,
+                player, f"p{player}", user,
             ]
         )  # fmt: skip
         return parse_claim(reply)
 
-    async def consume(self, ticket: str, worker: str, user: str = "") -> TicketSeat | TicketRefused:
+    async def consume(
+        self, ticket: str, worker: str, user: str = "", room: str = ""
+    ) -> TicketSeat | TicketRefused:
         reply: Any = await self.consume_script(
-            args=[self.prefix, ticket, worker, user, f"ws://{worker}/", TTL_MS]
+            args=[self.prefix, TTL_MS, ticket, worker, user, f"ws://{worker}/", room]
         )
         return parse_consume(reply)
+
+    async def run(self, script: Any, *args: Any) -> Any:
+        """Any other script, with the prefix and TTL every script starts with."""
+        return await script(args=[self.prefix, TTL_MS, *args])
+
+    async def alive(self, *workers: str) -> None:
+        """Presence for these workers (rooms of a worker without one are dropped)."""
+        for worker in workers:
+            await self.client.set(f"{self.prefix}:w:{worker}", "{}", px=60_000)
 
     async def room(self, name: str) -> dict[str, str]:
         return dict(await self.client.hgetall(f"{self.prefix}:r:{name}"))
@@ -86,7 +96,9 @@ class Scripts:
 async def scripts(redis_server: RedisServer, redis_prefix: str) -> AsyncIterator[Scripts]:
     client: coredis.Redis[str] = coredis.Redis.from_url(redis_server.url, decode_responses=True)
     async with client:
-        yield Scripts(client, redis_prefix)
+        scripts = Scripts(client, redis_prefix)
+        await scripts.alive(*(f"w{i}" for i in range(10)))
+        yield scripts
 
 
 async def test_matchmaking_creates_a_room_owned_by_the_claimer(scripts: Scripts) -> None:
@@ -204,41 +216,104 @@ async def test_an_expired_reservation_gives_its_seat_back(scripts: Scripts) -> N
 async def test_release_reopens_a_full_room(scripts: Scripts) -> None:
     await scripts.claim("w1", seats=1)
     assert (await scripts.claim("w1", seats=1)).room == "arena-2"  # type: ignore[union-attr]
-    await scripts.release_script(args=[scripts.prefix, "w1", "arena-1", 1])
+    await scripts.run(scripts.release_script, "w1", "arena-1", 1)
     assert await scripts.taken("arena-1") == 0
     assert await scripts.claim("w2", seats=1) == SeatElsewhere("arena-1", "ws://w1/", "ticket-3")
     # Only the owner may give seats back.
-    await scripts.release_script(args=[scripts.prefix, "w2", "arena-1", 1])
+    await scripts.run(scripts.release_script, "w2", "arena-1", 1)
     assert await scripts.taken("arena-1") == 1
 
 
-async def test_drop_refresh_and_register(scripts: Scripts) -> None:
+async def test_leave_refresh_and_register(scripts: Scripts) -> None:
     await scripts.claim("w1", room="a")
     await scripts.claim("w1", room="b")
-    lost: Any = await scripts.refresh_script(args=[scripts.prefix, "w1", TTL_MS, "a", "b", "c"])
+    lost: Any = await scripts.run(
+        scripts.refresh_script, "w1", "{}", 0, "1", "a", 5, "b", 0, "c", 0
+    )
     assert list(lost) == ["c"]
-    assert await scripts.drop_script(args=[scripts.prefix, "w2", "a"]) == 0  # not its room
-    assert await scripts.drop_script(args=[scripts.prefix, "w1", "a"]) == 1
+    assert await scripts.taken("a") == 5  # reconciled from the worker's own count
+    await scripts.run(scripts.leave_script, "w2", "a")  # not its room: nothing happens
+    assert await scripts.room("a") != {}
+    await scripts.run(scripts.leave_script, "w1", "a")
     assert await scripts.room("a") == {}
-    taken_over: Any = await scripts.register_script(
-        args=[scripts.prefix, "w2", "ws://w2/", TTL_MS, "b", "arena", 50, 3, "c", "arena", 50, 7]
+    taken_over: Any = await scripts.run(
+        scripts.register_script, "w2", "ws://w2/", "b", "arena", 50, 3, "c", "arena", 50, 7
     )
     assert list(taken_over) == ["b"]  # w1 holds b
     record = await scripts.room("c")
     assert record["worker"] == "w2" and record["taken"] == "7"
-    # A ticket for a room disposed meanwhile: the owner opens it again.
+    # A ticket for a room disposed of meanwhile: its worker opens it again.
     ticket = await scripts.claim("w1", room="c")
     assert isinstance(ticket, SeatElsewhere)
-    await scripts.drop_script(args=[scripts.prefix, "w2", "c"])
+    await scripts.run(scripts.leave_script, "w2", "c")
     seat = await scripts.consume(ticket.ticket, "w2")
     assert isinstance(seat, TicketSeat) and seat.room == "c"
     assert (await scripts.room("c"))["taken"] == "1"
+
+
+async def test_a_ticket_for_a_room_now_on_another_worker_is_refused(scripts: Scripts) -> None:
+    await scripts.claim("w1", room="r")
+    ticket = await scripts.claim("w2", room="r")
+    assert isinstance(ticket, SeatElsewhere)
+    await scripts.run(scripts.leave_script, "w1", "r")  # w1 disposes of r...
+    await scripts.claim("w3", room="r")  # ...and w3 opens a new r
+    refused = await scripts.consume(ticket.ticket, "w1")
+    assert refused == TicketRefused("the room moved to another worker")
+    assert await scripts.taken("r") == 1  # w3's room is not charged for it
+
+
+async def test_a_ticket_for_another_room_is_refused(scripts: Scripts) -> None:
+    await scripts.claim("w1", room="r")
+    ticket = await scripts.claim("w2", room="r")
+    assert isinstance(ticket, SeatElsewhere)
+    assert await scripts.consume(ticket.ticket, "w1", room="s") == TicketRefused(
+        "ticket for another room"
+    )
+    assert await scripts.taken("r") == 1
+
+
+async def test_a_new_room_does_not_inherit_an_old_one_s_reservations(scripts: Scripts) -> None:
+    await scripts.claim("w1", room="r", seats=4)
+    ticket = await scripts.claim("w2", room="r", seats=4, ticket_ttl_ms=50)
+    assert isinstance(ticket, SeatElsewhere)
+    await scripts.run(scripts.leave_script, "w1", "r")
+    for _ in range(3):
+        await scripts.claim("w3", room="r", seats=4)
+    assert await scripts.taken("r") == 3
+
+    async def ticket_expired() -> bool:
+        return await scripts.client.exists([f"{scripts.prefix}:t:{ticket.ticket}"]) == 0
+
+    await eventually(ticket_expired)
+    await scripts.claim("w3", room="r", seats=4)  # reads the room: nothing to give back
+    assert await scripts.taken("r") == 4
+
+
+async def test_the_rooms_of_a_worker_without_presence_are_forgotten(scripts: Scripts) -> None:
+    await scripts.claim("w1", room="gone")
+    await scripts.client.delete([f"{scripts.prefix}:w:w1"])  # w1 died
+    assert await scripts.claim("w2", room="gone") == SeatHere("gone", "arena", created=True)
+    assert (await scripts.room("gone"))["worker"] == "w2"
+
+
+async def test_counters_are_raised_to_what_workers_hold(scripts: Scripts) -> None:
+    await scripts.claim("w1", seats=1)  # arena-1, full
+    await scripts.client.delete(
+        [f"{scripts.prefix}:seq:player", f"{scripts.prefix}:seq:name:arena"]
+    )  # as if Redis restarted empty
+    await scripts.run(scripts.refresh_script, "w1", "{}", 8192, "1", "arena-1", 1)
+    assert await scripts.client.get(f"{scripts.prefix}:seq:player") == "8192"
+    assert await scripts.client.get(f"{scripts.prefix}:seq:name:arena") == "1"
+    # The next matchmade room is arena-2, not a second arena-1.
+    assert await scripts.claim("w1", seats=1) == SeatHere("arena-2", "arena", created=True)
 
 
 async def test_every_key_expires(scripts: Scripts) -> None:
     await scripts.claim("w1", room="x")
     await scripts.claim("w2", room="x")
     await scripts.claim("w1")
+    await scripts.run(scripts.refresh_script, "w1", "{}", 4096, "1", "x", 1, "arena-1", 1)
+    await scripts.run(scripts.register_script, "w3", "ws://w3/", "y", "arena", 50, 2)
     keys = [k async for k in scripts.client.scan_iter(match=f"{scripts.prefix}:*")]
     assert keys
     for key in keys:

@@ -62,3 +62,11 @@ def test_a_configuration_error_stops_instead_of_restarting() -> None:
 )
 def test_describe_exit_names_the_code_or_the_signal(code: int, text: str) -> None:
     assert describe_exit(code) == text
+
+
+def test_a_configuration_error_after_the_slot_once_listened_is_restarted() -> None:
+    """Exit 2 from a worker that listened before (Redis away while it restarts) is a
+    moment, not the configuration: restart with backoff, keep the others running."""
+    backoff = RestartBackoff()
+    backoff.started(0.0)
+    assert backoff.exited(1.0, CONFIG_ERROR, ever_ready=True) == Restart(0.5)
