@@ -10,43 +10,56 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import importlib.metadata
 import logging
+import os
 import signal
 import sys
-from collections.abc import Callable, Sequence
-from typing import Any
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NoReturn
 
 import trio
 
 from .auth import Authenticate, load_authenticate
+from .config import ConfigError, merge, parse_text
 from .game import Game
 from .games import default_games, load_game
+from .logfmt import configure_logging
 from .settings import Settings, setting_docs, settings_table
 from .trio.server import RunningServer, serve_game
 
 log = logging.getLogger("gameserver")
 
-_FLAG_TYPES: dict[str, Callable[[str], Any]] = {
-    "int": int,
-    "float": float,
-    "str": str,
-    "str | None": str,
-}
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one ``error:`` line and exit 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
 
 
-def _origins(text: str) -> tuple[str, ...]:
-    return tuple(o.strip() for o in text.split(",") if o.strip())
+def _flag_type(kind: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return parse_text(kind, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """One ``--flag`` per Settings field, its help text being that field's documentation."""
     docs = setting_docs()
     defaults = Settings()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m gameserver",
         description="Authoritative multiplayer game server: WebSocket + msgpack, trio tick loop. "
         "Open http://localhost:PORT/ in a browser to play arena; GET /healthz is the status. "
-        "Every option below is a named limit or setting (see README, 'Settings').",
+        "Every option below is a named limit or setting (see README, 'Settings'); each can "
+        "also come from GAMESERVER_<NAME> in the environment or from the --config file "
+        "(flags > environment > file > defaults).",
     )
     for f in dataclasses.fields(Settings):
         default = getattr(defaults, f.name)
@@ -55,17 +68,16 @@ def build_parser() -> argparse.ArgumentParser:
                 "--" + f.name.replace("_", "-"),
                 dest=f.name,
                 action=argparse.BooleanOptionalAction,
-                default=default,
+                default=argparse.SUPPRESS,
                 help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"),
             )
             continue
-        kind = _origins if f.type == "tuple[str, ...]" else _FLAG_TYPES[str(f.type)]
         shown = ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
-            type=kind,
-            default=default,
+            type=_flag_type(str(f.type)),
+            default=argparse.SUPPRESS,
             metavar=f.name.upper(),
             help=f"{docs.get(f.name, '')} (default: {shown})".replace("%", "%%"),
         )
@@ -84,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
         "gameserver.AuthRefused (HTTP 401). See README, 'Who is playing'.",
     )
     parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="Read settings from this TOML file (top-level keys named as the settings, "
+        "e.g. tick_rate = 20); flags and GAMESERVER_* variables override it.",
+    )
+    parser.add_argument("--version", action="version", version=f"gameserver {_version()}")
+    parser.add_argument(
         "--print-settings",
         action="store_true",
         help="Print every setting with its default and meaning as a Markdown table, and exit.",
@@ -91,8 +110,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
+def _version() -> str:
+    try:
+        return importlib.metadata.version("trio-gameserver")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def settings_from_args(
+    args: argparse.Namespace,
+    environ: Mapping[str, str] | None = None,
+    toml: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the flags given with the environment and the config file (see gameserver.config)."""
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if f.name in args}
+    return merge(flags=flags, environ=environ, toml=toml, toml_source=args.config or "config")
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"--config: {exc.strerror}: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 async def run(
@@ -135,15 +177,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(settings_table())
         return 0
     try:
-        settings = settings_from_args(args)
+        toml = _read_toml(args.config) if args.config else None
+        settings = settings_from_args(args, os.environ, toml)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    logging.getLogger("websockets").setLevel(logging.WARNING)
+    configure_logging(settings.log_level, settings.log_format)
     try:
         games = [load_game(spec) for spec in args.game]
     except (ImportError, AttributeError, TypeError, ValueError) as exc:
