@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
+from .counters import Counters
 from .game import GameRegistry
 from .room import Room
 from .rooms import RoomRegistry
@@ -33,6 +34,8 @@ class ServerCore:
         """Time of tick 0 for every room: tick numbers are server-wide."""
         self.rooms = RoomRegistry(settings, games, on_room_created, seed, epoch)
         self._player_ids = itertools.count(1)
+        self.counters: Counters | None = Counters() if settings.metrics else None
+        """Traffic totals for /metrics; None when ``settings.metrics`` is off."""
 
     def new_player_id(self) -> int:
         return next(self._player_ids)

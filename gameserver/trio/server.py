@@ -25,6 +25,8 @@ from ..auth import Authenticate
 from ..core import ServerCore
 from ..game import GameRegistry
 from ..games import default_games
+from ..metrics import ServerMetrics, Sources
+from ..proxies import ProxyResolver
 from ..ratelimit import TokenBucket
 from ..room import Room
 from ..settings import Settings
@@ -85,6 +87,19 @@ class RunningServer:
         self.handshaking = ConnectionCounter()
         """TCP connections still in TLS/HTTP handshake (or a plain HTTP request)."""
         self.front = HttpFront(core.settings, self.counter, self.health)
+        self.proxies = ProxyResolver(core.settings.trusted_proxies)
+        self.metrics: ServerMetrics | None = None
+        if core.counters is not None:
+            self.metrics = ServerMetrics(
+                Sources(
+                    counters=core.counters,
+                    rooms=lambda: core.rooms,
+                    games=lambda: core.games,
+                    connections=lambda: self.counter.total,
+                )
+            )
+            self.front.metrics = self.metrics.render
+            self.front.counters = core.counters
         self.links: set[ClientLink] = set()
         self.timers = TimerWheel(slack=core.settings.timer_slack)
         """Fires every client's timers from one task."""
@@ -172,15 +187,16 @@ class RunningServer:
                 peer_ip=ip,
                 ssl_context=self.ssl_context,
                 auth=self.auth,
+                proxies=self.proxies,
             )
         finally:
             pending.closed(ip)
         if opened is None:
             return  # handle_tcp closes the stream
         try:
-            await self._run_link(opened, ip)
+            await self._run_link(opened, opened.peer_ip)
         finally:
-            self.counter.closed(ip)
+            self.counter.closed(opened.peer_ip)
 
     async def _run_link(self, opened: Opened, ip: str) -> None:
         settings = self.core.settings
@@ -199,6 +215,17 @@ class RunningServer:
         # Counted in self.counter by open_websocket.
         link = ClientLink(self.core, ws, ip, self.timers, opened.identity)
         self.links.add(link)
+        if self.core.counters is not None:
+            self.core.counters.opened()
+        peer = link.session.peer
+        user = opened.identity.user_id if opened.identity is not None else None
+        log.info(
+            "%s: connection opened (%s)%s",
+            peer,
+            opened.user_agent or "no user agent",
+            f" user {user}" if user is not None else "",
+            extra={"peer": peer, "event": "opened", "user_agent": opened.user_agent, "user": user},
+        )
         try:
             if self.front.closing:
                 link.close(CloseCode.GOING_AWAY, "server shutting down")
@@ -223,6 +250,13 @@ class RunningServer:
             with trio.move_on_after(self.core.settings.shutdown_timeout):
                 await self._no_links.wait()
         self._nursery.cancel_scope.cancel()
+
+
+async def _flush_summaries(front: HttpFront) -> None:
+    """Write the counts of refusals summarised in the last window, every few seconds."""
+    while True:
+        await trio.sleep(2.0)
+        front.summary.flush(time.monotonic())
 
 
 async def serve_game(
@@ -263,6 +297,7 @@ async def serve_game(
                 )
 
         nursery.start_soon(running.timers.run, name="timers")
+        nursery.start_soon(_flush_summaries, running.front, name="log summaries")
         if running.poller is not None:
             nursery.start_soon(running.poller.run, name="poller")
         nursery.start_soon(listen)
