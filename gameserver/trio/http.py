@@ -4,9 +4,10 @@ The handshake calls :meth:`HttpFront.check_request` for every request. It
 answers ``GET /`` (the browser client, ``clients/browser/index.html``),
 ``GET /static/<file>`` (that page's own .html, .js and .css files, nothing else),
 ``GET /vendor/msgpack.min.js`` (the one third-party file the page loads, from
-``npm ci`` in clients/browser), ``GET /healthz`` and ``GET /metrics`` (Prometheus),
-refuses what must not become a WebSocket (oversized headers 431, wrong version 426, connection
-caps 503/429, wrong path 404), and returns None to let a valid upgrade at ``/``
+``npm ci`` in clients/browser), ``GET /healthz``, ``GET /metrics`` (Prometheus)
+and ``GET /status`` (the operator's page), refuses what must not become a
+WebSocket (oversized headers 431, wrong version 426, connection caps 503/429,
+wrong path 404), and returns None to let a valid upgrade at ``/``
 proceed (websockets' protocol then checks the upgrade itself: 400 when
 malformed, 403 for an Origin not allowed).
 """
@@ -136,6 +137,8 @@ class HttpFront:
         self.static_dir = static_dir or DEFAULT_STATIC_DIR
         self.closing = False
         self.metrics: Callable[[], bytes] | None = None
+        self.status_page: Callable[[], bytes] | None = None
+        """Renders the operator page ``/status``; None: 404."""
         """Renders ``/metrics``; None (404) when the server counts nothing."""
         self.counters: Counters | None = None
         """Where refused upgrades are counted (None: not counted)."""
@@ -200,9 +203,13 @@ class HttpFront:
 
     def _plain_http(self, path: str, ip: str) -> Response:
         if path == "/metrics" and self.metrics is not None:
-            if not (self.settings.public_stats or _is_loopback(ip)):
+            if not self._shows_stats(ip):
                 return text_response(403, "Metrics are served to loopback only (public_stats).\n")
             return response(200, self.metrics(), METRICS_CONTENT_TYPE)
+        if path == "/status" and self.status_page is not None:
+            if not self._shows_stats(ip):
+                return text_response(403, "The status page is for loopback only (public_stats).\n")
+            return response(200, self.status_page(), STATIC_TYPES[".html"])
         if path == "/healthz":
             if self.settings.public_stats or _is_loopback(ip):
                 document = self.health()
@@ -220,6 +227,10 @@ class HttpFront:
         if path == MSGPACK_PATH:
             return self._msgpack()
         return text_response(404, "Not found.\n")
+
+    def _shows_stats(self, ip: str) -> bool:
+        """Whether ``ip`` may see statistics (/healthz's, /metrics, /status)."""
+        return self.settings.public_stats or _is_loopback(ip)
 
     def _msgpack(self) -> Response:
         file = self.static_dir / MSGPACK_FILE

@@ -21,6 +21,7 @@ import trio
 
 from protocol import CloseCode
 
+from .. import statuspage
 from ..auth import Authenticate
 from ..core import ServerCore
 from ..game import GameRegistry
@@ -111,6 +112,9 @@ class RunningServer:
         self._nursery = nursery
         self._no_links = trio.Event()
         self.started_at = time.monotonic()
+        self.front.status_page = lambda: statuspage.render(
+            self.core.rooms, self.counter.total, time.monotonic() - self.started_at
+        )
         self.host = core.settings.host
         self.port = 0
         self.tls = core.settings.certfile is not None
