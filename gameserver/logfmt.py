@@ -84,6 +84,7 @@ def configure_logging(level: str, fmt: str = "text") -> None:
 class _Window:
     started: float
     first: str
+    level: int
     suppressed: int = 0
 
 
@@ -98,22 +99,27 @@ class Summarizer:
 
     def __init__(
         self,
-        emit: Callable[[str, dict[str, Any]], None],
+        emit: Callable[[int, str, dict[str, Any]], None],
         window: float = 10.0,
     ) -> None:
         self.emit = emit
-        """Writes one line: its message and its structured fields."""
+        """Writes one line: its level, its message and its structured fields."""
         self.window = window
         self._open: dict[str, _Window] = {}
 
     def event(
-        self, kind: str, message: str, now: float, fields: dict[str, Any] | None = None
+        self,
+        kind: str,
+        message: str,
+        now: float,
+        fields: dict[str, Any] | None = None,
+        level: int = logging.WARNING,
     ) -> None:
         self.flush(now)
         window = self._open.get(kind)
         if window is None:
-            self._open[kind] = _Window(now, message)
-            self.emit(message, {"event": kind, **(fields or {})})
+            self._open[kind] = _Window(now, message, level)
+            self.emit(level, message, {"event": kind, **(fields or {})})
         else:
             window.suppressed += 1
 
@@ -124,6 +130,7 @@ class Summarizer:
                 if window.suppressed:
                     seconds = round(now - window.started)
                     self.emit(
+                        window.level,
                         f"{window.suppressed} more in the last {seconds} s like: {window.first}",
                         {"event": kind, "count": window.suppressed},
                     )

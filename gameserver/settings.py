@@ -31,9 +31,9 @@ class Settings:
     """Browser Origins allowed to open a WebSocket (CLI: comma-separated); empty allows all.
     A request without an Origin header (not a browser) is always allowed."""
     public_stats: bool = False
-    """Show ``/healthz``'s statistics (pid, CPU, rooms by name, players, ticks) to every
-    address. Off: only loopback clients see them; others get just the status, which is
-    what a load balancer's health check needs."""
+    """Show ``/healthz``'s statistics (pid, CPU, rooms by name, players, ticks), ``/metrics``
+    and ``/status`` to every address. Off: only loopback clients see them; others get just
+    the status (403 for the other two), which is what a load balancer's health check needs."""
     trusted_proxies: tuple[str, ...] = ()
     """Reverse proxies (addresses or CIDRs, CLI: comma-separated) whose ``X-Forwarded-For`` or
     ``Forwarded`` header names the client; per-IP caps, logs, auth and metrics then use that

@@ -20,6 +20,7 @@ import inspect
 import logging
 import math
 import ssl
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -35,6 +36,7 @@ from websockets.typing import Origin
 from protocol import CloseCode
 
 from ..auth import Authenticate, AuthRefused, AuthRequest, AuthStats, HttpRefusal, Identity
+from ..logfmt import Summarizer
 from ..proxies import ProxyResolver
 from ..settings import Settings
 from .http import HttpFront, is_upgrade, text_response
@@ -78,9 +80,13 @@ class AuthGate:
     is abandoned: it runs on, its answer is dropped.
     """
 
-    def __init__(self, hook: Authenticate, timeout: float) -> None:
+    def __init__(
+        self, hook: Authenticate, timeout: float, summary: Summarizer | None = None
+    ) -> None:
         self.hook = hook
         self.timeout = timeout
+        self.summary = summary
+        """Where refusals are logged (summarised when they come in floods)."""
         self.is_async = _is_async(hook)
         self.stats = AuthStats()
 
@@ -97,19 +103,32 @@ class AuthGate:
                         self.hook, described, abandon_on_cancel=True
                     )
             except AuthRefused as refusal:
-                log.info("%s: authentication refused: %s", peer_ip, refusal.reason)
+                self._refused(
+                    "auth_refused", f"{peer_ip}: authentication refused: {refusal.reason}", peer_ip
+                )
                 return _http(self.stats.refuse(refusal))
             except Exception:
                 log.exception("%s: the authenticate hook failed", peer_ip)
                 return _http(self.stats.fail())
         if scope.cancelled_caught:
-            log.warning("%s: authentication not done in %.1f s", peer_ip, self.timeout)
+            self._refused(
+                "auth_timeout",
+                f"{peer_ip}: authentication not done in {self.timeout:.1f} s",
+                peer_ip,
+                logging.WARNING,
+            )
             return _http(self.stats.time_out())
         if not isinstance(result, Identity):
             log.error("%s: the authenticate hook returned %.100r, not an Identity", peer_ip, result)
             return _http(self.stats.fail())
         self.stats.accept()
         return result
+
+    def _refused(self, kind: str, message: str, peer: str, level: int = logging.INFO) -> None:
+        if self.summary is None:
+            log.log(level, "%s", message, extra={"peer": peer, "event": kind})
+        else:
+            self.summary.event(kind, message, time.monotonic(), {"peer": peer}, level)
 
 
 def make_protocol(settings: Settings) -> ServerProtocol:
@@ -233,8 +252,12 @@ async def open_websocket(
                 log.debug("%s: handshake failed: %r", peer_ip, e)
                 return None
         if deadline.cancelled_caught:
-            log.info(
-                "%s: handshake not done in %.1f s, dropped", peer_ip, settings.handshake_timeout
+            front.summary.event(
+                "handshake_timeout",
+                f"{peer_ip}: handshake not done in {settings.handshake_timeout:.1f} s, dropped",
+                time.monotonic(),
+                {"peer": peer_ip},
+                logging.INFO,
             )
             return None
         if protocol.state is not OPEN:

@@ -38,8 +38,8 @@ METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """Prometheus' text exposition format."""
 
 
-def _warn(message: str, fields: dict[str, Any]) -> None:
-    log.warning("%s", message, extra=fields)
+def _log(level: int, message: str, fields: dict[str, Any]) -> None:
+    log.log(level, "%s", message, extra=fields)
 
 
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "clients" / "browser"
@@ -142,8 +142,9 @@ class HttpFront:
         """Renders ``/metrics``; None (404) when the server counts nothing."""
         self.counters: Counters | None = None
         """Where refused upgrades are counted (None: not counted)."""
-        self.summary = Summarizer(_warn)
-        """Repeated refusals of one kind: one log line per 10 s, with their count."""
+        self.summary = Summarizer(_log)
+        """Repeated refusals of one kind (caps, dropped handshakes, failed authentication):
+        the first logged, then one line per 10 s with their count."""
         if not (self.static_dir / MSGPACK_FILE).is_file():
             log.warning(
                 "the browser page cannot run: %s is missing; run %s",

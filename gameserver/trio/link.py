@@ -48,7 +48,7 @@ class ClientLink:
         self.timer_due = math.inf
         self.outbox = Outbox(core.settings.event_queue_depth, self.pump)
         self.session = Session(core, self.outbox, trio.current_time(), peer, identity)
-        self.session.peer = f"{peer}#{self.session.player_id}"
+        self.session.peer = ws.peer = f"{peer}#{self.session.player_id}"
         self._close_started = False
         self._finished = False
         self._reading_urgently = False

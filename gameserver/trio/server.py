@@ -80,14 +80,16 @@ class RunningServer:
         self, core: ServerCore, nursery: trio.Nursery, authenticate: Authenticate | None = None
     ) -> None:
         self.core = core
-        self.auth = (
-            AuthGate(authenticate, core.settings.auth_timeout) if authenticate is not None else None
-        )
-        """Runs the ``authenticate`` hook for each upgrade; None without one."""
         self.counter = ConnectionCounter()
         self.handshaking = ConnectionCounter()
         """TCP connections still in TLS/HTTP handshake (or a plain HTTP request)."""
         self.front = HttpFront(core.settings, self.counter, self.health)
+        self.auth = (
+            AuthGate(authenticate, core.settings.auth_timeout, self.front.summary)
+            if authenticate is not None
+            else None
+        )
+        """Runs the ``authenticate`` hook for each upgrade; None without one."""
         self.proxies = ProxyResolver(core.settings.trusted_proxies)
         self.metrics: ServerMetrics | None = None
         if core.counters is not None:
@@ -180,7 +182,13 @@ class RunningServer:
         pending = self.handshaking
         if pending.total >= settings.max_pending_handshakes:
             # Each handshake holds a task and buffers; past the cap, hang up at once.
-            log.info("%s: too many handshakes in progress, dropped", ip)
+            self.front.summary.event(
+                "dropped_pending",
+                f"{ip}: too many handshakes in progress, dropped",
+                time.monotonic(),
+                {"peer": ip},
+                logging.INFO,
+            )
             return
         pending.opened(ip)
         try:

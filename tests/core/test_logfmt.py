@@ -61,7 +61,8 @@ class Lines:
     def __init__(self) -> None:
         self.lines: list[tuple[str, dict[str, Any]]] = []
 
-    def __call__(self, message: str, fields: dict[str, Any]) -> None:
+    def __call__(self, level: int, message: str, fields: dict[str, Any]) -> None:
+        assert level == logging.WARNING
         self.lines.append((message, fields))
 
 

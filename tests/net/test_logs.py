@@ -95,3 +95,20 @@ async def test_a_connection_flood_is_summarised(
     server.front.summary.flush(time.monotonic() + 10)
     summaries = [r for r in records(json_log) if r.get("event") == "refused_per_ip"]
     assert summaries[-1]["count"] == 19
+
+
+async def test_refused_authentication_is_summarised_too(
+    start_server: StartServer, json_log: io.StringIO
+) -> None:
+    """Bad tokens by the dozen: one INFO line for the first, the rest counted."""
+    server = await start_server(authenticate=auth_hooks.check)
+    with trio.fail_after(10):
+        for i in range(12):
+            request = upgrade_request(server.port, f"/?token=wrong-{i}")
+            assert (await http_exchange(server.port, request)).status == 401
+    refusals = [r for r in records(json_log) if r.get("event") == "auth_refused"]
+    assert [r["level"] for r in refusals] == ["INFO"]
+    assert refusals[0]["message"] == "127.0.0.1: authentication refused: unknown token"
+    server.front.summary.flush(time.monotonic() + 10)
+    assert records(json_log)[-1]["count"] == 11
+    assert "wrong-" not in json_log.getvalue()  # tokens are never logged
