@@ -47,14 +47,15 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    """Today's text line, with the structured fields appended as ``key=value``."""
+    """Today's text line, with the structured fields appended as ``key=value`` (None
+    values left out)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         line = super().formatMessage(record)
-        fields = extra_fields(record)
+        fields = {k: v for k, v in extra_fields(record).items() if v is not None}
         fields.pop("peer", None)  # every such message already starts with the peer
         fields.pop("event", None)
         if not fields:

@@ -256,9 +256,8 @@ class Session:
         if room is not None:
             room.remove(self.player.id, now)
             log.info(
-                "%s: left room %s",
+                "%s: left",
                 self.peer,
-                room.name,
                 extra={"peer": self.peer, "event": "left", "room": room.name},
             )
             # Nothing of that room may follow the ``left`` reply.
@@ -388,10 +387,8 @@ class Session:
         self.state = State.IN_ROOM
         if self.room is not None:
             log.info(
-                "%s: joined room %s (%s)",
+                "%s: joined",
                 self.peer,
-                self.room.name,
-                self.room.game_name,
                 extra={
                     "peer": self.peer,
                     "event": "joined",

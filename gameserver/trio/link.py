@@ -212,11 +212,8 @@ class ClientLink:
             self._counters.closed(code, closed_by, evicted)
         session, ws = self.session, self.ws
         log.info(
-            "%s: connection closed %d %s by %s",
+            "%s: connection closed",
             session.peer,
-            code,
-            reason or "-",
-            closed_by,
             extra={
                 "peer": session.peer,
                 "event": "closed",

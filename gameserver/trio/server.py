@@ -232,10 +232,8 @@ class RunningServer:
         peer = link.session.peer
         user = opened.identity.user_id if opened.identity is not None else None
         log.info(
-            "%s: connection opened (%s)%s",
+            "%s: connection opened",
             peer,
-            opened.user_agent or "no user agent",
-            f" user {user}" if user is not None else "",
             extra={"peer": peer, "event": "opened", "user_agent": opened.user_agent, "user": user},
         )
         try:

@@ -100,3 +100,10 @@ def test_kinds_are_summarised_apart() -> None:
     summary.event("a", "a", 2.0)
     summary.event("a", "a", 12.0)  # a's window ends: its summary, then a fresh line
     assert [m for m, _ in lines.lines] == ["a", "b", "1 more in the last 12 s like: a", "a"]
+
+
+def test_text_leaves_out_empty_fields_and_quotes_spaces() -> None:
+    line = TextFormatter().format(
+        record("%s: connection opened", "p", peer="p", user=None, user_agent="A B", reason="")
+    )
+    assert line.endswith('p: connection opened user_agent="A B" reason=""')
