@@ -78,7 +78,7 @@ class Counters:
     def __init__(self) -> None:
         self.connections_opened = 0
         self.connections_closed: dict[tuple[str, str], int] = {}
-        """(close code, who closed: client, server or neither) → connections."""
+        """(close code, who began the close: client or server) → connections."""
         self.messages_in: dict[str, int] = {}
         self.bytes_in: dict[str, int] = {}
         self.messages_out: dict[str, int] = {}

@@ -70,7 +70,7 @@ class GameCollector(Collector):
         closed = CounterMetricFamily(
             "gameserver_connections_closed",
             "WebSocket connections ended, by close code (1006: no close frame) and by who "
-            "began the close (client, server, or neither: the TCP connection just ended).",
+            "began the close (client: its close frame or its end of TCP; server).",
             labels=["code", "closed_by"],
         )
         for (code, by), value in sorted(c.connections_closed.items()):
