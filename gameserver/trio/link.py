@@ -181,8 +181,10 @@ class ClientLink:
                     ws.send_timeout,
                 )
             self.session.connection_lost(trio.current_time())
-            self._log_closed()
-            await trio.aclose_forcefully(ws.stream)
+            try:
+                self._log_closed()
+            finally:
+                await trio.aclose_forcefully(ws.stream)
 
     def close_outcome(self) -> tuple[int, str, str]:
         """How the connection ended: close code (1006 without a close frame), reason, and
