@@ -87,6 +87,8 @@ class Counters:
         """Every snapshot frame sent (also the snapshot row of messages and bytes out)."""
         self.errors_sent: dict[str, int] = {}
         self.handshake_refusals: dict[int, int] = {}
+        self.handshakes_dropped: dict[str, int] = {}
+        """Connections dropped before any response: ``pending_cap``, ``timeout``."""
         self.evicted = 0
         self.inputs_ignored_retired = 0
         """Inputs ignored by rooms since disposed (live rooms hold their own count)."""
@@ -122,6 +124,10 @@ class Counters:
     def refused(self, status: int) -> None:
         """A WebSocket upgrade answered with an HTTP error instead of 101."""
         self.handshake_refusals[status] = self.handshake_refusals.get(status, 0) + 1
+
+    def dropped(self, reason: str) -> None:
+        """A TCP connection dropped in its handshake, without an HTTP response."""
+        _add(self.handshakes_dropped, reason)
 
     def opened(self) -> None:
         self.connections_opened += 1

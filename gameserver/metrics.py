@@ -112,6 +112,13 @@ class GameCollector(Collector):
             "status",
             {str(k): v for k, v in c.handshake_refusals.items()},
         )
+        yield _counter(
+            "gameserver_handshakes_dropped",
+            "Connections dropped in their handshake without a response: over "
+            "max_pending_handshakes (pending_cap) or past handshake_timeout (timeout).",
+            "reason",
+            c.handshakes_dropped,
+        )
         evicted = CounterMetricFamily(
             "gameserver_clients_evicted",
             "Clients dropped for backpressure (4001: event queue overflow, send blocked "

@@ -252,6 +252,7 @@ async def open_websocket(
                 log.debug("%s: handshake failed: %r", peer_ip, e)
                 return None
         if deadline.cancelled_caught:
+            front.dropped("timeout")
             front.summary.event(
                 "handshake_timeout",
                 f"{peer_ip}: handshake not done in {settings.handshake_timeout:.1f} s, dropped",

@@ -162,6 +162,11 @@ class HttpFront:
         if self.counters is not None:
             self.counters.refused(status)
 
+    def dropped(self, reason: str) -> None:
+        """A connection was dropped in its handshake without a response."""
+        if self.counters is not None:
+            self.counters.dropped(reason)
+
     def check_request(self, request: Request, ip: str) -> Response | None:
         """Answer a plain HTTP request, refuse a bad upgrade, or None to accept the upgrade."""
         header_bytes = sum(len(k) + len(v) + 4 for k, v in request.headers.raw_items())

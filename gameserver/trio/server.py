@@ -182,6 +182,7 @@ class RunningServer:
         pending = self.handshaking
         if pending.total >= settings.max_pending_handshakes:
             # Each handshake holds a task and buffers; past the cap, hang up at once.
+            self.front.dropped("pending_cap")
             self.front.summary.event(
                 "dropped_pending",
                 f"{ip}: too many handshakes in progress, dropped",

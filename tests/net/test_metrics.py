@@ -62,6 +62,7 @@ FAMILIES = [
     "gameserver_sent_bytes_total",
     "gameserver_errors_sent_total",
     "gameserver_handshake_refusals_total",
+    "gameserver_handshakes_dropped_total",
     "gameserver_clients_evicted_total",
     "gameserver_inputs_ignored_total",
     "gameserver_connections",
@@ -74,6 +75,8 @@ FAMILIES = [
     "process_cpu_seconds_total",
     "process_resident_memory_bytes",
 ]
+
+SEPARATE = {"gameserver_clients_evicted_total", "gameserver_handshakes_dropped_total"}
 
 
 async def test_every_family_moves_with_a_session(start_server: StartServer) -> None:
@@ -112,10 +115,10 @@ async def test_every_family_moves_with_a_session(start_server: StartServer) -> N
         await trio.testing.wait_all_tasks_blocked()
         after = await scrape(port)
 
-    for family in FAMILIES:
-        if family != "gameserver_clients_evicted_total":  # see the eviction test
-            # Gauges while the client plays, totals once it is gone.
-            assert max(total(during, family), total(after, family)) > 0, family
+    # Gauges move while the client plays, totals by the time it is gone (evictions and
+    # dropped handshakes have tests of their own, below).
+    for family in set(FAMILIES) - SEPARATE:
+        assert max(total(during, family), total(after, family)) > 0, family
 
     assert value(during, "gameserver_connections") == 1
     assert value(during, "gameserver_players", game="arena") == 1
@@ -209,3 +212,20 @@ async def test_an_evicted_client_is_counted(start_server: StartServer) -> None:
     assert (
         value(samples, "gameserver_connections_closed_total", code="1006", closed_by="server") == 1
     )
+
+
+async def test_dropped_handshakes_are_counted_by_reason(start_server: StartServer) -> None:
+    """One connection idles in its handshake while another finds the pending cap full: one
+    dropped at once (pending_cap), the idle one at handshake_timeout (timeout)."""
+    server = await start_server(max_pending_handshakes=1, handshake_timeout=0.3)
+    with trio.fail_after(5):
+        idle = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with idle:
+            await trio.testing.wait_all_tasks_blocked()
+            extra = await trio.open_tcp_stream("127.0.0.1", server.port)
+            async with extra:
+                assert await read_to_eof(extra) == b""
+            assert await read_to_eof(idle) == b""
+        samples = await scrape(server.port)
+    assert value(samples, "gameserver_handshakes_dropped_total", reason="pending_cap") == 1
+    assert value(samples, "gameserver_handshakes_dropped_total", reason="timeout") == 1
