@@ -12,7 +12,7 @@ delivered under 95% of its snapshots (the machine, not the server, was the
 limit), is run again (at most ``--retries`` times) and marked if still disturbed;
 medians use the undisturbed runs.
 
-The cores are shared, so it also times the counting itself with ``timeit``: the
+The cores are shared, so it also times the counting itself, alone: the
 calls one client·tick makes at this workload (a snapshot counted, a third of an
 input, a thirtieth of a pong), a figure the other load cannot blur.
 """
@@ -195,7 +195,7 @@ def main() -> int:
         print(f"| {label} | {medians[label]:.2f} | {runs} |")
     print(f"metrics cost, on - off: {cost:+.1f}% of the server's CPU")
     print(
-        f"counting alone (timeit): {counting:.3f} µs per client·tick = "
+        f"counting alone (timed in a loop): {counting:.3f} µs per client·tick = "
         f"{counting / medians['off'] * 100:.2f}% of the server's CPU with metrics off"
     )
     if args.json:
