@@ -17,57 +17,59 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import gc
+import importlib.metadata
 import logging
 import os
 import signal
 import stat
 import sys
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any
+import tomllib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any, NoReturn
 
 import trio
 
 from .auth import Authenticate, load_authenticate
-from .cluster.restarts import CONFIG_ERROR, ConfigError
+from .cluster.restarts import CONFIG_ERROR
+from .config import ConfigError, merge, parse_text
 from .game import Game
 from .games import default_games, load_game
+from .logfmt import configure_logging
 from .settings import Settings, setting_docs, settings_table
 from .trio.server import RunningServer, serve_game
 from .trio.supervisor import supervise, worker_name
 
 log = logging.getLogger("gameserver")
 
-_FLAG_TYPES: dict[str, Callable[[str], Any]] = {
-    "int": int,
-    "float": float,
-    "str": str,
-    "str | None": str,
-}
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one ``error:`` line and exit 2 (no usage block)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message}\n")
 
 
-def _origins(text: str) -> tuple[str, ...]:
-    return tuple(o.strip() for o in text.split(",") if o.strip())
+def _flag_type(kind: str, name: str) -> Callable[[str], Any]:
+    def parse(text: str) -> Any:
+        try:
+            return parse_text(kind, text, name)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
 
-
-def _worker_count(text: str) -> int:
-    """``--workers``: a positive number, or ``auto`` for one worker per CPU."""
-    if text == "auto":
-        return os.cpu_count() or 1
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number or auto: {text!r}") from None
+    return parse
 
 
 def build_parser() -> argparse.ArgumentParser:
     """One ``--flag`` per Settings field, its help text being that field's documentation."""
     docs = setting_docs()
     defaults = Settings()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m gameserver",
         description="Authoritative multiplayer game server: WebSocket + msgpack, trio tick loop. "
         "Open http://localhost:PORT/ in a browser to play arena; GET /healthz is the status. "
-        "Every option below is a named limit or setting (see README, 'Settings').",
+        "Every option below is a named limit or setting (see README, 'Settings'); each can "
+        "also come from GAMESERVER_<NAME> in the environment or from the --config file "
+        "(flags > environment > file > defaults).",
     )
     for f in dataclasses.fields(Settings):
         default = getattr(defaults, f.name)
@@ -76,22 +78,16 @@ def build_parser() -> argparse.ArgumentParser:
                 "--" + f.name.replace("_", "-"),
                 dest=f.name,
                 action=argparse.BooleanOptionalAction,
-                default=default,
+                default=argparse.SUPPRESS,
                 help=f"{docs.get(f.name, '')} (default: {default})".replace("%", "%%"),
             )
             continue
-        if f.name == "workers":
-            kind: Callable[[str], Any] = _worker_count
-        elif f.type == "tuple[str, ...]":
-            kind = _origins
-        else:
-            kind = _FLAG_TYPES[str(f.type)]
         shown = ",".join(default) if isinstance(default, tuple) else default
         parser.add_argument(
             "--" + f.name.replace("_", "-"),
             dest=f.name,
-            type=kind,
-            default=default,
+            type=_flag_type(str(f.type), f.name),
+            default=argparse.SUPPRESS,
             metavar=f.name.upper(),
             help=f"{docs.get(f.name, '')} (default: {shown})".replace("%", "%%"),
         )
@@ -116,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=argparse.SUPPRESS,  # set by the supervisor: this process is its worker i
     )
     parser.add_argument(
+        "--config",
+        metavar="FILE.toml",
+        help="Read settings from this TOML file (top-level keys named as the settings, "
+        "e.g. tick_rate = 20); flags and GAMESERVER_* variables override it.",
+    )
+    parser.add_argument("--version", action="version", version=f"gameserver {_version()}")
+    parser.add_argument(
         "--print-settings",
         action="store_true",
         help="Print every setting with its default and meaning as a Markdown table, and exit.",
@@ -123,8 +126,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def settings_from_args(args: argparse.Namespace) -> Settings:
-    return Settings(**{f.name: getattr(args, f.name) for f in dataclasses.fields(Settings)})
+def _version() -> str:
+    try:
+        return importlib.metadata.version("trio-gameserver")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def settings_from_args(
+    args: argparse.Namespace,
+    environ: Mapping[str, str] | None = None,
+    toml: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Merge the flags given with the environment and the config file (see gameserver.config)."""
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(Settings) if f.name in args}
+    return merge(flags=flags, environ=environ, toml=toml, toml_source=args.config or "config")
+
+
+def _read_toml(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as file:
+            return tomllib.load(file)
+    except OSError as exc:
+        raise ConfigError(f"--config: {exc.strerror}: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
 
 
 async def run(
@@ -196,22 +222,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(settings_table())
         return 0
     try:
-        settings = settings_from_args(args)
+        toml = _read_toml(args.config) if args.config else None
+        settings = settings_from_args(args, os.environ, toml)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     supervisor = settings.clustered and args.worker_index is None
     if args.worker_index is not None:
-        who = worker_name(args.worker_index) + " "
+        process = worker_name(args.worker_index)
     else:
-        who = "supervisor " if supervisor else ""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format=f"%(asctime)s %(levelname)s {who}%(name)s: %(message)s",
-    )
-    logging.getLogger("websockets").setLevel(logging.WARNING)
-    # coredis logs each retry of a lost connection at INFO; the directory says it once.
-    logging.getLogger("coredis").setLevel(logging.WARNING)
+        process = "supervisor" if supervisor else ""
+    configure_logging(settings.log_level, settings.log_format, process)
     try:
         games = [load_game(spec) for spec in args.game]
     except (ImportError, AttributeError, TypeError, ValueError) as exc:

@@ -107,7 +107,7 @@ class AuthRequest:
     """What the ``authenticate`` hook knows about the connection: the upgrade request.
 
     Everything here comes from the client and is only as trustworthy as your check of
-    it (``peer_ip`` is the TCP peer: a proxy's address behind a reverse proxy).
+    it (``peer_ip`` is the client: the TCP peer, or the address a trusted proxy forwarded).
     """
 
     path: str
@@ -122,7 +122,7 @@ class AuthRequest:
     """Cookies of the ``Cookie`` header(s); for a name given twice, the first
     (browsers send the cookie of the most specific path first)."""
     peer_ip: str
-    """The client's IP address as the TCP connection shows it."""
+    """The client's IP address: the TCP peer, or the one a ``trusted_proxies`` peer forwarded."""
 
     @classmethod
     def build(cls, target: str, headers: Iterable[tuple[str, str]], peer_ip: str) -> AuthRequest:

@@ -10,6 +10,7 @@ import itertools
 from collections.abc import Callable
 
 from .cluster.seating import SeatDirectory
+from .counters import Counters
 from .game import GameRegistry
 from .room import Room
 from .rooms import RoomRegistry
@@ -34,6 +35,8 @@ class ServerCore:
         """Time of tick 0 for every room: tick numbers are server-wide."""
         self.rooms = RoomRegistry(settings, games, on_room_created, seed, epoch)
         self._player_ids = itertools.count(1)
+        self.counters: Counters | None = Counters() if settings.metrics else None
+        """Traffic totals for /metrics; None when ``settings.metrics`` is off."""
         self.directory: SeatDirectory | None = None
         """The cluster's room directory; None on a lone server (rooms are all local)."""
 

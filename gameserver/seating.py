@@ -89,6 +89,11 @@ class Seating:
         room, self.room = self.room, None
         if room is not None:
             room.remove(self.player.id, now)
+            log.info(
+                "%s: left",
+                self.peer,
+                extra={"peer": self.peer, "event": "left", "room": room.name},
+            )
             if self.core.directory is not None:
                 self.core.directory.seat_freed(room.name)
             # Nothing of that room may follow the ``left`` reply.
@@ -127,6 +132,17 @@ class Seating:
         if len(rooms) > before:
             self.rooms_created += 1
         self.state = State.IN_ROOM
+        if self.room is not None:
+            log.info(
+                "%s: joined",
+                self.peer,
+                extra={
+                    "peer": self.peer,
+                    "event": "joined",
+                    "room": self.room.name,
+                    "game": self.room.game_name,
+                },
+            )
         return info
 
     def _on_join(self, join: Join, now: float) -> None:

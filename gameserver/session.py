@@ -103,6 +103,7 @@ class Session(Seating):
         self.settings = settings
         self.outbox = outbox
         self._decode_limits = settings.decode_limits  # read per message: build it once
+        self._counters = core.counters
         self.peer = peer
         self.state = State.AWAIT_HELLO
         self.connected_at = now
@@ -155,15 +156,22 @@ class Session(Seating):
         if self.state is State.CLOSED or self.outbox.closing:
             return
         self.messages_received += 1
+        counters = self._counters
         if not self._rate.take(now):
+            if counters is not None:
+                counters.message_in("dropped", len(data))
             self._rate_limited(now)
             return
         self._dropping = False
         try:
             message = decode_client_message(data, self._decode_limits)
         except ProtocolError as exc:
+            if counters is not None:
+                counters.message_in("undecodable", len(data))
             self._refuse(exc.code, exc.detail, exc.ref)
             return
+        if counters is not None:
+            counters.message_in(message.TYPE, len(data))
         self._dispatch(message, now, now if arrived_at is None else arrived_at)
 
     def receive_text(self, now: float) -> None:
@@ -240,10 +248,15 @@ class Session(Seating):
 
     # -- refusals --------------------------------------------------------------
 
+    def _send_error(self, code: ErrorCode, detail: str, ref: str | None = None) -> None:
+        if self._counters is not None:
+            self._counters.error_sent(code.value)
+        self.outbox.send(encode(Error(code.value, detail, ref)))
+
     def _refuse(self, code: ErrorCode, detail: str, ref: str | None = None) -> None:
         self.messages_refused += 1
         log.info("%s: refused %s (%s)", self.peer, code, detail)
-        self.outbox.send(encode(Error(code.value, detail, ref)))
+        self._send_error(code, detail, ref)
         if code in COSTLY_ERRORS and not self._credits.take(self._now):
             log.warning("%s: too many bad messages, closing 1008", self.peer)
             self.close(CloseCode.POLICY_VIOLATION, "too many bad messages")
@@ -257,25 +270,23 @@ class Session(Seating):
         if not self._dropping:
             self._dropping = True
             log.info("%s: rate limited", self.peer)
-            self.outbox.send(
-                encode(Error(ErrorCode.RATE_LIMITED.value, "over the message rate; dropped"))
-            )
+            self._send_error(ErrorCode.RATE_LIMITED, "over the message rate; dropped")
 
     # -- messages ---------------------------------------------------------------
 
     def _dispatch(self, message: ClientMessage, now: float, arrived_at: float) -> None:
         if self.state is State.AWAIT_HELLO:
             if not isinstance(message, Hello):
-                self.outbox.send(
-                    encode(Error(ErrorCode.HELLO_REQUIRED.value, "send hello first", message.TYPE))
-                )
+                self._send_error(ErrorCode.HELLO_REQUIRED, "send hello first", message.TYPE)
                 self.close(CloseCode.POLICY_VIOLATION, "hello required")
                 return
             self._on_hello(message, now)
         elif isinstance(message, Input):
             self._on_input(message)
         elif isinstance(message, Pong):
-            self.latency.pong_received(message.nonce, arrived_at)
+            rtt = self.latency.pong_received(message.nonce, arrived_at)
+            if rtt is not None and self._counters is not None:
+                self._counters.pong(rtt, self.latency.report.jitter)
         elif isinstance(message, Ack):
             self._on_ack(message.id)
         elif isinstance(message, Chat):
@@ -289,14 +300,10 @@ class Session(Seating):
 
     def _on_hello(self, hello: Hello, now: float) -> None:
         if hello.version != PROTOCOL_VERSION:
-            self.outbox.send(
-                encode(
-                    Error(
-                        ErrorCode.UNSUPPORTED_VERSION.value,
-                        f"this server speaks protocol version {PROTOCOL_VERSION}",
-                        Hello.TYPE,
-                    )
-                )
+            self._send_error(
+                ErrorCode.UNSUPPORTED_VERSION,
+                f"this server speaks protocol version {PROTOCOL_VERSION}",
+                Hello.TYPE,
             )
             self.close(CloseCode.UNSUPPORTED_VERSION, "unsupported protocol version")
             return

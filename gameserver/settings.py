@@ -11,6 +11,7 @@ from __future__ import annotations
 import ast
 import dataclasses
 import inspect
+import ipaddress
 import itertools
 from dataclasses import dataclass
 
@@ -30,9 +31,16 @@ class Settings:
     """Browser Origins allowed to open a WebSocket (CLI: comma-separated); empty allows all.
     A request without an Origin header (not a browser) is always allowed."""
     public_stats: bool = False
-    """Show ``/healthz``'s statistics (pid, CPU, rooms by name, players, ticks) to every
-    address. Off: only loopback clients see them; others get just the status, which is
-    what a load balancer's health check needs."""
+    """Show ``/healthz``'s statistics (pid, CPU, rooms by name, players, ticks), ``/metrics``
+    and ``/status`` to every address. Off: only loopback clients see them; others get just
+    the status (403 for the other two), which is what a load balancer's health check needs."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Reverse proxies (addresses or CIDRs, CLI: comma-separated) whose ``X-Forwarded-For`` or
+    ``Forwarded`` header names the client; per-IP caps, logs, auth and metrics then use that
+    address. Empty: such headers are ignored (a client could forge them)."""
+    metrics: bool = True
+    """Serve ``GET /metrics`` (Prometheus) and count for it; visible as ``/healthz``'s
+    statistics are (loopback unless ``public_stats``). Off: 404 and no counting."""
     certfile: str | None = None
     """PEM certificate chain: serve wss:// and https:// when set (with ``keyfile``)."""
     keyfile: str | None = None
@@ -163,6 +171,8 @@ class Settings:
     """Seconds SIGINT/SIGTERM waits for clients to take their 1001 before it exits anyway."""
     log_level: str = "INFO"
     """Python logging level name."""
+    log_format: str = "text"
+    """``text`` (one readable line per record) or ``json`` (one JSON object per line)."""
 
     def __post_init__(self) -> None:
         if not 1 <= self.tick_rate <= 1000:
@@ -196,6 +206,15 @@ class Settings:
             raise ValueError("worker_port_base must be 0..65535")
         if self.max_catch_up_ticks < 0:
             raise ValueError("max_catch_up_ticks must not be negative")
+        if self.log_level.upper() not in _LOG_LEVELS:
+            raise ValueError(f"log_level must be one of {', '.join(_LOG_LEVELS)}")
+        if self.log_format not in ("text", "json"):
+            raise ValueError("log_format must be text or json")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(f"trusted_proxies: {proxy!r} is no address or CIDR") from None
 
     @property
     def clustered(self) -> bool:
@@ -228,6 +247,8 @@ class Settings:
             "chat_burst": self.chat_burst,
         }
 
+
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 _POSITIVE = (
     "send_timeout", "ping_interval", "ping_timeout", "hello_timeout", "handshake_timeout",

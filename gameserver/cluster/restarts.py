@@ -17,15 +17,6 @@ CONFIG_ERROR = 2
 """The exit code of a process that cannot start as configured (argparse's too)."""
 
 
-class ConfigError(ValueError):
-    """This process cannot start as configured (say, Redis unreachable at startup).
-
-    Raised inside ``serve_game``, ``python -m gameserver`` prints ``error: <message>``
-    and exits :data:`CONFIG_ERROR`; a supervisor seeing that stops instead of
-    restarting the worker into the same failure.
-    """
-
-
 @dataclass(frozen=True, slots=True)
 class Restart:
     """Start the worker again after ``delay`` seconds."""

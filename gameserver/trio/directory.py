@@ -53,9 +53,9 @@ from ..cluster.directory import (
     summarise,
 )
 from ..cluster.ids import PlayerIdBlocks
-from ..cluster.restarts import ConfigError
 from ..cluster.seating import SeatRequest
 from ..cluster.worker import WorkerInfo
+from ..config import ConfigError
 from ..core import ServerCore
 from ..settings import Settings
 

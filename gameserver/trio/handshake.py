@@ -20,6 +20,7 @@ import inspect
 import logging
 import math
 import ssl
+import time
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -35,8 +36,10 @@ from websockets.typing import Origin
 from protocol import CloseCode
 
 from ..auth import Authenticate, AuthRefused, AuthRequest, AuthStats, HttpRefusal, Identity
+from ..logfmt import Summarizer
+from ..proxies import ProxyResolver
 from ..settings import Settings
-from .http import HttpFront, text_response
+from .http import HttpFront, is_upgrade, text_response
 from .wsconn import RECEIVE_SIZE
 
 log = logging.getLogger(__name__)
@@ -52,6 +55,10 @@ class Opened:
     """Frames the client sent in the same packets as its request (rare but legal)."""
     identity: Identity | None = None
     """What the ``authenticate`` hook returned; None when the server has none."""
+    peer_ip: str = "?"
+    """The client's address (the forwarded one from a trusted proxy): the per-IP cap's key."""
+    user_agent: str = ""
+    """The request's User-Agent, for the connection's log line."""
 
 
 def _is_async(hook: Authenticate) -> bool:
@@ -73,9 +80,13 @@ class AuthGate:
     is abandoned: it runs on, its answer is dropped.
     """
 
-    def __init__(self, hook: Authenticate, timeout: float) -> None:
+    def __init__(
+        self, hook: Authenticate, timeout: float, summary: Summarizer | None = None
+    ) -> None:
         self.hook = hook
         self.timeout = timeout
+        self.summary = summary
+        """Where refusals are logged (summarised when they come in floods)."""
         self.is_async = _is_async(hook)
         self.stats = AuthStats()
 
@@ -92,19 +103,32 @@ class AuthGate:
                         self.hook, described, abandon_on_cancel=True
                     )
             except AuthRefused as refusal:
-                log.info("%s: authentication refused: %s", peer_ip, refusal.reason)
+                self._refused(
+                    "auth_refused", f"{peer_ip}: authentication refused: {refusal.reason}", peer_ip
+                )
                 return _http(self.stats.refuse(refusal))
             except Exception:
                 log.exception("%s: the authenticate hook failed", peer_ip)
                 return _http(self.stats.fail())
         if scope.cancelled_caught:
-            log.warning("%s: authentication not done in %.1f s", peer_ip, self.timeout)
+            self._refused(
+                "auth_timeout",
+                f"{peer_ip}: authentication not done in {self.timeout:.1f} s",
+                peer_ip,
+                logging.WARNING,
+            )
             return _http(self.stats.time_out())
         if not isinstance(result, Identity):
             log.error("%s: the authenticate hook returned %.100r, not an Identity", peer_ip, result)
             return _http(self.stats.fail())
         self.stats.accept()
         return result
+
+    def _refused(self, kind: str, message: str, peer: str, level: int = logging.INFO) -> None:
+        if self.summary is None:
+            log.log(level, "%s", message, extra={"peer": peer, "event": kind})
+        else:
+            self.summary.event(kind, message, time.monotonic(), {"peer": peer}, level)
 
 
 def make_protocol(settings: Settings) -> ServerProtocol:
@@ -130,6 +154,7 @@ async def open_websocket(
     peer_ip: str,
     ssl_context: ssl.SSLContext | None = None,
     auth: AuthGate | None = None,
+    proxies: ProxyResolver | None = None,
 ) -> Opened | None:
     """Upgrade ``stream`` to a WebSocket, or answer plain HTTP; None when not upgraded.
 
@@ -139,7 +164,10 @@ async def open_websocket(
     An admitted upgrade is counted in ``front.counter`` at once, before anything
     more is awaited, so simultaneous handshakes cannot all slip under a cap.
     When an ``Opened`` is returned the caller owns that count and releases it
-    with ``front.counter.closed(peer_ip)``; otherwise it is released here.
+    with ``front.counter.closed(opened.peer_ip)``; otherwise it is released here.
+
+    With ``proxies``, a request from a trusted proxy is treated as coming from the
+    client its forwarding headers name (caps, /healthz's visibility, the hook, logs).
     """
     protocol = make_protocol(settings)
     counted = False
@@ -162,6 +190,7 @@ async def open_websocket(
                     received += len(data)
                     if received > settings.max_request_header_bytes:
                         # websockets would buffer up to 128 lines of 8 KiB: refuse early.
+                        front.refused(431)
                         protocol.send_response(
                             text_response(431, "Request header fields too large.\n")
                         )
@@ -183,6 +212,8 @@ async def open_websocket(
                             return None
                 # Pongs to pings that came with the request must not precede the response.
                 replies = protocol.data_to_send()
+                if proxies is not None:
+                    peer_ip = proxies.client_ip(peer_ip, request.headers.raw_items())
                 response = front.check_request(request, peer_ip)
                 if response is None:
                     front.counter.opened(peer_ip)
@@ -198,6 +229,8 @@ async def open_websocket(
                             identity = outcome
                         else:
                             response = outcome
+                if response.status_code != 101 and is_upgrade(request):
+                    front.refused(response.status_code)
                 protocol.send_response(response)
                 await _flush(stream, protocol)
                 if protocol.state is OPEN and protocol.parser_exc is not None:
@@ -219,15 +252,21 @@ async def open_websocket(
                 log.debug("%s: handshake failed: %r", peer_ip, e)
                 return None
         if deadline.cancelled_caught:
-            log.info(
-                "%s: handshake not done in %.1f s, dropped", peer_ip, settings.handshake_timeout
+            front.dropped("timeout")
+            front.summary.event(
+                "handshake_timeout",
+                f"{peer_ip}: handshake not done in {settings.handshake_timeout:.1f} s, dropped",
+                time.monotonic(),
+                {"peer": peer_ip},
+                logging.INFO,
             )
             return None
         if protocol.state is not OPEN:
             return None
         # Frames parsed together with the request come out after it.
         early.extend(e for e in protocol.events_received() if isinstance(e, Frame))
-        opened = Opened(stream, protocol, early, identity)
+        agent = request.headers.get_all("User-Agent") if request is not None else []
+        opened = Opened(stream, protocol, early, identity, peer_ip, agent[0][:200] if agent else "")
         return opened
     finally:
         if counted and opened is None:

@@ -4,9 +4,10 @@ The handshake calls :meth:`HttpFront.check_request` for every request. It
 answers ``GET /`` (the browser client, ``clients/browser/index.html``),
 ``GET /static/<file>`` (that page's own .html, .js and .css files, nothing else),
 ``GET /vendor/msgpack.min.js`` (the one third-party file the page loads, from
-``npm ci`` in clients/browser) and ``GET /healthz`` itself, refuses what must
-not become a WebSocket (oversized headers 431, wrong version 426, connection
-caps 503/429, wrong path 404), and returns None to let a valid upgrade at ``/``
+``npm ci`` in clients/browser), ``GET /healthz``, ``GET /metrics`` (Prometheus)
+and ``GET /status`` (the operator's page), refuses what must not become a
+WebSocket (oversized headers 431, wrong version 426, connection caps 503/429,
+wrong path 404), and returns None to let a valid upgrade at ``/``
 proceed (websockets' protocol then checks the upgrade itself: 400 when
 malformed, 403 for an Origin not allowed).
 """
@@ -19,6 +20,7 @@ import ipaddress
 import json
 import logging
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,9 +28,19 @@ from typing import Any
 from websockets.datastructures import Headers, MultipleValuesError
 from websockets.http11 import Request, Response
 
+from ..counters import Counters
+from ..logfmt import Summarizer
 from ..settings import Settings
 
 log = logging.getLogger(__name__)
+
+METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+"""Prometheus' text exposition format."""
+
+
+def _log(level: int, message: str, fields: dict[str, Any]) -> None:
+    log.log(level, "%s", message, extra=fields)
+
 
 DEFAULT_STATIC_DIR = Path(__file__).resolve().parents[2] / "clients" / "browser"
 """The bundled browser client (in a checkout and in an installed wheel alike)."""
@@ -84,6 +96,11 @@ def text_response(status: int, text: str, extra: dict[str, str] | None = None) -
     return response(status, text.encode(), "text/plain; charset=utf-8", extra)
 
 
+def is_upgrade(request: Request) -> bool:
+    """Whether the request asks for a WebSocket (its Upgrade header names websocket)."""
+    return "websocket" in ",".join(request.headers.get_all("Upgrade")).lower()
+
+
 class ConnectionCounter:
     """Open WebSocket connections, in total and per IP: what the caps are checked against."""
 
@@ -119,6 +136,15 @@ class HttpFront:
         self.health = health
         self.static_dir = static_dir or DEFAULT_STATIC_DIR
         self.closing = False
+        self.metrics: Callable[[], bytes] | None = None
+        self.status_page: Callable[[], bytes] | None = None
+        """Renders the operator page ``/status``; None: 404."""
+        """Renders ``/metrics``; None (404) when the server counts nothing."""
+        self.counters: Counters | None = None
+        """Where refused upgrades are counted (None: not counted)."""
+        self.summary = Summarizer(_log)
+        """Repeated refusals of one kind (caps, dropped handshakes, failed authentication):
+        the first logged, then one line per 10 s with their count."""
         if not (self.static_dir / MSGPACK_FILE).is_file():
             log.warning(
                 "the browser page cannot run: %s is missing; run %s",
@@ -130,6 +156,16 @@ class HttpFront:
     def status(self) -> str:
         """``/healthz``'s status: "ok", or "closing" once shutdown has begun."""
         return "closing" if self.closing else "ok"
+
+    def refused(self, status: int) -> None:
+        """An upgrade was answered ``status`` instead of 101."""
+        if self.counters is not None:
+            self.counters.refused(status)
+
+    def dropped(self, reason: str) -> None:
+        """A connection was dropped in its handshake without a response."""
+        if self.counters is not None:
+            self.counters.dropped(reason)
 
     def check_request(self, request: Request, ip: str) -> Response | None:
         """Answer a plain HTTP request, refuse a bad upgrade, or None to accept the upgrade."""
@@ -143,8 +179,7 @@ class HttpFront:
         except MultipleValuesError:
             # A repeated header: not a request any WebSocket client sends.
             return text_response(400, "Repeated Upgrade or Sec-WebSocket-Version header.\n")
-        is_upgrade = "websocket" in upgrade.lower()
-        if not is_upgrade:
+        if "websocket" not in upgrade.lower():
             return self._plain_http(path, ip)
         if path != "/":
             return text_response(404, "WebSocket endpoint is /\n")
@@ -155,14 +190,32 @@ class HttpFront:
         if self.closing:
             return text_response(503, "Server is shutting down.\n")
         if self.counter.total >= self.settings.max_connections:
-            log.warning("refusing connection: server full (%d)", self.counter.total)
+            self.summary.event(
+                "refused_full",
+                f"{ip}: refusing connection: server full ({self.counter.total})",
+                time.monotonic(),
+                {"peer": ip},
+            )
             return text_response(503, "Server full.\n", {"Retry-After": "5"})
         if self.counter.per_ip.get(ip, 0) >= self.settings.max_connections_per_ip:
-            log.warning("refusing connection from %s: per-IP cap", ip)
+            self.summary.event(
+                "refused_per_ip",
+                f"{ip}: refusing connection: per-IP cap",
+                time.monotonic(),
+                {"peer": ip},
+            )
             return text_response(429, "Too many connections from your address.\n")
         return None
 
     def _plain_http(self, path: str, ip: str) -> Response:
+        if path == "/metrics" and self.metrics is not None:
+            if not self._shows_stats(ip):
+                return text_response(403, "Metrics are served to loopback only (public_stats).\n")
+            return response(200, self.metrics(), METRICS_CONTENT_TYPE)
+        if path == "/status" and self.status_page is not None:
+            if not self._shows_stats(ip):
+                return text_response(403, "The status page is for loopback only (public_stats).\n")
+            return response(200, self.status_page(), STATIC_TYPES[".html"])
         if path == "/healthz":
             if self.settings.public_stats or _is_loopback(ip):
                 document = self.health()
@@ -180,6 +233,10 @@ class HttpFront:
         if path == MSGPACK_PATH:
             return self._msgpack()
         return text_response(404, "Not found.\n")
+
+    def _shows_stats(self, ip: str) -> bool:
+        """Whether ``ip`` may see statistics (/healthz's, /metrics, /status)."""
+        return self.settings.public_stats or _is_loopback(ip)
 
     def _msgpack(self) -> Response:
         file = self.static_dir / MSGPACK_FILE

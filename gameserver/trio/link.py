@@ -56,12 +56,15 @@ class ClientLink:
             core.settings.event_queue_depth, self.pump if flusher is None else self._mark
         )
         self.session = Session(core, self.outbox, trio.current_time(), peer, identity)
-        self.session.peer = f"{peer}#{self.session.player_id}"
+        self.session.peer = ws.peer = f"{peer}#{self.session.player_id}"
         self.session.timers_changed = self._reschedule
         self._close_started = False
         self._finished = False
         self._reading_urgently = False
         self._next_keepalive = trio.current_time() + core.settings.keepalive_interval
+        self._counters = core.counters
+        self.frames_sent = 0
+        self.opened_at = trio.current_time()
         ws.on_drained = self.pump
 
     def _mark(self) -> None:
@@ -74,7 +77,13 @@ class ClientLink:
         if ws.backed_up or self._close_started:
             return
         try:
-            ws.send_binaries(self.outbox.take())
+            frames = self.outbox.take()
+            ws.send_binaries(frames)
+            counters = self._counters
+            if counters is not None:
+                for frame in frames:
+                    counters.frame_out(frame)
+            self.frames_sent += len(frames)
             request = self.outbox.close_request
             if request is not None and not len(self.outbox) and not ws.backed_up:
                 self._start_close(request.code, request.reason, request.abort)
@@ -185,4 +194,51 @@ class ClientLink:
                     ws.send_timeout,
                 )
             self.session.connection_lost(trio.current_time())
-            await trio.aclose_forcefully(ws.stream)
+            try:
+                self._log_closed()
+            finally:
+                await trio.aclose_forcefully(ws.stream)
+
+    def close_outcome(self) -> tuple[int, str, str]:
+        """How the connection ended: close code (1006 without a close frame), reason, and
+        who began it ("client": its close frame or its end of TCP; "server")."""
+        protocol, ws, request = self.ws.protocol, self.ws, self.outbox.close_request
+        if protocol.close_rcvd is not None and protocol.close_rcvd_then_sent is not False:
+            return protocol.close_rcvd.code, protocol.close_rcvd.reason, "client"
+        if protocol.close_sent is not None:
+            return protocol.close_sent.code, protocol.close_sent.reason, "server"
+        if request is not None and request.abort:
+            return request.code, request.reason, "server"
+        if ws.timed_out:
+            return 1006, "send blocked", "server"
+        if ws.failed_reason is not None:
+            return 1006, ws.failed_reason, "server"
+        return 1006, "connection lost", "client"
+
+    def _log_closed(self) -> None:
+        code, reason, closed_by = self.close_outcome()
+        request = self.outbox.close_request
+        evicted = (
+            self.ws.timed_out
+            or self.ws.failed_reason == "send backlog"
+            or (request is not None and request.code == CloseCode.TOO_SLOW)
+        )
+        if self._counters is not None:
+            self._counters.closed(code, closed_by, evicted)
+        session, ws = self.session, self.ws
+        log.info(
+            "%s: connection closed",
+            session.peer,
+            extra={
+                "peer": session.peer,
+                "event": "closed",
+                "code": code,
+                "reason": reason,
+                "closed_by": closed_by,
+                "duration_s": round(trio.current_time() - self.opened_at, 3),
+                "bytes_in": ws.bytes_in,
+                "bytes_out": ws.bytes_out,
+                "messages_in": session.messages_received,
+                "messages_out": self.frames_sent,
+            },
+        )

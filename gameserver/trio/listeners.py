@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import trio
 
 from ..cluster import WorkerInfo, direct_port, worker_url
-from ..cluster.restarts import ConfigError
+from ..config import ConfigError
 from ..settings import Settings
 
 _BACKLOG = 0xFFFF

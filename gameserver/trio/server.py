@@ -23,11 +23,14 @@ import trio
 
 from protocol import CloseCode
 
+from .. import statuspage
 from ..auth import Authenticate
 from ..cluster import WorkerInfo
 from ..core import ServerCore
 from ..game import GameRegistry
 from ..games import default_games
+from ..metrics import ServerMetrics, Sources
+from ..proxies import ProxyResolver
 from ..ratelimit import TokenBucket
 from ..room import Room
 from ..settings import Settings
@@ -85,14 +88,29 @@ class RunningServer:
         self, core: ServerCore, nursery: trio.Nursery, authenticate: Authenticate | None = None
     ) -> None:
         self.core = core
-        self.auth = (
-            AuthGate(authenticate, core.settings.auth_timeout) if authenticate is not None else None
-        )
-        """Runs the ``authenticate`` hook for each upgrade; None without one."""
         self.counter = ConnectionCounter()
         self.handshaking = ConnectionCounter()
         """TCP connections still in TLS/HTTP handshake (or a plain HTTP request)."""
         self.front = HttpFront(core.settings, self.counter, self.health)
+        self.auth = (
+            AuthGate(authenticate, core.settings.auth_timeout, self.front.summary)
+            if authenticate is not None
+            else None
+        )
+        """Runs the ``authenticate`` hook for each upgrade; None without one."""
+        self.proxies = ProxyResolver(core.settings.trusted_proxies)
+        self.metrics: ServerMetrics | None = None
+        if core.counters is not None:
+            self.metrics = ServerMetrics(
+                Sources(
+                    counters=core.counters,
+                    rooms=lambda: core.rooms,
+                    games=lambda: core.games,
+                    connections=lambda: self.counter.total,
+                )
+            )
+            self.front.metrics = self.metrics.render
+            self.front.counters = core.counters
         self.links: set[ClientLink] = set()
         self.flusher = Flusher()
         """Writes each client whose outbox changed once, at the end of each round."""
@@ -110,6 +128,9 @@ class RunningServer:
         self._nursery = nursery
         self._no_links = trio.Event()
         self.started_at = time.monotonic()
+        self.front.status_page = lambda: statuspage.render(
+            self.core.rooms, self.counter.total, time.monotonic() - self.started_at
+        )
         self.host = core.settings.host
         self.port = 0
         self.direct_port = 0
@@ -188,7 +209,14 @@ class RunningServer:
         pending = self.handshaking
         if pending.total >= settings.max_pending_handshakes:
             # Each handshake holds a task and buffers; past the cap, hang up at once.
-            log.info("%s: too many handshakes in progress, dropped", ip)
+            self.front.dropped("pending_cap")
+            self.front.summary.event(
+                "dropped_pending",
+                f"{ip}: too many handshakes in progress, dropped",
+                time.monotonic(),
+                {"peer": ip},
+                logging.INFO,
+            )
             return
         pending.opened(ip)
         try:
@@ -199,15 +227,16 @@ class RunningServer:
                 peer_ip=ip,
                 ssl_context=self.ssl_context,
                 auth=self.auth,
+                proxies=self.proxies,
             )
         finally:
             pending.closed(ip)
         if opened is None:
             return  # handle_tcp closes the stream
         try:
-            await self._run_link(opened, ip)
+            await self._run_link(opened, opened.peer_ip)
         finally:
-            self.counter.closed(ip)
+            self.counter.closed(opened.peer_ip)
 
     async def _run_link(self, opened: Opened, ip: str) -> None:
         settings = self.core.settings
@@ -226,6 +255,15 @@ class RunningServer:
         # Counted in self.counter by open_websocket.
         link = ClientLink(self.core, ws, ip, self.timers, opened.identity, self.flusher)
         self.links.add(link)
+        if self.core.counters is not None:
+            self.core.counters.opened()
+        peer = link.session.peer
+        user = opened.identity.user_id if opened.identity is not None else None
+        log.info(
+            "%s: connection opened",
+            peer,
+            extra={"peer": peer, "event": "opened", "user_agent": opened.user_agent, "user": user},
+        )
         try:
             if self.front.closing:
                 link.close(CloseCode.GOING_AWAY, "server shutting down")
@@ -252,6 +290,13 @@ class RunningServer:
         if self.directory is not None:
             await self.directory.aclose()
         self._nursery.cancel_scope.cancel()
+
+
+async def _flush_summaries(front: HttpFront) -> None:
+    """Write the counts of refusals summarised in the last window, every few seconds."""
+    while True:
+        await trio.sleep(2.0)
+        front.summary.flush(time.monotonic())
 
 
 async def serve_game(
@@ -310,6 +355,7 @@ async def serve_game(
 
         nursery.start_soon(running.flusher.run, name="flusher")
         nursery.start_soon(running.timers.run, name="timers")
+        nursery.start_soon(_flush_summaries, running.front, name="log summaries")
         if running.poller is not None:
             nursery.start_soon(running.poller.run, name="poller")
         nursery.start_soon(listen)

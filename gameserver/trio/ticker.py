@@ -44,6 +44,7 @@ async def run_room(
     # in): its first tick must come after, or a snapshot would reflect them at that number.
     schedule.next_tick = max(schedule.next_tick, room.tick_no + 1)
     room.tick_stats = schedule.stats
+    counters = core.counters
     try:
         while True:
             await trio.sleep_until(schedule.next_deadline)
@@ -60,6 +61,11 @@ async def run_room(
                 return
             if flush is not None:
                 flush()  # counted in the tick's duration: the writes are its fan-out
-            schedule.tick_done(started, trio.current_time())
+            finished = trio.current_time()
+            schedule.tick_done(started, finished)
+            if counters is not None:
+                counters.tick(room.game_name, finished - started)
     finally:
+        if counters is not None:
+            counters.room_retired(room.inputs_ignored)
         core.rooms.dispose(room)

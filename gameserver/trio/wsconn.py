@@ -118,6 +118,8 @@ class WsConnection:
         self.timed_out = False
         self.bytes_out = 0
         self.bytes_in = 0
+        self.peer = "?"
+        """Who is at the other end, for log lines (the link names it)."""
         self.ping_sent_at: float | None = None
         """When our unanswered WebSocket-level keepalive ping went out, if one is pending."""
         self._poller = poller
@@ -218,7 +220,12 @@ class WsConnection:
         self._backlog_bytes += len(data)
         if self._backlog_bytes > self.max_backlog_bytes:
             # Control replies (pongs) bypass the outbox's limits: bound them here.
-            log.info("send backlog over %d bytes, dropped", self.max_backlog_bytes)
+            log.info(
+                "%s: send backlog over %d bytes, dropped",
+                self.peer,
+                self.max_backlog_bytes,
+                extra={"peer": self.peer},
+            )
             self.failed_reason = "send backlog"
             self.abort()
             return
@@ -320,7 +327,12 @@ class WsConnection:
                 else:
                     await self._read_stream()
             if self._read_scope.cancelled_caught and not self.aborted:
-                log.info("closing handshake not finished in %.1f s, dropped", self.close_timeout)
+                log.info(
+                    "%s: closing handshake not finished in %.1f s, dropped",
+                    self.peer,
+                    self.close_timeout,
+                    extra={"peer": self.peer},
+                )
                 self._abort_soon()
         finally:
             self._stop_polling()
@@ -419,7 +431,7 @@ class WsConnection:
 
     def _fail(self, code: int, reason: str) -> None:
         """Close the connection for a transport-level abuse (the protocol sends the frame)."""
-        log.info("closing %d: %s", code, reason)
+        log.info("%s: closing %d: %s", self.peer, code, reason, extra={"peer": self.peer})
         self.failed_reason = reason
         self.protocol.fail(code, reason)
         self.flush_protocol()

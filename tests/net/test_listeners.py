@@ -11,7 +11,7 @@ import trio
 import trio.testing
 
 from gameserver import Settings
-from gameserver.cluster.restarts import ConfigError
+from gameserver.config import ConfigError
 from gameserver.trio.listeners import open_listeners
 from tests.redis_server import RedisServer
 
