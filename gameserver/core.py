@@ -12,6 +12,7 @@ from collections.abc import Callable
 from .game import GameRegistry
 from .room import Room
 from .rooms import RoomRegistry
+from .seats import SeatKeeper
 from .settings import Settings
 
 
@@ -32,6 +33,8 @@ class ServerCore:
         self.epoch = epoch
         """Time of tick 0 for every room: tick numbers are server-wide."""
         self.rooms = RoomRegistry(settings, games, on_room_created, seed, epoch)
+        self.seats = SeatKeeper(settings.reconnect_grace)
+        """Resume tokens and the seats held for dropped players."""
         self._player_ids = itertools.count(1)
 
     def new_player_id(self) -> int:

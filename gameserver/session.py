@@ -17,6 +17,11 @@ States and what each accepts::
     AWAIT_HELLO --hello--> LOBBY --join--> IN_ROOM --leave--> LOBBY
         any state --close/kick/connection lost--> CLOSED
 
+A connection lost while in a room holds the seat for a resume (``seats.py``)
+instead of leaving, unless the client closed with 1000; a ``hello`` with a
+resume token takes such a seat back (``resume.py``). A spectator is IN_ROOM
+without a seat.
+
 Every refusal is an ``error`` message; the error codes that signal a broken
 or hostile client spend a credit from a slowly refilling budget, and a client
 out of credit is closed 1008. Rate limiting drops messages before decoding.
@@ -63,6 +68,7 @@ from .game import InvalidInput, Player
 from .latency import LatencyEstimator, LatencyReport
 from .outbox import Outbox
 from .ratelimit import TokenBucket
+from .resume import resume_seat
 from .room import Room
 from .rooms import JoinRefused
 from .tick import current_tick
@@ -119,8 +125,12 @@ class Session:
         self.latency = LatencyEstimator(
             max_outstanding=math.ceil(settings.ping_timeout / settings.ping_interval) + 2
         )
-        self.player = Player(core.new_player_id(), "", self._latency_report, identity)
+        self.player = Player(core.new_player_id(), "", self.latency_report, identity)
         self.room: Room | None = None
+        self.spectating = False
+        """In ``room`` as a spectator (no seat)."""
+        self.wants_presence = False
+        """``hello.presence``: this client gets ``event away``/``back``."""
         self._now = now
         self._rate = TokenBucket(settings.messages_per_second, settings.message_burst, now)
         self._flood = TokenBucket(settings.messages_per_second, settings.flood_close_after, now)
@@ -140,7 +150,7 @@ class Session:
         self.messages_dropped = 0
         self.messages_refused = 0
 
-    def _latency_report(self) -> Any:
+    def latency_report(self) -> Any:
         return self.latency.report
 
     @property
@@ -177,11 +187,36 @@ class Session:
         log.info("%s: text frame, closing 1003", self.peer)
         self.close(CloseCode.UNSUPPORTED_DATA, "binary frames only")
 
-    def connection_lost(self, now: float) -> None:
-        """The connection is gone (closed by either side): leave the room."""
+    def connection_lost(self, now: float, clean: bool = False) -> None:
+        """The connection is gone: hold the seat for a resume, or leave the room.
+
+        ``clean``: the client closed with 1000, a deliberate goodbye: leave at once.
+        """
         self._now = now
-        self._leave_room(now)
+        if clean or not self._hold_seat(now):
+            self._leave_room(now)
+        self.core.seats.release(self)
         self.state = State.CLOSED
+
+    def _hold_seat(self, now: float) -> bool:
+        """Keep the seat for ``reconnect_grace`` instead of leaving (False: not held)."""
+        room = self.room
+        if room is None or self.spectating or not self.core.seats.hold(self, room, now):
+            return False
+        self.room = None
+        self.outbox.discard_snapshot()
+        return True
+
+    def hand_over(self) -> Room | None:
+        """A resume on another connection takes this player: close 4006, keep the seat.
+
+        Returns the room whose seat now belongs to the new connection.
+        """
+        room, self.room = self.room, None
+        self.state = State.CLOSED
+        self.outbox.discard_snapshot()
+        self.outbox.close(CloseCode.REPLACED, "replaced by a resumed connection")
+        return room
 
     def next_timer(self) -> float:
         """When ``on_timer`` must run next; never (inf) once closing, as it would do nothing."""
@@ -207,6 +242,7 @@ class Session:
         oldest = self.latency.oldest_unanswered()
         if oldest is not None and now - oldest >= self.settings.ping_timeout:
             log.info("%s: ping timeout", self.peer)
+            self._hold_seat(now)  # a dead network, not a goodbye: the player may resume
             self.close(CloseCode.PING_TIMEOUT, "no pong in time")
             return
         if self._next_ping is not None and now >= self._next_ping:
@@ -236,6 +272,16 @@ class Session:
     def kick(self, code: int, reason: str) -> None:
         self.close(code, reason)
 
+    def room_ended(self, room: Room) -> None:
+        """The room this spectator watched was disposed: back to the lobby."""
+        if self.room is room:
+            self.room = None
+            self.spectating = False
+            self.outbox.discard_snapshot()
+            if self.state is State.IN_ROOM:
+                self.state = State.LOBBY
+            self.outbox.send(encode(Left(room.name)))
+
     # -- closing -------------------------------------------------------------
 
     def close(self, code: int, reason: str) -> None:
@@ -246,7 +292,11 @@ class Session:
     def _leave_room(self, now: float) -> None:
         room, self.room = self.room, None
         if room is not None:
-            room.remove(self.player.id, now)
+            if self.spectating:
+                room.remove_spectator(self.player.id)
+                self.spectating = False
+            else:
+                room.remove(self.player.id, now)
             # Nothing of that room may follow the ``left`` reply.
             self.outbox.discard_snapshot()
         if self.state is State.IN_ROOM:
@@ -323,15 +373,34 @@ class Session:
             self._refuse(ErrorCode.BAD_MESSAGE, "hello.name: empty after cleaning", Hello.TYPE)
             return
         self.player.name = name
+        self.wants_presence = hello.presence
         self.state = State.LOBBY
         self._next_ping = now
+        if hello.resume is not None:
+            if resume_seat(self, hello.resume, now):
+                return
+            self._refuse(ErrorCode.RESUME_FAILED, "no seat is held for that token", Hello.TYPE)
         refusal: JoinRefused | None = None
         info: RoomInfo | None = None
         if hello.game is not None or hello.room is not None:
             try:
-                info = self._seat(hello.game, hello.room, now)
+                if hello.spectate:
+                    info = self._watch(hello.game, hello.room)
+                else:
+                    info = self._seat(hello.game, hello.room, now)
             except JoinRefused as exc:
                 refusal = exc
+        self.send_welcome(info, now, None if hello.spectate else self.core.seats.issue(self))
+        if refusal is not None:
+            self._refuse(refusal.code, refusal.detail, Hello.TYPE)
+        elif info is not None and self.room is not None and not self.spectating:
+            self.room.announce_join(self.player)
+        # The first ping goes out now, right behind the welcome.
+        self.on_timer(now)
+
+    def send_welcome(
+        self, info: RoomInfo | None, now: float, token: str | None, resumed: bool = False
+    ) -> None:
         settings = self.settings
         self.outbox.send(
             encode(
@@ -344,15 +413,18 @@ class Session:
                     limits=settings.client_limits(),
                     games=tuple(self.core.games),
                     room=info,
+                    resume=token,
+                    resumed=resumed,
                 )
             )
         )
-        if refusal is not None:
-            self._refuse(refusal.code, refusal.detail, Hello.TYPE)
-        elif info is not None and self.room is not None:
-            self.room.announce_join(self.player)
-        # The first ping goes out now, right behind the welcome.
-        self.on_timer(now)
+
+    def _watch(self, game: str | None, room: str | None) -> RoomInfo:
+        """Spectate a room (raises JoinRefused)."""
+        self.room, info = self.core.rooms.watch(self, game, room)
+        self.spectating = True
+        self.state = State.IN_ROOM
+        return info
 
     def _seat(self, game: str | None, room: str | None, now: float) -> RoomInfo | None:
         """Join a room; None if the game failed in on_join (then the client is closed)."""
@@ -380,13 +452,17 @@ class Session:
             self._refuse(ErrorCode.ALREADY_IN_ROOM, f"leave {self.room.name!r} first", Join.TYPE)
             return
         try:
-            info = self._seat(join.game, join.room, now)
+            if join.spectate:
+                info: RoomInfo | None = self._watch(join.game, join.room)
+            else:
+                info = self._seat(join.game, join.room, now)
         except JoinRefused as exc:
             self._refuse(exc.code, exc.detail, Join.TYPE)
             return
         if info is not None and self.room is not None:
             self.outbox.send(encode(Joined(info)))
-            self.room.announce_join(self.player)
+            if not self.spectating:
+                self.room.announce_join(self.player)
 
     def _on_leave(self, now: float) -> None:
         room = self.room
@@ -402,6 +478,9 @@ class Session:
         room = self.room
         if room is None:
             self._refuse(ErrorCode.NOT_IN_ROOM, "not in a room", Input.TYPE)
+            return
+        if self.spectating:
+            self._refuse(ErrorCode.SPECTATING, "spectators send no input", Input.TYPE)
             return
         try:
             command = room.game.validate_input(self.player, message.data)
@@ -425,6 +504,9 @@ class Session:
         room = self.room
         if room is None:
             self._refuse(ErrorCode.NOT_IN_ROOM, "not in a room", Chat.TYPE)
+            return
+        if self.spectating and not self.settings.spectator_chat:
+            self._refuse(ErrorCode.SPECTATING, "spectators may not chat here", Chat.TYPE)
             return
         # Each chat line becomes a reliable frame to every member: its own, lower
         # rate keeps one chatter from filling everyone's event queue.

@@ -47,6 +47,13 @@ class ErrorCode(enum.StrEnum):
     """Chat text empty after cleaning, or longer than ``max_chat_chars``."""
     RATE_LIMITED = "rate_limited"
     """Over the message rate: the message was dropped."""
+    RESUME_FAILED = "resume_failed"
+    """``hello.resume`` named no held seat (used, expired, forged, another server's); the
+    ``hello`` goes on as a fresh one."""
+    SPECTATING = "spectating"
+    """``input`` (or ``chat``, where spectators may not chat) from a spectator."""
+    SPECTATORS_FULL = "spectators_full"
+    """The room already has ``max_spectators_per_room`` spectators."""
 
 
 class CloseCode(enum.IntEnum):
@@ -75,6 +82,8 @@ class CloseCode(enum.IntEnum):
     """No ``pong`` within ``ping_timeout`` of a ``ping``."""
     UNSUPPORTED_VERSION = 4003
     """The ``hello`` asked for a protocol version this server does not speak."""
+    REPLACED = 4006
+    """Another connection resumed this player's seat (this one looked dead to the client)."""
 
 
 class ProtocolError(Exception):

@@ -53,6 +53,7 @@ const CLOSE_CODES = {
   4001: ["TOO_SLOW", "this client fell too far behind reading the server's messages"],
   4002: ["PING_TIMEOUT", "no pong in time for a ping (was the tab asleep?)"],
   4003: ["UNSUPPORTED_VERSION", "the server does not speak this protocol version"],
+  4006: ["REPLACED", "another connection (another tab?) took this player's seat"],
 };
 
 /** A close code as a person reads it: "1001 GOING_AWAY: the server is shutting down". */
@@ -88,6 +89,9 @@ const ERROR_CODES = {
   input_queue_full: "too many inputs waiting for the next tick",
   bad_chat: "chat line empty or too long",
   rate_limited: "sending too fast: messages were dropped",
+  resume_failed: "the held seat was gone: joined as a new player",
+  spectating: "spectators cannot do that",
+  spectators_full: "the room has its maximum of spectators",
 };
 
 export function describeError(code) {

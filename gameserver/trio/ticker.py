@@ -46,6 +46,7 @@ async def run_room(
             started = trio.current_time()
             if read_now is not None:
                 read_now()  # counted in the tick's duration: it delays the tick
+            core.seats.expire(room, started)  # held seats past the grace: on_leave now
             if room.disposable(started, settings.empty_room_grace):
                 return
             try:
@@ -56,4 +57,5 @@ async def run_room(
                 return
             schedule.tick_done(started, trio.current_time())
     finally:
+        core.seats.forget_room(room)
         core.rooms.dispose(room)
