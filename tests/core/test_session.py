@@ -841,7 +841,7 @@ def test_last_player_lost_marks_room_empty() -> None:
 
 
 def test_close_leaves_the_room_at_once() -> None:
-    """A close (here a ping timeout, resume off) frees the seat at once, before the socket closes."""
+    """A close (ping timeout, resume off) frees the seat at once, before the socket closes."""
     core = make_core(ping_timeout=2.0, reconnect_grace=0)
     a = in_room(core, name="ada")
     b = in_room(core, name="bob")
