@@ -193,6 +193,7 @@ class Room:
         player = seat.member.player
         seat.member = stand_in
         seat.inputs.clear()  # sent before the drop: none is applied while away
+        seat.last_seq = seat.applied_seq  # so a resumed client may go on from snapshot.ack + 1
         player.connected = False
         try:
             self.game.on_disconnect(player)

@@ -161,6 +161,9 @@ class SeatKeeper:
         if not room.hold(holder.player.id, AwayMember(holder.player)):
             self._forget(holder.player.id)
             return False
+        # The last measurement stays readable; the dead session is not kept alive by it.
+        last = holder.player.latency
+        holder.player.rebind_latency(lambda: last)
         entry.holder = None
         entry.room = room
         entry.deadline = now + self.grace

@@ -9,6 +9,16 @@ Usage::
             if isinstance(message, Snapshot):
                 ...
 
+Resume after a dropped connection (PROTOCOL.md §5.11): keep ``client.resume_token``
+(the newest ``welcome.resume``) and, when the connection drops, open a new one with
+``connect(url, name, resume=token)``: ``client.resumed`` tells whether the seat came
+back (same ``player_id``, room and score; continue ``next_seq``) or the server
+answered ``resume_failed`` and made a fresh player (who joined ``game``/``room``)::
+
+    token = client.resume_token                            # before the drop
+    async with connect(url, "ada", game="arena", resume=token) as client:
+        ...   # next_seq follows the seat's numbering from the first snapshot's ack
+
 Built on the same ``protocol`` codec as the server and ``websockets.trio``.
 ``recv()`` answers every ``ping`` at once with a ``pong`` (that is what the
 server's latency measurement needs), and every ``send_input`` carries the id of
@@ -84,6 +94,12 @@ class GameClient:
         self.bytes_in = 0
         self.bytes_out = 0
         self.pings_answered = 0
+        self.resume_token: str | None = None
+        """The newest ``welcome.resume``: what a new connection needs to take the seat back."""
+        self.resumed = False
+        """The last ``hello`` took a held seat back (``welcome.resumed``)."""
+        self.resume_refused = False
+        """The last ``hello``'s resume token was refused (``resume_failed``)."""
         self._receiving = False
         """A task is inside ``ws.recv()`` (websockets allows one at a time)."""
         self._close_drain: trio.Event | None = None
@@ -155,35 +171,57 @@ class GameClient:
         """Keep ``latest_snapshot`` and ``room`` up to date with a received message."""
         if isinstance(message, Snapshot):
             self.latest_snapshot = message
+            if message.ack is not None and message.ack >= self.next_seq:
+                self.next_seq = message.ack + 1  # after a resume: the seat's numbering
         elif isinstance(message, Joined):
             self.room = message.room
         elif isinstance(message, Left):
             self.room = None
 
-    async def hello(self, name: str, game: str | None = None, room: str | None = None) -> Welcome:
+    async def hello(
+        self,
+        name: str,
+        game: str | None = None,
+        room: str | None = None,
+        *,
+        resume: str | None = None,
+        spectate: bool = False,
+        presence: bool = False,
+    ) -> Welcome:
         """Send ``hello`` and wait for ``welcome``.
 
         If a room was asked for and the server could not seat us, the ``error``
-        that follows the welcome is raised as :class:`ServerRefused`.
+        that follows the welcome is raised as :class:`ServerRefused`. With
+        ``resume`` (a token), a ``resume_failed`` is not raised: ``resume_refused``
+        is set and the hello goes on as a fresh one (PROTOCOL.md §5.11).
         """
-        await self.send(Hello(PROTOCOL_VERSION, name, game, room))
+        await self.send(Hello(PROTOCOL_VERSION, name, game, room, resume, spectate, presence))
         welcome: Welcome | None = None
+        self.resumed = self.resume_refused = False
         while True:
             message = await self.recv()
+            if isinstance(message, Error) and message.code == "resume_failed" and welcome is None:
+                self.resume_refused = True
+                continue
             if isinstance(message, Error):
                 raise ServerRefused(message)
             if isinstance(message, Welcome):
                 self.welcome = welcome = message
                 self.room = message.room
+                self.resume_token = message.resume
+                self.resumed = message.resumed
                 if message.room is not None or (game is None and room is None):
                     return message
             elif welcome is not None:
                 # The server sends the join's error right after the welcome.
                 return welcome
 
-    async def join(self, game: str | None = None, room: str | None = None) -> RoomInfo:
-        """Join a room and wait for ``joined``; raises :class:`ServerRefused` on an error."""
-        await self.send(Join(game, room))
+    async def join(
+        self, game: str | None = None, room: str | None = None, *, spectate: bool = False
+    ) -> RoomInfo:
+        """Join (or with ``spectate``, watch) a room and wait for ``joined``; raises
+        :class:`ServerRefused` on an error."""
+        await self.send(Join(game, room, spectate))
         while True:
             message = await self.recv()
             if isinstance(message, Error) and message.ref == Join.TYPE:
@@ -270,8 +308,15 @@ async def connect(
     origin: str | None = None,
     headers: Mapping[str, str] | None = None,
     open_timeout: float = 10.0,
+    resume: str | None = None,
+    spectate: bool = False,
+    presence: bool = False,
 ) -> AsyncIterator[GameClient]:
     """Open a connection; with ``name``, also say hello (and join ``game``/``room``).
+
+    ``resume``: a ``resume_token`` of an earlier connection: take that player's held
+    seat back (see the module's docstring). ``spectate``: watch ``room`` instead of
+    playing. ``presence``: receive ``event away``/``back`` for others' drops.
 
     ``headers`` go with the upgrade request, e.g. ``{"Authorization": "Bearer …"}``
     for a server with an authenticate hook (which may refuse: websockets'
@@ -294,6 +339,8 @@ async def connect(
         client = GameClient(ws)
         if name is not None:
             with trio.fail_after(open_timeout):
-                await client.hello(name, game, room)
+                await client.hello(
+                    name, game, room, resume=resume, spectate=spectate, presence=presence
+                )
         yield client
         await client.close()
