@@ -340,3 +340,21 @@ def test_session_type_is_a_holder() -> None:
     core = make_core()
     session: Session = Client(core).session
     takes(session)
+
+
+def test_tokens_never_reach_the_logs(caplog: Any) -> None:
+    """Issue, drop, resume, replay, a half-open takeover: no token in any log line."""
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    core = make_core()
+    a, token = player_in(core, "ada")
+    _b, token_b = player_in(core, "bob")
+    a.session.connection_lost(1.0)
+    _new, messages = resume(core, token, 2.0)
+    fresh = welcome_of(messages).resume
+    resume(core, token, 3.0)  # replayed: resume_failed
+    resume(core, token_b, 4.0)  # bob's connection still open: 4006
+    assert fresh is not None and caplog.records
+    for secret in (token, token_b, fresh):
+        assert secret not in caplog.text
