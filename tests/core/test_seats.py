@@ -358,3 +358,57 @@ def test_tokens_never_reach_the_logs(caplog: Any) -> None:
     assert fresh is not None and caplog.records
     for secret in (token, token_b, fresh):
         assert secret not in caplog.text
+
+
+def test_game_hooks_see_the_drop_the_return_and_the_end() -> None:
+    """on_disconnect / on_resume / on_leave, with player.connected as each hook sees it."""
+    from gameserver.game import Game, Player
+
+    calls: list[tuple[str, int, bool]] = []
+
+    class Hooks(Game):
+        name = "hooks"
+
+        def on_join(self, player: Player) -> None:
+            calls.append(("join", player.id, player.connected))
+
+        def on_disconnect(self, player: Player) -> None:
+            calls.append(("disconnect", player.id, player.connected))
+
+        def on_resume(self, player: Player) -> None:
+            calls.append(("resume", player.id, player.connected))
+
+        def on_leave(self, player: Player) -> None:
+            calls.append(("leave", player.id, player.connected))
+
+        def step(self, dt: float) -> None:
+            pass
+
+        def snapshot(self, viewer: Player) -> Any:
+            return viewer.spectator
+
+    core = make_core()
+    core.games.register(Hooks)
+    a = Client(core)
+    token = welcome_of(a.hello("ada", game="hooks", room="h")).resume
+    assert token is not None
+    a.session.connection_lost(1.0)
+    new, messages = resume(core, token, 2.0)
+    token = welcome_of(messages).resume
+    assert token is not None
+    new.session.connection_lost(3.0)
+    room = room_named(core, "h")
+    core.seats.expire(room, 3.0 + core.settings.reconnect_grace)
+    pid = a.pid
+    assert calls == [
+        ("join", pid, True),
+        ("disconnect", pid, False),
+        ("resume", pid, True),
+        ("disconnect", pid, False),
+        ("leave", pid, False),
+    ]
+    watcher = Client(core)
+    watcher.hello("eve", room="h", spectate=True)  # the room still runs (empty, in its grace)
+    room.tick(1, 1 / 30)
+    snaps = [m for m in watcher.take() if isinstance(m, Snapshot)]
+    assert [s.state for s in snaps] == [True]  # snapshot(viewer) saw viewer.spectator
