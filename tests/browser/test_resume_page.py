@@ -14,6 +14,7 @@ import pytest
 from protocol import Event
 
 from .conftest import OpenPage, Server, join
+from .head_start_server import HEAD_START
 from .players import ThreadPlayer
 from .proxy import CuttableProxy
 
@@ -34,41 +35,41 @@ def expect(locator: Any) -> Any:
     return playwright_expect(locator)
 
 
-def own_score(page: Any) -> str:
-    return str(page.locator("#leaderboard li.own .score").inner_text())
+def test_the_page_survives_a_dropped_connection(open_page: OpenPage) -> None:
+    """Cut mid-game: "reconnecting…", then the same player in the same room with the same
+    score (a head start of 7 no fresh player gets); a player already there never hears
+    that the page left."""
+    from tests.load.conftest import running_server
 
-
-def test_the_page_survives_a_dropped_connection(open_page: OpenPage, server: Server) -> None:
-    """Cut mid-game: "reconnecting…", then the same player in the same room, same score;
-    a player already there never hears that the page left."""
-    port = urlsplit(server.http_url).port
-    assert port is not None
-    with CuttableProxy(port) as proxy:
-        opened = open_page("/?room=b-resume", base=f"http://127.0.0.1:{proxy.port}")
-        page = opened.page
-        player = join(page, "ada")
-        with ThreadPlayer(server.ws_url, "witness", room="b-resume") as witness:
-            expect(page.locator("#leaderboard li")).to_have_count(2)
-            score = own_score(page)
-            page.evaluate(RECORD_HUD)
-            assert proxy.cut() >= 1  # the page's WebSocket among them
-            expect(page.locator("#hud-state")).to_have_text("in room")
-            expect(page.locator("#hud-player")).to_have_text(str(player))
-            expect(page.locator("#hud-room")).to_have_text("b-resume")
-            expect(page.locator("#chat-log")).to_contain_text(
-                "Reconnected: back in room b-resume as the same player."
-            )
-            assert any(s.startswith("reconnecting") for s in page.evaluate("window.hudStates"))
-            expect(page.locator("#leaderboard li.own .score")).to_have_text(score)
-            expect(page.locator("#hud-snapshots")).to_have_text(re.compile(r"^[1-9]\d*/s$"))
-            assert page.locator("#closed").is_hidden()
-            # The witness's view: the page's player never left (no event about it at all,
-            # since the witness did not ask for presence events), and is still there.
-            witness.chat("still here?")
-            witness.wait_for(lambda m: isinstance(m, Event) and m.text == "still here?")
-            about = [m for m in witness.messages if isinstance(m, Event) and m.player == player]
-            assert [m.kind for m in about] == []
-            expect(page.locator("#chat-log")).to_contain_text("still here?")
+    with running_server("-m", "tests.browser.head_start_server") as (url, _pid):
+        port = urlsplit(url).port
+        assert port is not None
+        with CuttableProxy(port) as proxy:
+            opened = open_page("/?room=b-resume", base=f"http://127.0.0.1:{proxy.port}")
+            page = opened.page
+            player = join(page, "ada")
+            with ThreadPlayer(url, "witness", room="b-resume") as witness:
+                expect(page.locator("#leaderboard li")).to_have_count(2)
+                expect(page.locator("#leaderboard li.own .score")).to_have_text(str(HEAD_START))
+                page.evaluate(RECORD_HUD)
+                assert proxy.cut() >= 1  # the page's WebSocket among them
+                expect(page.locator("#hud-state")).to_have_text("in room")
+                expect(page.locator("#hud-player")).to_have_text(str(player))
+                expect(page.locator("#hud-room")).to_have_text("b-resume")
+                expect(page.locator("#chat-log")).to_contain_text(
+                    "Reconnected: back in room b-resume as the same player."
+                )
+                assert any(s.startswith("reconnecting") for s in page.evaluate("window.hudStates"))
+                expect(page.locator("#hud-snapshots")).to_have_text(re.compile(r"^[1-9]\d*/s$"))
+                expect(page.locator("#leaderboard li.own .score")).to_have_text(str(HEAD_START))
+                assert page.locator("#closed").is_hidden()
+                # The witness's view: the page's player never left (no event about it at
+                # all, since the witness asked for no presence events), and is still there.
+                witness.chat("still here?")
+                witness.wait_for(lambda m: isinstance(m, Event) and m.text == "still here?")
+                about = [m for m in witness.messages if isinstance(m, Event) and m.player == player]
+                assert [m.kind for m in about] == []
+                expect(page.locator("#chat-log")).to_contain_text("still here?")
 
 
 def test_watch_a_room_without_playing(open_page: OpenPage, server: Server) -> None:
