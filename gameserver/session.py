@@ -212,6 +212,8 @@ class Session:
 
         Returns the room whose seat now belongs to the new connection.
         """
+        if self.spectating:
+            self._leave_room(self._now)  # a spectator has no seat to hand over
         room, self.room = self.room, None
         self.state = State.CLOSED
         self.outbox.discard_snapshot()

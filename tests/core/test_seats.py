@@ -412,3 +412,18 @@ def test_game_hooks_see_the_drop_the_return_and_the_end() -> None:
     room.tick(1, 1 / 30)
     snaps = [m for m in watcher.take() if isinstance(m, Snapshot)]
     assert [s.state for s in snaps] == [True]  # snapshot(viewer) saw viewer.spectator
+
+
+def test_a_spectating_player_taken_over_leaves_no_spectator_behind() -> None:
+    core = make_core()
+    player_in(core, "ada")
+    eve = Client(core)
+    token = welcome_of(eve.hello("eve")).resume
+    assert token is not None
+    eve.send(Join(room="arena-1", spectate=True))
+    new, messages = resume(core, token, 1.0)
+    welcome = welcome_of(messages)
+    assert welcome.resumed and welcome.player == eve.pid and welcome.room is None
+    assert eve.close_code == CloseCode.REPLACED
+    assert room_named(core, "arena-1").spectators == {}
+    assert new.session.state is State.LOBBY
