@@ -11,6 +11,7 @@ What carries on and what starts afresh on the new connection:
 
 If the player's old connection still looks open (half-open TCP), it is closed
 4006 and the room's seat simply changes hands: the others saw no drop.
+``hold_seat`` is the other half: a connection lost in a room keeps its seat.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING
 from protocol import CloseCode
 
 if TYPE_CHECKING:
+    from .room import Room
     from .session import Session
 
 log = logging.getLogger(__name__)
@@ -62,3 +64,31 @@ def resume_seat(session: Session, token: str, now: float) -> bool:
         room.announce_back(player)
     session.on_timer(now)  # the first ping, right behind the welcome
     return True
+
+
+def hold_seat(session: Session, now: float) -> bool:
+    """Keep the session's seat for ``reconnect_grace`` instead of leaving (False: not held:
+    resume off, no token, a spectator, or not in a room)."""
+    room = session.room
+    if room is None or session.spectating or not session.core.seats.hold(session, room, now):
+        return False
+    session.room = None
+    session.outbox.discard_snapshot()
+    return True
+
+
+def hand_over(session: Session) -> Room | None:
+    """A resume on another connection takes this session's player: close it 4006.
+
+    Returns the room whose seat now belongs to the new connection (None: not seated).
+    """
+    from .session import State
+
+    if session.spectating:
+        session.close(CloseCode.REPLACED, "replaced by a resumed connection")  # no seat
+        return None
+    room, session.room = session.room, None
+    session.state = State.CLOSED
+    session.outbox.discard_snapshot()
+    session.outbox.close(CloseCode.REPLACED, "replaced by a resumed connection")
+    return room

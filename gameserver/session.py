@@ -68,7 +68,7 @@ from .game import InvalidInput, Player
 from .latency import LatencyEstimator, LatencyReport
 from .outbox import Outbox
 from .ratelimit import TokenBucket
-from .resume import resume_seat
+from .resume import hand_over, hold_seat, resume_seat
 from .room import Room
 from .rooms import JoinRefused
 from .tick import current_tick
@@ -193,32 +193,14 @@ class Session:
         ``clean``: the client closed with 1000, a deliberate goodbye: leave at once.
         """
         self._now = now
-        if clean or not self._hold_seat(now):
+        if clean or not hold_seat(self, now):
             self._leave_room(now)
         self.core.seats.release(self)
         self.state = State.CLOSED
 
-    def _hold_seat(self, now: float) -> bool:
-        """Keep the seat for ``reconnect_grace`` instead of leaving (False: not held)."""
-        room = self.room
-        if room is None or self.spectating or not self.core.seats.hold(self, room, now):
-            return False
-        self.room = None
-        self.outbox.discard_snapshot()
-        return True
-
     def hand_over(self) -> Room | None:
-        """A resume on another connection takes this player: close 4006, keep the seat.
-
-        Returns the room whose seat now belongs to the new connection.
-        """
-        if self.spectating:
-            self._leave_room(self._now)  # a spectator has no seat to hand over
-        room, self.room = self.room, None
-        self.state = State.CLOSED
-        self.outbox.discard_snapshot()
-        self.outbox.close(CloseCode.REPLACED, "replaced by a resumed connection")
-        return room
+        """A resume on another connection takes this player (``resume.hand_over``)."""
+        return hand_over(self)
 
     def next_timer(self) -> float:
         """When ``on_timer`` must run next; never (inf) once closing, as it would do nothing."""
@@ -244,7 +226,7 @@ class Session:
         oldest = self.latency.oldest_unanswered()
         if oldest is not None and now - oldest >= self.settings.ping_timeout:
             log.info("%s: ping timeout", self.peer)
-            self._hold_seat(now)  # a dead network, not a goodbye: the player may resume
+            hold_seat(self, now)  # a dead network, not a goodbye: the player may resume
             self.close(CloseCode.PING_TIMEOUT, "no pong in time")
             return
         if self._next_ping is not None and now >= self._next_ping:
@@ -277,11 +259,7 @@ class Session:
     def room_ended(self, room: Room) -> None:
         """The room this spectator watched was disposed: back to the lobby."""
         if self.room is room:
-            self.room = None
-            self.spectating = False
-            self.outbox.discard_snapshot()
-            if self.state is State.IN_ROOM:
-                self.state = State.LOBBY
+            self._leave_room(self._now)
             self.outbox.send(encode(Left(room.name)))
 
     # -- closing -------------------------------------------------------------
