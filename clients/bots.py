@@ -7,7 +7,9 @@ changes every second or two), chats now and then, and answers pings. A few bots
 leave and rejoin once during the run (``churn``): half with ``leave`` + ``join``
 on the same connection, half by reconnecting. A *slow* bot plays normally until
 its ``slow_at`` time, then stops reading and sending altogether (a frozen
-client) and at the end finds out whether the server dropped it.
+client) and at the end finds out whether the server dropped it. A bot with
+``drops`` cuts its TCP connection at those times and resumes its seat with its
+token at once (``clients/loadtest/drops.py``).
 
 A worker process runs hundreds of bots, on the same cores as the server it
 measures, so bots own no tasks while they play: the worker's
@@ -56,6 +58,7 @@ import trio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from clients.inputs import InputSchedule
+from clients.loadtest.drops import ResumeState
 from clients.loadtest.metrics import Metrics
 from clients.loadtest.transport import (
     SNAPSHOT_PREFIX,
@@ -144,6 +147,8 @@ class BotPlan:
     """Rejoin by closing and reconnecting instead of leave + join."""
     slow_at: float | None = None
     """When to freeze: stop reading and sending (None: never)."""
+    drops: tuple[float, ...] = ()
+    """When to cut the connection (a TCP reset) and resume the seat."""
 
     @property
     def name(self) -> str:
@@ -195,6 +200,7 @@ class Bot:
         self._redirect: Redirect | None = None
         """A redirect that answered a rejoin's ``join``, until followed."""
         self._join_sent_at = 0.0
+        self._resume = ResumeState()
 
     # -- the bot's life ------------------------------------------------------
 
@@ -215,6 +221,8 @@ class Bot:
                     self.metrics.count("bots_gave_up")
                     return
                 await trio.sleep(min(5.0, 0.5 * 2**failures) * self.rng.uniform(0.5, 1.0))
+            elif outcome == "resume":  # cut on purpose: straight back, token in hand
+                failures = 0
             else:  # "reconnect": churn or dropped by the server
                 failures = 0
                 await trio.sleep(self.rng.uniform(0.5, 1.5))
@@ -227,16 +235,22 @@ class Bot:
         rcvbuf = s.slow_rcvbuf if self.plan.slow_at is not None else 0
         stage = "connect"
         try:
+            # A resume goes to the worker holding the seat (in a cluster, maybe not s.url).
+            url = (self._resume.url if self._resume.token else None) or s.url
             async with open_bot_client(
-                s.url, m, open_timeout=s.open_timeout, fast_decode=s.fast_decode, rcvbuf=rcvbuf
+                url, m, open_timeout=s.open_timeout, fast_decode=s.fast_decode, rcvbuf=rcvbuf
             ) as client:
                 opened = trio.current_time()
                 m.record("connect", opened - started)
                 self.connected = True
                 stage = "join"
                 hops = client.redirects
+                token = self._resume.take_token()
                 with trio.fail_after(s.open_timeout):
-                    welcome = await client.hello(self.plan.name, s.game, self.plan.room)
+                    welcome = await client.hello(
+                        self.plan.name, s.game, self.plan.room, resume=token
+                    )
+                    self._resume.after_welcome(welcome, token, m)
                     if welcome.room is None:
                         return await self._join_refused(client)
                 self._joined_room(trio.current_time() - opened, client.redirects - hops)
@@ -329,6 +343,8 @@ class Bot:
                         nursery.start_soon(self._writer, client)
                     if plan.churn_at is not None and plan.slow_at is None and not self._churned:
                         nursery.start_soon(self._churn, client, plan.churn_at, scope)
+                    if self._resume.next_drop < len(plan.drops) and client.can_cut:
+                        nursery.start_soon(self._cut, client, scope)
                     try:
                         await trio.sleep_forever()  # until the connection ends, a churn or the stop
                     finally:
@@ -371,6 +387,20 @@ class Bot:
             self.metrics.error("exceptions", f"rejoin_{type(exc).__name__}")
             self._outcome = "reconnect"
             scope.cancel()
+
+    async def _cut(self, client: BotClient, scope: trio.CancelScope) -> None:
+        """At the next drop time, cut the connection; run() then resumes at once."""
+        state = self._resume
+        await trio.sleep_until(self.plan.drops[state.next_drop])
+        state.next_drop += 1
+        state.token, state.dropped_at = client.resume_token, trio.current_time()
+        state.url = client.resume_url
+        if self.metrics.recording:
+            self.metrics.count("drops")
+        self._outcome = "resume"
+        self._stop_pacing()
+        client.cut()
+        scope.cancel()
 
     async def _leave_and_join(self, client: BotClient) -> bool:
         """Leave, wait, join again: True when the join was answered with a redirect."""

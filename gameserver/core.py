@@ -14,6 +14,7 @@ from .counters import Counters
 from .game import GameRegistry
 from .room import Room
 from .rooms import RoomRegistry
+from .seats import SeatKeeper
 from .settings import Settings
 
 
@@ -34,6 +35,8 @@ class ServerCore:
         self.epoch = epoch
         """Time of tick 0 for every room: tick numbers are server-wide."""
         self.rooms = RoomRegistry(settings, games, on_room_created, seed, epoch)
+        self.seats = SeatKeeper(settings.reconnect_grace)
+        """Resume tokens and the seats held for dropped players."""
         self._player_ids = itertools.count(1)
         self.counters: Counters | None = Counters() if settings.metrics else None
         """Traffic totals for /metrics; None when ``settings.metrics`` is off."""
@@ -44,6 +47,7 @@ class ServerCore:
         """Find rooms, seats and player ids through a cluster's directory from now on."""
         self.directory = directory
         self.rooms.on_disposed = directory.room_disposed
+        self.seats.on_seat_freed = directory.seat_freed
 
     def new_player_id(self) -> int:
         if self.directory is not None:

@@ -4,7 +4,9 @@ A :class:`Game` instance owns the state of one room. The server calls it from
 the room's tick loop only, one call at a time, so game code needs no locks and
 must never block or await. Call order per tick: ``on_input`` for each queued
 input (in each player's ``seq`` order), then ``step(dt)``, then, on snapshot
-ticks, ``snapshot(viewer)`` once per distinct ``view_key``.
+ticks, ``snapshot(viewer)`` once per distinct ``view_key`` (spectators included).
+A dropped player's seat is held: ``on_disconnect``, then ``on_resume`` if they come
+back in time, else ``on_leave``.
 
 Failure rules: ``InvalidInput`` from ``validate_input`` refuses that one input
 (the client gets ``bad_input``); any other exception from ``validate_input``,
@@ -52,10 +54,13 @@ class Player:
     ``id`` is the server's number for this connection; ``name`` the display name
     (the authenticated one when ``identity`` has a name, else ``hello.name``);
     ``identity`` what the server's ``authenticate`` hook said about the user, or
-    None when the server has no hook (see ``gameserver.auth``).
+    None when the server has no hook (see ``gameserver.auth``). ``connected`` is
+    False while the player's connection is down and their seat is held for a resume
+    (``Game.on_disconnect``); ``spectator`` is True for a viewer without a seat
+    (``Game.snapshot`` may get one as ``viewer``; no other hook does).
     """
 
-    __slots__ = ("_latency", "id", "identity", "name")
+    __slots__ = ("_latency", "connected", "id", "identity", "name", "spectator")
 
     def __init__(
         self,
@@ -67,6 +72,12 @@ class Player:
         self.id = player_id
         self.name = name
         self.identity = identity
+        self._latency = latency
+        self.connected = True
+        self.spectator = False
+
+    def rebind_latency(self, latency: Callable[[], LatencyReport]) -> None:
+        """Measure this player on a new connection (a resume takes the player over)."""
         self._latency = latency
 
     @property
@@ -100,7 +111,17 @@ class Game:
         """A player took a seat."""
 
     def on_leave(self, player: Player) -> None:
-        """A player left or disconnected; forget their state."""
+        """A player left, or stayed disconnected past ``reconnect_grace``; forget their state."""
+
+    def on_disconnect(self, player: Player) -> None:
+        """The player's connection dropped; their seat is held for ``reconnect_grace``.
+
+        ``player.connected`` is False from now on and no input arrives for them. The
+        default keeps their state as it is; override to e.g. stop a moving entity.
+        """
+
+    def on_resume(self, player: Player) -> None:
+        """The player came back within the grace (``player.connected`` is True again)."""
 
     def validate_input(self, player: Player, data: Any) -> Any:
         """Check a raw ``input.data`` when it arrives; return what ``on_input`` gets.

@@ -4,6 +4,10 @@ Sans-I/O: ``tick(n, now)`` is a plain call the trio ticker makes on schedule;
 it never waits on a client. Snapshots go into each member's latest-wins slot,
 events into their reliable queue. The game state is encoded once per audience
 (``Game.view_key``) and spliced into each member's snapshot envelope.
+
+A seat may outlive its connection: ``hold`` puts a stand-in member in it (the
+keeper in ``seats.py`` decides when, and when the hold ends); ``resume`` puts
+the player's new connection there. Spectators watch without a seat.
 """
 
 from __future__ import annotations
@@ -49,6 +53,13 @@ class RoomMember(Protocol):
         """Close this player's connection (the session then leaves the room)."""
 
 
+class Watcher(RoomMember, Protocol):
+    """A spectator: a member without a seat, told when the room goes away."""
+
+    def room_ended(self, room: Room) -> None:
+        """The room was disposed while watched: back to the lobby."""
+
+
 @dataclass(slots=True)
 class Seat:
     """A member's place in the room and their pending inputs."""
@@ -81,6 +92,7 @@ class Room:
         self.max_players = max_players
         self._settings = settings
         self.seats: dict[int, Seat] = {}
+        self.spectators: dict[int, Watcher] = {}
         self.tick_no = 0
         self.tick_phase = 0.0
         """When in the tick period this room ticks: a fraction of a tick, set by the registry."""
@@ -109,6 +121,8 @@ class Room:
                 PlayerInfo(s.member.player.id, s.member.player.name) for s in self.seats.values()
             ),
             info=self.game.info(),
+            spectators=len(self.spectators),
+            away=tuple(pid for pid, s in self.seats.items() if not s.member.player.connected),
         )
 
     def add(self, member: RoomMember) -> RoomInfo:
@@ -154,11 +168,79 @@ class Room:
             return
         self.broadcast(Event("leave", player.id, player.name, tick=self.tick_no))
 
-    def broadcast(self, event: Event) -> None:
-        """Encode ``event`` once and queue it to every member."""
+    def broadcast(self, event: Event, *, presence: bool = False) -> None:
+        """Encode ``event`` once and queue it to every member and spectator.
+
+        ``presence``: an ``away``/``back`` event, only for those who asked for them
+        (``hello.presence``): a client of the first v1 text knows no such kinds.
+        """
         frame = encode(event)
-        for seat in list(self.seats.values()):
-            seat.member.deliver(frame)
+        for member in [s.member for s in self.seats.values()] + list(self.spectators.values()):
+            if not presence or getattr(member, "wants_presence", False):
+                member.deliver(frame)
+
+    # -- held seats and spectators ------------------------------------------------
+
+    def hold(self, player_id: int, stand_in: RoomMember) -> bool:
+        """The player's connection dropped: ``stand_in`` keeps the seat; others learn it.
+
+        False if there is no such seat or the game failed in ``on_disconnect`` (the
+        room is then failed, as for ``on_leave``).
+        """
+        seat = self.seats.get(player_id)
+        if seat is None or self.closed:
+            return False
+        player = seat.member.player
+        seat.member = stand_in
+        seat.inputs.clear()  # sent before the drop: none is applied while away
+        seat.last_seq = seat.applied_seq  # so a resumed client may go on from snapshot.ack + 1
+        player.connected = False
+        try:
+            self.game.on_disconnect(player)
+        except Exception:
+            log.exception("room %s: game.on_disconnect failed", self.name)
+            self.fail("game error in on_disconnect")
+            return False
+        self.broadcast(Event("away", player.id, player.name, tick=self.tick_no), presence=True)
+        return True
+
+    def resume(self, player_id: int, member: RoomMember) -> RoomInfo | None:
+        """Put ``member`` (the player's new connection) in their seat; the RoomInfo to send.
+
+        None if the seat is gone. A seat still held by a live member (a half-open
+        connection being replaced) just changes hands. Call ``announce_back`` after
+        the welcome. Game errors in ``on_resume`` propagate (the caller closes 1011).
+        """
+        seat = self.seats.get(player_id)
+        if seat is None or self.closed:
+            return None
+        seat.member = member
+        player = member.player
+        if not player.connected:
+            player.connected = True
+            self.game.on_resume(player)
+        return self.room_info()
+
+    def announce_back(self, player: Player) -> None:
+        """Tell those who follow presence that ``player`` is back."""
+        self.broadcast(Event("back", player.id, player.name, tick=self.tick_no), presence=True)
+
+    def add_spectator(self, member: Watcher) -> RoomInfo:
+        """Let ``member`` watch (the caller checks the cap); the RoomInfo to send them."""
+        member.player.spectator = True
+        self.spectators[member.player.id] = member
+        return self.room_info()
+
+    def remove_spectator(self, player_id: int) -> None:
+        member = self.spectators.pop(player_id, None)
+        if member is not None:
+            member.player.spectator = False
+
+    def end_watching(self) -> None:
+        """The room is being disposed: every spectator goes back to the lobby."""
+        for member in list(self.spectators.values()):
+            self.remove_spectator(member.player.id)
+            member.room_ended(self)
 
     # -- inputs -------------------------------------------------------------
 
@@ -208,7 +290,7 @@ class Room:
                     break
                 seat.applied_seq = seq
         game.step(dt)
-        if self.seats and self.snapshot_due(tick):
+        if (self.seats or self.spectators) and self.snapshot_due(tick):
             self.send_snapshots(tick)
 
     def send_snapshots(self, tick: int) -> None:
@@ -222,6 +304,13 @@ class Room:
             if state is None:
                 state = packed[key] = pack_state(game.snapshot(player))
             seat.member.deliver_snapshot(tick, seat.applied_seq, state)
+        for member in list(self.spectators.values()):
+            viewer = member.player
+            key = game.view_key(viewer)
+            state = packed.get(key)
+            if state is None:
+                state = packed[key] = pack_state(game.snapshot(viewer))
+            member.deliver_snapshot(tick, None, state)
 
     def fail(self, reason: str) -> None:
         """End the room after a game crash: every member is closed 1011."""
@@ -229,9 +318,11 @@ class Room:
             return
         self.closed = True
         log.error("room %s closed: %s", self.name, reason)
-        for seat in list(self.seats.values()):
-            seat.member.kick(CloseCode.INTERNAL_ERROR, "room closed after a server error")
+        members = [s.member for s in self.seats.values()] + list(self.spectators.values())
+        for member in members:
+            member.kick(CloseCode.INTERNAL_ERROR, "room closed after a server error")
         self.seats.clear()
+        self.spectators.clear()
 
     def disposable(self, now: float, grace: float) -> bool:
         """True when the room has been empty for ``grace`` seconds (or has failed)."""
@@ -244,6 +335,8 @@ class Room:
             "name": self.name,
             "game": self.game_name,
             "players": len(self.seats),
+            "away": sum(not s.member.player.connected for s in self.seats.values()),
+            "spectators": len(self.spectators),
             "max_players": self.max_players,
             "tick": self.tick_no,
             "tick_phase": self.tick_phase,

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from protocol import ErrorCode, RoomInfo
 
 from .game import GameRegistry, RoomContext
-from .room import Room, RoomMember
+from .room import Room, RoomMember, Watcher
 from .settings import Settings
 from .tick import first_tick, spread_phase
 
@@ -109,6 +109,32 @@ class RoomRegistry:
         info = target.add(member)
         return target, info
 
+    def watch(self, member: Watcher, game: str | None, room: str | None) -> tuple[Room, RoomInfo]:
+        """Let ``member`` spectate: the named room, or the oldest running room of ``game``.
+
+        Never creates a room. Raises JoinRefused.
+        """
+        if game is not None and game not in self._games:
+            raise JoinRefused(ErrorCode.UNKNOWN_GAME, f"no game named {game!r}")
+        if room is not None:
+            target = self._rooms.get(room)
+            if target is None or target.closed:
+                raise JoinRefused(ErrorCode.NO_SUCH_ROOM, f"no room named {room!r}")
+            if game is not None and target.game_name != game:
+                raise JoinRefused(
+                    ErrorCode.ROOM_GAME_MISMATCH, f"room {room!r} runs {target.game_name!r}"
+                )
+        else:
+            running = [r for r in self._rooms.values() if r.game_name == game and not r.closed]
+            if not running:
+                raise JoinRefused(ErrorCode.NO_SUCH_ROOM, f"no room runs {game!r}")
+            target = running[0]
+        if len(target.spectators) >= self._settings.max_spectators_per_room:
+            raise JoinRefused(
+                ErrorCode.SPECTATORS_FULL, f"room {target.name!r} has its maximum of spectators"
+            )
+        return target, target.add_spectator(member)
+
     def _create(self, name: str, game: str, now: float, may_create: bool = True) -> Room:
         if not may_create:
             raise JoinRefused(
@@ -145,6 +171,7 @@ class RoomRegistry:
             log.info("room %s disposed", room.name)
             if self.on_disposed is not None:
                 self.on_disposed(room.name)
+        room.end_watching()
 
     @property
     def player_count(self) -> int:

@@ -40,7 +40,7 @@ from .cluster.seating import SeatRequest
 from .core import ServerCore
 from .game import Player
 from .outbox import Outbox
-from .room import Room, RoomMember
+from .room import Room, RoomMember, Watcher
 from .rooms import JoinRefused
 from .settings import Settings
 
@@ -74,6 +74,8 @@ class Seating:
     rooms_created: int
     _now: float
     _seat_pending: str | None
+    _seat_spectate: bool = False
+    spectating: bool
     timers_changed: Callable[[], None]
 
     def _refuse(self, code: ErrorCode, detail: str, ref: str | None = None) -> None:
@@ -88,14 +90,18 @@ class Seating:
     def _leave_room(self, now: float) -> None:
         room, self.room = self.room, None
         if room is not None:
-            room.remove(self.player.id, now)
+            if self.spectating:
+                room.remove_spectator(self.player.id)
+                self.spectating = False
+            else:
+                room.remove(self.player.id, now)
+                if self.core.directory is not None:
+                    self.core.directory.seat_freed(room.name)
             log.info(
                 "%s: left",
                 self.peer,
                 extra={"peer": self.peer, "event": "left", "room": room.name},
             )
-            if self.core.directory is not None:
-                self.core.directory.seat_freed(room.name)
             # Nothing of that room may follow the ``left`` reply.
             self.outbox.discard_snapshot()
         if self.state is State.IN_ROOM:
@@ -145,6 +151,14 @@ class Seating:
             )
         return info
 
+    def _watch(self, game: str | None, room: str | None) -> RoomInfo:
+        """Spectate a room (raises JoinRefused)."""
+        self._check_join(game, room)
+        self.room, info = self.core.rooms.watch(cast(Watcher, self), game, room)
+        self.spectating = True
+        self.state = State.IN_ROOM
+        return info
+
     def _on_join(self, join: Join, now: float) -> None:
         if self.room is not None:
             self._refuse(ErrorCode.ALREADY_IN_ROOM, f"leave {self.room.name!r} first", Join.TYPE)
@@ -158,16 +172,24 @@ class Seating:
             except JoinRefused as exc:
                 self._refuse(exc.code, exc.detail, Join.TYPE)
                 return
-            self._ask_directory(Join.TYPE, join.game, join.room, None)
+            self._ask_directory(Join.TYPE, join.game, join.room, None, join.spectate)
             return
         try:
-            info = self._seat(join.game, join.room, now)
+            if join.spectate:
+                info: RoomInfo | None = self._watch(join.game, join.room)
+            else:
+                info = self._seat(join.game, join.room, now)
         except JoinRefused as exc:
             self._refuse(exc.code, exc.detail, Join.TYPE)
             return
+        self._joined(info)
+
+    def _joined(self, info: RoomInfo | None) -> None:
+        """``joined`` to the joiner, ``event join`` to the room (not for a spectator)."""
         if info is not None and self.room is not None:
             self.outbox.send(encode(Joined(info)))
-            self.room.announce_join(self.player)
+            if not self.spectating:
+                self.room.announce_join(self.player)
 
     def _on_leave(self, now: float) -> None:
         room = self.room
@@ -180,11 +202,17 @@ class Seating:
     # -- a cluster's directory -------------------------------------------------
 
     def _ask_directory(
-        self, ref: str, game: str | None, room: str | None, ticket: str | None
+        self,
+        ref: str,
+        game: str | None,
+        room: str | None,
+        ticket: str | None,
+        spectate: bool = False,
     ) -> None:
         directory = self.core.directory
         assert directory is not None
         self._seat_pending = ref
+        self._seat_spectate = spectate
         identity = self.player.identity
         cap = self.settings.rooms_created_per_connection
         directory.request_seat(
@@ -197,6 +225,7 @@ class Seating:
                 user=identity.user_id if identity is not None else "",
                 may_create=self.rooms_created < cap
                 and len(self.core.rooms) < self.settings.max_rooms,
+                spectate=spectate,
                 resolve=self.seat_resolved,
             )
         )
@@ -208,10 +237,8 @@ class Seating:
         directory = self.core.directory
         assert directory is not None
         if pending is None or self.state is State.CLOSED or self.outbox.closing:
-            # Gone meanwhile: a seat granted here goes back at once.
-            if isinstance(outcome, TicketSeat) or (
-                isinstance(outcome, SeatHere) and pending is not None
-            ):
+            # Gone meanwhile: a seat granted here goes back at once (a spectator had none).
+            if isinstance(outcome, TicketSeat | SeatHere) and not self._spectator_outcome(outcome):
                 directory.seat_freed(outcome.room)
             return
         if isinstance(outcome, TicketRefused):
@@ -227,10 +254,12 @@ class Seating:
                     self._welcome(info, refusal, now)
             elif refusal is not None:
                 self._refuse(refusal.code, refusal.detail, Join.TYPE)
-            elif info is not None and self.room is not None:
-                self.outbox.send(encode(Joined(info)))
-                self.room.announce_join(self.player)
+            else:
+                self._joined(info)
         self.timers_changed()
+
+    def _spectator_outcome(self, outcome: SeatHere | TicketSeat) -> bool:
+        return outcome.spectate if isinstance(outcome, TicketSeat) else self._seat_spectate
 
     def _take_granted_seat(
         self, outcome: SeatHere | TicketSeat | SeatRefused, now: float
@@ -244,6 +273,11 @@ class Seating:
             if identity is None or identity.name is None:
                 self.player.name = outcome.name
             self.peer = f"{self.peer.partition('#')[0]}#{outcome.player_id}"
+        if self._spectator_outcome(outcome):
+            try:
+                return self._watch(outcome.game, outcome.room), None
+            except JoinRefused as exc:
+                return None, exc
         try:
             info = self._seat(outcome.game, outcome.room, now, granted=True)
         except JoinRefused as exc:

@@ -17,6 +17,11 @@ States and what each accepts::
     AWAIT_HELLO --hello--> LOBBY --join--> IN_ROOM --leave--> LOBBY
         any state --close/kick/connection lost--> CLOSED
 
+A connection lost while in a room holds the seat for a resume (``seats.py``)
+instead of leaving, unless the client closed with 1000; a ``hello`` with a
+resume token takes such a seat back (``resume.py``). A spectator is IN_ROOM
+without a seat.
+
 Every refusal is an ``error`` message; the error codes that signal a broken
 or hostile client spend a credit from a slowly refilling budget, and a client
 out of credit is closed 1008. Rate limiting drops messages before decoding.
@@ -42,6 +47,7 @@ from protocol import (
     Input,
     Join,
     Leave,
+    Left,
     PackedState,
     Ping,
     Pong,
@@ -60,6 +66,7 @@ from .game import InvalidInput, Player
 from .latency import LatencyEstimator, LatencyReport
 from .outbox import Outbox
 from .ratelimit import TokenBucket
+from .resume import hand_over, hold_seat, resume_seat
 from .room import Room
 from .rooms import JoinRefused
 from .seating import Seating, State, clean_text
@@ -111,8 +118,12 @@ class Session(Seating):
         self.latency = LatencyEstimator(
             max_outstanding=math.ceil(settings.ping_timeout / settings.ping_interval) + 2
         )
-        self.player = Player(core.new_player_id(), "", self._latency_report, identity)
+        self.player = Player(core.new_player_id(), "", self.latency_report, identity)
         self.room: Room | None = None
+        self.spectating = False
+        """In ``room`` as a spectator (no seat)."""
+        self.wants_presence = False
+        """``hello.presence``: this client gets ``event away``/``back``."""
         self._now = now
         self._rate = TokenBucket(settings.messages_per_second, settings.message_burst, now)
         self._flood = TokenBucket(settings.messages_per_second, settings.flood_close_after, now)
@@ -136,7 +147,7 @@ class Session(Seating):
         self.messages_dropped = 0
         self.messages_refused = 0
 
-    def _latency_report(self) -> Any:
+    def latency_report(self) -> Any:
         return self.latency.report
 
     @property
@@ -180,11 +191,20 @@ class Session(Seating):
         log.info("%s: text frame, closing 1003", self.peer)
         self.close(CloseCode.UNSUPPORTED_DATA, "binary frames only")
 
-    def connection_lost(self, now: float) -> None:
-        """The connection is gone (closed by either side): leave the room."""
+    def connection_lost(self, now: float, clean: bool = False) -> None:
+        """The connection is gone: hold the seat for a resume, or leave the room.
+
+        ``clean``: the client closed with 1000, a deliberate goodbye: leave at once.
+        """
         self._now = now
-        self._leave_room(now)
+        if clean or not hold_seat(self, now):
+            self._leave_room(now)
+        self.core.seats.release(self)
         self.state = State.CLOSED
+
+    def hand_over(self) -> Room | None:
+        """A resume on another connection takes this player (``resume.hand_over``)."""
+        return hand_over(self)
 
     def next_timer(self) -> float:
         """When ``on_timer`` must run next; never (inf) once closing, as it would do nothing."""
@@ -210,6 +230,7 @@ class Session(Seating):
         oldest = self.latency.oldest_unanswered()
         if oldest is not None and now - oldest >= self.settings.ping_timeout:
             log.info("%s: ping timeout", self.peer)
+            hold_seat(self, now)  # a dead network, not a goodbye: the player may resume
             self.close(CloseCode.PING_TIMEOUT, "no pong in time")
             return
         if self._next_ping is not None and now >= self._next_ping:
@@ -238,6 +259,12 @@ class Session(Seating):
 
     def kick(self, code: int, reason: str) -> None:
         self.close(code, reason)
+
+    def room_ended(self, room: Room) -> None:
+        """The room this spectator watched was disposed: back to the lobby."""
+        if self.room is room:
+            self._leave_room(self._now)
+            self.outbox.send(encode(Left(room.name)))
 
     # -- closing -------------------------------------------------------------
 
@@ -316,7 +343,15 @@ class Session(Seating):
             self._refuse(ErrorCode.BAD_MESSAGE, "hello.name: empty after cleaning", Hello.TYPE)
             return
         self.player.name = name
+        self.wants_presence = hello.presence
         self.state = State.LOBBY
+        if hello.resume is not None:
+            self._next_ping = now  # resume_seat welcomes, then pings at once
+            if resume_seat(self, hello.resume, now):
+                return
+            # Pings start with the welcome, which may still wait for a cluster's directory.
+            self._next_ping = None
+            self._refuse(ErrorCode.RESUME_FAILED, "no seat is held for that token", Hello.TYPE)
         refusal: JoinRefused | None = None
         info: RoomInfo | None = None
         if self.core.directory is not None and (
@@ -329,14 +364,19 @@ class Session(Seating):
                 refusal = exc
             else:
                 # The welcome waits for the directory's answer (seat_resolved).
-                self._ask_directory(Hello.TYPE, hello.game, hello.room, hello.ticket)
+                self._ask_directory(
+                    Hello.TYPE, hello.game, hello.room, hello.ticket, hello.spectate
+                )
                 return
         elif hello.ticket is not None:
             self._ticket_refused("this server runs no cluster: tickets mean nothing here", now)
             return
         elif hello.game is not None or hello.room is not None:
             try:
-                info = self._seat(hello.game, hello.room, now)
+                if hello.spectate:
+                    info = self._watch(hello.game, hello.room)
+                else:
+                    info = self._seat(hello.game, hello.room, now)
             except JoinRefused as exc:
                 refusal = exc
         self._welcome(info, refusal, now)
@@ -344,6 +384,17 @@ class Session(Seating):
     def _welcome(self, info: RoomInfo | None, refusal: JoinRefused | None, now: float) -> None:
         """Say welcome (in ``info``'s room, or in the lobby after ``refusal``), start pinging."""
         self._next_ping = now
+        self.send_welcome(info, now, None if self.spectating else self.core.seats.issue(self))
+        if refusal is not None:
+            self._refuse(refusal.code, refusal.detail, Hello.TYPE)
+        elif info is not None and self.room is not None and not self.spectating:
+            self.room.announce_join(self.player)
+        # The first ping goes out now, right behind the welcome.
+        self.on_timer(now)
+
+    def send_welcome(
+        self, info: RoomInfo | None, now: float, token: str | None, resumed: bool = False
+    ) -> None:
         settings = self.settings
         self.outbox.send(
             encode(
@@ -356,15 +407,17 @@ class Session(Seating):
                     limits=settings.client_limits(),
                     games=tuple(self.core.games),
                     room=info,
+                    resume=token,
+                    resumed=resumed,
+                    # A reconnect through a shared port may reach another worker.
+                    resume_url=(
+                        self.core.directory.url
+                        if self.core.directory is not None and token is not None
+                        else None
+                    ),
                 )
             )
         )
-        if refusal is not None:
-            self._refuse(refusal.code, refusal.detail, Hello.TYPE)
-        elif info is not None and self.room is not None:
-            self.room.announce_join(self.player)
-        # The first ping goes out now, right behind the welcome.
-        self.on_timer(now)
 
     def _on_input(self, message: Input) -> None:
         if message.ack is not None:
@@ -372,6 +425,9 @@ class Session(Seating):
         room = self.room
         if room is None:
             self._refuse(ErrorCode.NOT_IN_ROOM, "not in a room", Input.TYPE)
+            return
+        if self.spectating:
+            self._refuse(ErrorCode.SPECTATING, "spectators send no input", Input.TYPE)
             return
         try:
             command = room.game.validate_input(self.player, message.data)
@@ -395,6 +451,9 @@ class Session(Seating):
         room = self.room
         if room is None:
             self._refuse(ErrorCode.NOT_IN_ROOM, "not in a room", Chat.TYPE)
+            return
+        if self.spectating and not self.settings.spectator_chat:
+            self._refuse(ErrorCode.SPECTATING, "spectators may not chat here", Chat.TYPE)
             return
         # Each chat line becomes a reliable frame to every member: its own, lower
         # rate keeps one chatter from filling everyone's event queue.

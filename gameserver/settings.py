@@ -65,6 +65,17 @@ class Settings:
     """Give each room its own phase within the tick period so rooms tick one after another,
     not all in one burst (the last room's tick would wait for all the others)."""
 
+    # -- seats: resume and spectators ---------------------------------------
+    reconnect_grace: float = 20.0
+    """Seconds a dropped player's seat (entity, score, input seq) is held for a ``hello``
+    with its resume token; then the player leaves. Covers a phone's or Wi-Fi's usual
+    drop-outs. 0 turns resume off (a drop is a leave, ``welcome`` carries no token)."""
+    max_spectators_per_room: int = 50
+    """Spectators watching one room; more get ``spectators_full``. Each costs a snapshot
+    a tick like a player. 0 turns spectating off."""
+    spectator_chat: bool = True
+    """Whether spectators may chat in the room they watch (else ``spectating``)."""
+
     # -- connections --------------------------------------------------------
     max_connections: int = 2000
     """Open WebSocket connections in total; past it the handshake gets HTTP 503."""
@@ -220,6 +231,10 @@ class Settings:
     def clustered(self) -> bool:
         """True when rooms are found through the Redis directory (any worker count)."""
         return self.redis is not None
+        if self.reconnect_grace < 0:
+            raise ValueError("reconnect_grace must not be negative (0 turns resume off)")
+        if self.max_spectators_per_room < 0:
+            raise ValueError("max_spectators_per_room must not be negative")
 
     @property
     def tick_interval(self) -> float:

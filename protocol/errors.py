@@ -51,6 +51,13 @@ class ErrorCode(enum.StrEnum):
     """``hello.ticket`` is unknown, expired, already used, or for another worker or player."""
     DIRECTORY_UNAVAILABLE = "directory_unavailable"
     """The cluster's room directory (Redis) did not answer: retry the request in a moment."""
+    RESUME_FAILED = "resume_failed"
+    """``hello.resume`` named no held seat (used, expired, forged, another server's); the
+    ``hello`` goes on as a fresh one."""
+    SPECTATING = "spectating"
+    """``input`` (or ``chat``, where spectators may not chat) from a spectator."""
+    SPECTATORS_FULL = "spectators_full"
+    """The room already has ``max_spectators_per_room`` spectators."""
 
 
 class CloseCode(enum.IntEnum):
@@ -81,6 +88,8 @@ class CloseCode(enum.IntEnum):
     """The ``hello`` asked for a protocol version this server does not speak."""
     REDIRECTED = 4005
     """Sent right after a ``redirect``: the room is on another worker; reconnect there."""
+    REPLACED = 4006
+    """Another connection resumed this player's seat (this one looked dead to the client)."""
 
 
 class ProtocolError(Exception):

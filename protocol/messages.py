@@ -38,6 +38,20 @@ def _drop_none(wire: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in wire.items() if v is not None}
 
 
+RESUME_TOKEN_MAX_CHARS = 64
+"""Longest ``hello.resume`` accepted (the server's tokens are 43 chars)."""
+
+
+def _flag(d: Mapping[str, Any], t: str, key: str) -> bool:
+    """An optional bool: absent or nil is False; anything but a bool is refused."""
+    value = d.get(key)
+    if value is None:
+        return False
+    if type(value) is not bool:
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{t}.{key}: must be a bool", ref=t)
+    return value
+
+
 # --------------------------------------------------------------------------
 # Client → server
 
@@ -53,8 +67,15 @@ class Hello:
     room: str | None = None
     ticket: str | None = None
     """A seat ticket from a ``redirect``: take the seat it reserved (game and room are ignored)."""
+    resume: str | None = None
+    """A ``welcome.resume`` token: take back that player's held seat (PROTOCOL.md §5.12)."""
+    spectate: bool = False
+    """Watch the room asked for by ``game``/``room`` instead of playing (§5.13)."""
+    presence: bool = False
+    """Send me ``event away``/``back`` when a player's connection drops and returns."""
 
     def to_wire(self) -> dict[str, Any]:
+        # The flags go on the wire only when set, as a client of the first v1 text sends them.
         return _drop_none(
             {
                 "t": self.TYPE,
@@ -63,6 +84,9 @@ class Hello:
                 "game": self.game,
                 "room": self.room,
                 "ticket": self.ticket,
+                "resume": self.resume,
+                "spectate": self.spectate or None,
+                "presence": self.presence or None,
             }
         )
 
@@ -75,6 +99,9 @@ class Hello:
             game=_name(d, t, "game", optional=True),
             room=_name(d, t, "room", optional=True),
             ticket=get_str(d, t, "ticket", MAX_TICKET_CHARS, optional=True, min_len=1),
+            resume=get_str(d, t, "resume", RESUME_TOKEN_MAX_CHARS, optional=True, min_len=1),
+            spectate=_flag(d, t, "spectate"),
+            presence=_flag(d, t, "presence"),
         )
 
 
@@ -85,14 +112,27 @@ class Join:
     TYPE: ClassVar[str] = "join"
     game: str | None = None
     room: str | None = None
+    spectate: bool = False
+    """Watch the room instead of taking a seat (§5.13)."""
 
     def to_wire(self) -> dict[str, Any]:
-        return _drop_none({"t": self.TYPE, "game": self.game, "room": self.room})
+        return _drop_none(
+            {
+                "t": self.TYPE,
+                "game": self.game,
+                "room": self.room,
+                "spectate": self.spectate or None,
+            }
+        )
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> Join:
         t = cls.TYPE
-        msg = cls(game=_name(d, t, "game", optional=True), room=_name(d, t, "room", optional=True))
+        msg = cls(
+            game=_name(d, t, "game", optional=True),
+            room=_name(d, t, "room", optional=True),
+            spectate=_flag(d, t, "spectate"),
+        )
         if msg.game is None and msg.room is None:
             raise ProtocolError(ErrorCode.BAD_MESSAGE, "join needs game or room", ref=t)
         return msg
@@ -227,15 +267,25 @@ class RoomInfo:
     players: tuple[PlayerInfo, ...]
     info: Any = None
     """Game-defined static description (arena: world size, walls, speed)."""
+    spectators: int = 0
+    """Spectators watching the room (they are not in ``players``)."""
+    away: tuple[int, ...] = ()
+    """Ids in ``players`` whose connection dropped: their seat is held for a resume."""
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire = {
             "name": self.name,
             "game": self.game,
             "max_players": self.max_players,
             "players": [p.to_wire() for p in self.players],
             "info": self.info,
         }
+        # Written when non-zero/non-empty only: absent means 0 and [] (PROTOCOL.md §4.2).
+        if self.spectators:
+            wire["spectators"] = self.spectators
+        if self.away:
+            wire["away"] = list(self.away)
+        return wire
 
     @classmethod
     def from_wire(cls, d: Any) -> RoomInfo:
@@ -244,12 +294,19 @@ class RoomInfo:
         players = d.get("players")
         if not isinstance(players, list):
             raise ProtocolError(ErrorCode.BAD_MESSAGE, "room.players must be an array")
+        away = d.get("away")
+        if away is None:
+            away = []
+        if not isinstance(away, list):
+            raise ProtocolError(ErrorCode.BAD_MESSAGE, "room.away must be an array")
         return cls(
             name=get_str(d, "room", "name", MAX_NAME_CHARS),
             game=get_str(d, "room", "game", MAX_NAME_CHARS),
             max_players=get_int(d, "room", "max_players", 1, UINT32_MAX),
             players=tuple(PlayerInfo.from_wire(p) for p in players),
             info=d.get("info"),
+            spectators=get_int(d, "room", "spectators", 0, UINT32_MAX, optional=True) or 0,
+            away=tuple(get_int({"id": a}, "room", "id", 0, UINT32_MAX) for a in away),
         )
 
 
@@ -266,9 +323,15 @@ class Welcome:
     limits: Mapping[str, int]
     games: tuple[str, ...]
     room: RoomInfo | None = None
+    resume: str | None = None
+    """The token that takes this player's seat back on a new connection (§5.12)."""
+    resumed: bool = False
+    """True: this ``hello`` resumed a held seat; ``player`` and ``room`` are the held ones."""
+    resume_url: str | None = None
+    """In a cluster: where to send ``resume`` (the worker holding the seat, §5.11)."""
 
     def to_wire(self) -> dict[str, Any]:
-        return {
+        wire = {
             "t": self.TYPE,
             "version": self.version,
             "player": self.player,
@@ -279,6 +342,14 @@ class Welcome:
             "games": list(self.games),
             "room": None if self.room is None else self.room.to_wire(),
         }
+        # Absent when unset: a server with resume off sends what the first v1 text shows.
+        if self.resume is not None:
+            wire["resume"] = self.resume
+        if self.resumed:
+            wire["resumed"] = True
+        if self.resume_url is not None:
+            wire["resume_url"] = self.resume_url
+        return wire
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> Welcome:
@@ -299,6 +370,9 @@ class Welcome:
             limits=limits,
             games=tuple(games),
             room=None if room is None else RoomInfo.from_wire(room),
+            resume=get_str(d, t, "resume", RESUME_TOKEN_MAX_CHARS, optional=True, min_len=1),
+            resumed=_flag(d, t, "resumed"),
+            resume_url=_url(d, t, "resume_url", optional=True),
         )
 
 
@@ -379,12 +453,13 @@ class Snapshot:
         )
 
 
-EVENT_KINDS = ("join", "leave", "chat")
+EVENT_KINDS = ("join", "leave", "chat", "away", "back")
+"""``away``/``back`` go only to clients that sent ``hello.presence`` (PROTOCOL.md §5.12)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
-    """Something happened in the room: a player joined, left, or chatted."""
+    """Something happened in the room: a player joined, left, chatted, dropped or came back."""
 
     TYPE: ClassVar[str] = "event"
     kind: str
@@ -460,6 +535,13 @@ class Error:
         )
 
 
+def _url(d: Mapping[str, Any], t: str, key: str, optional: bool = False) -> Any:
+    url = get_str(d, t, key, MAX_URL_CHARS, optional=optional, min_len=1)
+    if url is not None and not url.startswith(("ws://", "wss://")):
+        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"{t}.{key}: not a ws:// URL", ref=t)
+    return url
+
+
 @dataclass(frozen=True, slots=True)
 class Redirect:
     """The room you asked for lives on another worker: reconnect to ``url`` and say
@@ -485,11 +567,8 @@ class Redirect:
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> Redirect:
         t = cls.TYPE
-        url = get_str(d, t, "url", MAX_URL_CHARS, min_len=1)
-        if not url.startswith(("ws://", "wss://")):
-            raise ProtocolError(ErrorCode.BAD_MESSAGE, "redirect.url: not a ws:// URL", ref=t)
         return cls(
-            url=url,
+            url=_url(d, t, "url"),
             ticket=get_str(d, t, "ticket", MAX_TICKET_CHARS, min_len=1),
             room=get_str(d, t, "room", MAX_NAME_CHARS, min_len=1),
             ttl_ms=get_int(d, t, "ttl_ms", 0, UINT32_MAX),

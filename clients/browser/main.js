@@ -2,8 +2,15 @@
 // wires the join form, chat, leave and reconnect buttons to a GameSession,
 // and runs the draw loop (every animation frame; HUD and scores four times a
 // second). ?room=NAME in the URL only prefills the Room field: what is asked
-// for is what the form holds, checked as the server checks it. The name is
-// remembered in localStorage.
+// for is what the form holds, checked as the server checks it. ?watch=NAME
+// prefills it too and, once a name is known, starts watching that room. The
+// name is remembered in localStorage.
+//
+// A connection lost while in a room (any close but 1000, 1001, 1008, 4003, 4006)
+// is resumed on its own (PROTOCOL.md §5.12): new connections with the last
+// resume token, after 0.25 s doubling to 4 s, each times a random 0.5..1.5,
+// for up to RESUME_FOR_MS; the HUD says "reconnecting…" meanwhile. Back in the
+// same room as the same player, or (resume_failed) as a new one in that room.
 //
 // window.arenaClient is a read-only debugging hook (the browser tests use
 // it): view() returns what the last frame drew, session() the live session.
@@ -15,6 +22,10 @@ import { Ui } from "./ui.js";
 
 const NAME_KEY = "arena.name";
 const HUD_EVERY_MS = 250;
+const RETRY_FIRST_MS = 250;
+const RETRY_MAX_MS = 4000;
+const RESUME_FOR_MS = 20000; // the server's default reconnect_grace
+const FINAL_CLOSES = new Set([1000, 1001, 1008, 4003, 4006]); // reconnecting would not help
 
 function boot() {
   if (!globalThis.MessagePack) {
@@ -34,19 +45,60 @@ function boot() {
 
   const params = new URLSearchParams(window.location.search);
   ui.el.name.value = params.get("name") ?? localStorage.getItem(NAME_KEY) ?? "";
-  ui.el.room.value = params.get("room") ?? "";
+  const watch = params.get("watch");
+  ui.el.room.value = watch ?? params.get("room") ?? "";
   // What Reconnect asks for again: {name, room} from the form, the room then set to
   // the one joined (matchmaking's pick included), so a reconnect rejoins it.
   let request = null;
+  let retry = null; // {token, seq, until, attempt, timer} while resuming after a drop
 
-  function connect() {
+  function connect(resume = null) {
     session?.close();
     session = new GameSession(ui, keyboard, {
       onJoined: (room) => {
         request = { ...request, room: room.name };
+        retry = null;
       },
+      onDropped: dropped,
+      resume: resume?.token ?? null,
+      resumeUrl: resume?.url ?? null,
+      seq: resume?.seq ?? 0,
+      spectate: request.spectate === true,
     });
     session.start(request.name, request.room);
+  }
+
+  /** A session closed: resume it (true) or let the page show the close (false). */
+  function dropped(old, info) {
+    if (FINAL_CLOSES.has(info.code)) return false;
+    const now = performance.now();
+    if (retry === null) {
+      // Only a player who was in a room has a seat to take back.
+      if (!info.wasInRoom || !old.resumeToken || old.spectate) return false;
+      retry = {
+        token: old.resumeToken,
+        url: old.resumeUrl,
+        seq: old.seq,
+        until: now + RESUME_FOR_MS,
+        attempt: 0,
+      };
+    } else if (old.resumeToken) {
+      retry.token = old.resumeToken; // welcomed, then dropped again: the newest token
+      retry.url = old.resumeUrl;
+    }
+    if (now >= retry.until) {
+      retry = null;
+      return false;
+    }
+    retry.attempt += 1;
+    const backoff = Math.min(RETRY_MAX_MS, RETRY_FIRST_MS * 2 ** (retry.attempt - 1));
+    const delay = backoff * (0.5 + Math.random());
+    ui.reconnecting(retry.attempt);
+    const attempt = retry;
+    retry.timer = setTimeout(() => {
+      if (retry === attempt) connect({ token: attempt.token, url: attempt.url, seq: attempt.seq });
+    }, delay);
+    return true;
   }
 
   ui.el.join.addEventListener("submit", (event) => {
@@ -56,17 +108,19 @@ function boot() {
     if (ui.el.joinButton.disabled) return;
     const asked = ui.readJoinForm();
     if (!asked) return;
+    const spectate = event.submitter?.id === "watch-button";
     if (session?.state === "lobby") {
-      if (session.join(asked.room)) ui.joining();
+      if (session.join(asked.room, spectate)) ui.joining();
       return;
     }
-    request = asked;
+    request = { ...asked, spectate };
     localStorage.setItem(NAME_KEY, asked.name);
     connect();
   });
 
   ui.el.reconnect.addEventListener("click", () => {
     ui.hideClosed();
+    retry = null;
     if (request) connect();
     else ui.showJoinForm();
   });
@@ -118,6 +172,7 @@ function boot() {
     session: () => session,
   });
   ui.showJoinForm(ui.el.room.value ? `Room ${ui.el.room.value} from the link.` : "");
+  if (watch && ui.el.name.value) ui.el.watchButton.click(); // ?watch=ROOM: watch at once
   requestAnimationFrame(draw);
 }
 

@@ -54,6 +54,7 @@ const CLOSE_CODES = {
   4002: ["PING_TIMEOUT", "no pong in time for a ping (was the tab asleep?)"],
   4003: ["UNSUPPORTED_VERSION", "the server does not speak this protocol version"],
   4005: ["REDIRECTED", "the room is on another worker of the server: reconnecting there"],
+  4006: ["REPLACED", "another connection (another tab?) took this player's seat"],
 };
 
 /** A close code as a person reads it: "1001 GOING_AWAY: the server is shutting down". */
@@ -91,6 +92,9 @@ const ERROR_CODES = {
   rate_limited: "sending too fast: messages were dropped",
   bad_ticket: "the seat ticket was refused (expired or already used): join again",
   directory_unavailable: "the server's room directory is not answering: try again in a moment",
+  resume_failed: "the held seat was gone: joined as a new player",
+  spectating: "spectators cannot do that",
+  spectators_full: "the room has its maximum of spectators",
 };
 
 export function describeError(code) {

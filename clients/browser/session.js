@@ -20,6 +20,11 @@
 // most MAX_REDIRECTS hops per request; a refused ticket (bad_ticket) starts
 // over once from this page's server without a ticket, then is shown as any
 // refused join.
+// Resume (§5.12): every welcome brings a resume token; a session started with
+// `resume` (the page's reconnect after a drop, main.js) sends it in hello and,
+// when the server took the seat back (welcome.resumed), carries on with the same
+// player, room, score and input seq. hello always asks for `presence`, so others'
+// drops and returns show in the chat. A `spectate` session watches: no inputs.
 
 import { ArenaRules, clampInput, parseInfo, parseState } from "./arena.js";
 import { Connection, TokenBucket, serverUrl } from "./net.js";
@@ -38,11 +43,24 @@ const IDLE_ACK_MS = 1000; // standing still: acknowledge the newest snapshot onc
 const MAX_REDIRECTS = 3; // hops for one hello or join before it is called a loop
 
 export class GameSession {
-  /** `onJoined(room)`, if given, is called with the RoomInfo of each room entered. */
-  constructor(ui, keyboard, { onJoined = null } = {}) {
+  /** `onJoined(room)`, if given, is called with the RoomInfo of each room entered;
+   * `onDropped(session, info)` with a close the page may recover from (true: it does,
+   * and the close is not shown). `resume`: a token to take a held seat back; `seq`:
+   * the dropped session's last input seq; `spectate`: watch the room. */
+  constructor(
+    ui,
+    keyboard,
+    { onJoined = null, onDropped = null, resume = null, resumeUrl = null, seq = 0, spectate = false } = {},
+  ) {
     this.ui = ui;
     this.keyboard = keyboard;
     this.onJoined = onJoined;
+    this.onDropped = onDropped;
+    this.resume = resume; // the token sent in hello, if any
+    this.resumeToken = null; // the newest welcome.resume: what the next reconnect sends
+    this.resumeUrl = resumeUrl; // where to send `resume`; then the newest welcome.resume_url
+    this.resumed = false;
+    this.spectate = spectate;
     this.state = "connecting"; // → lobby ⇄ room (→ leaving → lobby); closed at any time
     this.joinPending = false; // a join sent from the lobby, not yet answered
     this.welcome = null;
@@ -55,7 +73,7 @@ export class GameSession {
     this.predictor = null;
     this.latest = null; // newest snapshot: {id, tick, ack, rtt_us, jitter_us, players}
     this.arrivals = []; // snapshot arrival times in the last second
-    this.seq = 0;
+    this.seq = seq;
     this.lastSent = { dx: 0, dy: 0 };
     this.ackedId = 0;
     this.ackedAt = 0;
@@ -75,7 +93,11 @@ export class GameSession {
     this.name = name;
     this.asked = room ?? null;
     this.ui.connection("connecting");
-    this._open(serverUrl(), { t: "hello", version: PROTOCOL_VERSION, name, game: GAME, room });
+    const hello = { t: "hello", version: PROTOCOL_VERSION, name, game: GAME, room, presence: true };
+    if (this.resume) hello.resume = this.resume;
+    if (this.spectate) hello.spectate = true;
+    // A resume goes to the worker holding the seat (welcome.resume_url, in a cluster).
+    this._open(this.resumeUrl ?? serverUrl(), hello);
   }
 
   /** Make a connection to `url` the session's, saying `hello` once it is open. Messages and
@@ -122,7 +144,13 @@ export class GameSession {
     this.redirects += 1;
     this.moving = message.room;
     this.ui.connection(`moving to room ${message.room}…`);
-    const hello = { t: "hello", version: PROTOCOL_VERSION, name: this.name, ticket: message.ticket };
+    const hello = {
+      t: "hello",
+      version: PROTOCOL_VERSION,
+      name: this.name,
+      ticket: message.ticket,
+      presence: true,
+    };
     this._move(message.url, hello);
   }
 
@@ -140,9 +168,12 @@ export class GameSession {
 
   /** From the lobby (after leave or a refused join): join again. False when not sent
    * (not in the lobby, or a join is already waiting for its answer). */
-  join(room) {
+  join(room, spectate = false) {
     if (this.state !== "lobby" || this.joinPending) return false;
-    if (!this.connection.send({ t: "join", game: GAME, room })) return false;
+    const message = { t: "join", game: GAME, room };
+    if (spectate) message.spectate = true;
+    if (!this.connection.send(message)) return false;
+    this.spectate = spectate;
     this.joinPending = true;
     this.asked = room ?? null;
     this.hops = 0;
@@ -212,6 +243,10 @@ export class GameSession {
     this.hops = 0;
     this.welcome = message;
     this.playerId = message.player;
+    this.resumeToken = typeof message.resume === "string" ? message.resume : null;
+    // In a cluster, the worker that holds this seat (the page may have reached another).
+    this.resumeUrl = typeof message.resume_url === "string" ? message.resume_url : null;
+    this.resumed = message.resumed === true;
     this.connection.applyLimits(message.limits);
     this.chatBucket = this._chatBucket();
     if (Array.isArray(message.games) && !message.games.includes(GAME)) {
@@ -219,6 +254,9 @@ export class GameSession {
     }
     this.state = "lobby";
     this.ui.connection("connected");
+    if (this.resumed && message.room) {
+      this.ui.chatLine("info", "", `Reconnected: back in room ${message.room.name} as the same player.`, true);
+    }
     if (message.room) this._enter(message.room);
     else this.ui.lobby(this); // the join's error, if one was asked, follows (§5.1)
   }
@@ -246,7 +284,7 @@ export class GameSession {
     this.lastSent = { dx: 0, dy: 0 };
     this.ui.joined(this, room);
     this.onJoined?.(room);
-    this._startPacing(1000 / this.inputRate);
+    if (!this.spectate) this._startPacing(1000 / this.inputRate); // spectators send no input
   }
 
   _left() {
@@ -281,6 +319,7 @@ export class GameSession {
       this.names.set(message.player, message.name);
     }
     if (message.kind === "leave") this.roster.delete(message.player);
+    // away/back (§5.12): the player stays in the roster while their seat is held.
     this.ui.chatLine(message.kind, message.name, message.text ?? "", own);
   }
 
@@ -300,7 +339,12 @@ export class GameSession {
       this.ui.connection("connecting");
       const room = this.asked ?? undefined;
       const hello = { t: "hello", version: PROTOCOL_VERSION, name: this.name, game: GAME, room };
+      if (this.spectate) hello.spectate = true;
+      hello.presence = true;
       this._move(serverUrl(), hello);
+    } else if (message.code === "resume_failed") {
+      // The held seat is gone (§5.12): the hello goes on as a fresh one, same room asked.
+      this.ui.notice(`${text}; the seat was not held any more`);
     } else if (message.code === "already_in_room") {
       // A join sent while in a room: we are in one, which is what it asked for.
     } else if (joining && this.state === "lobby") {
@@ -319,8 +363,11 @@ export class GameSession {
 
   _closed(info) {
     this._stopPacing();
+    const wasInRoom = this.state === "room";
     this.state = "closed";
-    if (!this.abandoned) this.ui.closed(info);
+    if (this.abandoned) return;
+    if (this.onDropped?.(this, { ...info, wasInRoom })) return; // the page reconnects
+    this.ui.closed(info);
   }
 
   // -- inputs ------------------------------------------------------------------

@@ -22,6 +22,7 @@ export class Ui {
       name: $("name"),
       room: $("room"),
       joinButton: $("join-button"),
+      watchButton: $("watch-button"),
       joinMessage: $("join-message"),
       closed: $("closed"),
       closedMessage: $("closed-message"),
@@ -69,10 +70,19 @@ export class Ui {
     this.el.join.hidden = false;
     this.el.name.disabled = lobby; // the name was given in hello and stays
     this.el.joinButton.disabled = false;
+    this.el.watchButton.disabled = false;
     this.el.joinButton.textContent = lobby ? "Join" : "Play";
     this.el.joinMessage.textContent = message;
     this.el.joinMessage.className = "";
     (lobby ? this.el.room : this.el.name).focus();
+  }
+
+  /** The page lost its connection and is trying to take its seat back (§5.12). */
+  reconnecting(attempt) {
+    this.connection("reconnecting…");
+    if (attempt > 1) this.el.hud.state.textContent = `reconnecting… (try ${attempt})`;
+    this.el.leave.disabled = true;
+    this.el.chatInput.disabled = true;
   }
 
   /** (session) connection state, as the HUD shows it. */
@@ -81,6 +91,7 @@ export class Ui {
     this.el.hud.state.dataset.state = text.split(/[ ,]/)[0];
     if (text === "connecting") {
       this.el.joinButton.disabled = true;
+      this.el.watchButton.disabled = true;
       this.el.joinMessage.textContent = "Connecting…";
       this.el.joinMessage.className = "";
     }
@@ -89,6 +100,7 @@ export class Ui {
   /** A join was sent from the lobby: no other until it is answered. */
   joining() {
     this.el.joinButton.disabled = true;
+    this.el.watchButton.disabled = true;
     this.el.joinMessage.textContent = "Joining…";
     this.el.joinMessage.className = "";
   }
@@ -116,9 +128,11 @@ export class Ui {
     this.el.chatInput.placeholder = `Say something (Enter, ≤ ${this.maxChatChars} characters)`;
     this._countChat();
     const invite = new URL(window.location.href);
-    invite.searchParams.set("room", room.name);
+    invite.searchParams.delete(session.spectate ? "room" : "watch");
+    invite.searchParams.set(session.spectate ? "watch" : "room", room.name);
     window.history.replaceState(null, "", invite);
-    this.chatLine("info", "", `You are in room ${room.name} (${room.players.length}/${room.max_players} players). Invite: ${invite}`, true);
+    const watching = session.spectate ? "You are watching" : "You are in";
+    this.chatLine("info", "", `${watching} room ${room.name} (${room.players.length}/${room.max_players} players). Invite: ${invite}`, true);
     document.activeElement?.blur?.();
   }
 
@@ -147,6 +161,10 @@ export class Ui {
       line.textContent = `→ ${name} joined`;
     } else if (kind === "leave") {
       line.textContent = `← ${name} left`;
+    } else if (kind === "away") {
+      line.textContent = `⋯ ${name} lost the connection (seat held)`;
+    } else if (kind === "back") {
+      line.textContent = `↺ ${name} is back`;
     } else {
       line.textContent = text;
     }

@@ -114,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="fraction of bots that leave and rejoin once in the window (default: 0.1)",
     )
     p.add_argument(
+        "--drop-rate",
+        type=_non_negative(float),
+        default=0.0,
+        help="times a minute each bot cuts its own TCP connection (a reset, no close "
+        "frame) and resumes its seat with its token; reports resume times (default: 0)",
+    )
+    p.add_argument(
         "--slow-fraction",
         type=_fraction,
         default=0.0,
@@ -176,6 +183,7 @@ def config_from_args(args: argparse.Namespace) -> LoadTestConfig:
         input_rate=args.input_rate,
         chat_interval=args.chat_interval,
         churn=args.churn,
+        drop_rate=args.drop_rate,
         slow_fraction=args.slow_fraction,
         slow_after=args.slow_after,
         slow_rcvbuf=args.slow_rcvbuf,

@@ -32,6 +32,7 @@ HISTOGRAMS: dict[str, str] = {
     "jitter": "|inter-arrival - 1/snapshot_rate| per snapshot",
     "lateness": "snapshot arrival - (tick / tick_rate) - best such offset seen by that bot",
     "loop_lag": "bot process event-loop lag (oversleep of a 10 ms timer): bots' own overload",
+    "resume": "own TCP connection cut (--drop-rate) → welcome with the seat back (resumed)",
 }
 """Histogram names and what each measures."""
 

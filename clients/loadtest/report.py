@@ -35,6 +35,7 @@ _LABELS = {
     "jitter": "snapshot jitter",
     "lateness": "snapshot lateness",
     "loop_lag": "bot event-loop lag",
+    "resume": "resume after a drop",
 }
 
 
@@ -86,6 +87,9 @@ def build_report(config: LoadTestConfig, result: RunResult) -> dict[str, Any]:
             "joins": c["joins"],
             "rejoins": c["rejoins"],
             "dropped": c["dropped"],
+            "cut_on_purpose": c["drops"],
+            "resumed": c["resumes"],
+            "resume_failed": c["resume_failed"],
         },
         "latency_ms": {name: m.summary(name) for name in HISTOGRAMS},
         "redirects": _redirects(m.summary("join_direct"), m.summary("join_redirected"), c),
@@ -202,6 +206,11 @@ def render_report(report: dict[str, Any], console: Console) -> None:
         # Expected is time x rate, fractional: shown as such so it never looks below received.
         f"{snaps['received']:,} / {snaps['expected']:,.1f} ({_fmt(snaps['delivered_pct'], '%')})",
     )
+    if conn["cut_on_purpose"]:
+        totals.add_row(
+            "cut on purpose / resumed / resume failed",
+            f"{conn['cut_on_purpose']} / {conn['resumed']} / {conn['resume_failed']}",
+        )
     totals.add_row("snapshots on time (≤ 1 interval late)", _fmt(snaps["on_time_pct"], "%"))
     totals.add_row(
         "inputs sent / chat sent / chat received",

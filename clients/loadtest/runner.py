@@ -42,6 +42,8 @@ class LoadTestConfig:
     input_rate: float = 10.0
     chat_interval: float = 20.0
     churn: float = 0.1
+    drop_rate: float = 0.0
+    """Connection cuts per bot per minute (then a resume), in the window."""
     slow_fraction: float = 0.0
     slow_after: float = 1.0
     slow_rcvbuf: int = 0
@@ -75,6 +77,7 @@ class LoadTestConfig:
                 seed=self.seed,
                 room_size=self.room_size,
                 churn=self.churn,
+                drop_rate=self.drop_rate,
                 slow_fraction=self.slow_fraction,
                 slow_after=self.slow_after,
             )

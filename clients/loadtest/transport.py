@@ -182,6 +182,16 @@ class BotClient(GameClient):
         if isinstance(self.ws, LeanConnection):
             await self.ws.flush()
 
+    @property
+    def can_cut(self) -> bool:
+        """Whether :meth:`cut` can drop this connection (the lean ws:// one)."""
+        return isinstance(self.ws, LeanConnection)
+
+    def cut(self) -> None:
+        """Drop the TCP connection with a reset, no close frame (``--drop-rate``)."""
+        assert isinstance(self.ws, LeanConnection)
+        self.ws.cut()
+
     def stop_reading(self) -> None:
         if isinstance(self.ws, LeanConnection):
             self.ws.stop_polling()

@@ -28,6 +28,7 @@ from typing import Any
 import trio
 
 from clients.bots import Bot, BotPlan, BotSettings, Timeline
+from clients.loadtest.drops import drop_times
 from clients.loadtest.metrics import Metrics
 from gameserver.trio.poller import ReadPoller
 from gameserver.trio.poller import available as poller_available
@@ -56,6 +57,7 @@ class WorkerSpec:
     room_size: int = 0
     room_prefix: str = "load"
     churn: float = 0.0
+    drop_rate: float = 0.0
     slow_fraction: float = 0.0
     slow_after: float = 1.0
 
@@ -86,6 +88,11 @@ def plan_bots(spec: WorkerSpec, t0: float, timeline: Timeline) -> list[BotPlan]:
                 churn_at=churn_at,
                 churn_reconnect=rng.random() < 0.5,
                 slow_at=timeline.window_start + spec.slow_after if i in frozen else None,
+                drops=()
+                if i in frozen
+                else drop_times(
+                    spec.seed, i, spec.drop_rate, earliest, timeline.window_end - 0.1 * span
+                ),
             )
         )
     return plans

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import struct
 from collections import deque
 from collections.abc import Callable, Sequence
 
@@ -71,6 +72,7 @@ class LeanConnection:
         self._send_lock = trio.Lock()
         self._ended = False
         self._broken = False
+        self._cut = False
         self._poller: ReadPoller | None = None
         self._on_message: MessageHandler | None = None
         self._on_end: EndHandler | None = None
@@ -268,8 +270,20 @@ class LeanConnection:
         # Still closing (or given up on): what has been exchanged so far.
         return ConnectionClosedError(protocol.close_rcvd, protocol.close_sent)
 
+    def cut(self) -> None:
+        """Drop the TCP connection with a reset and no close frame (a network failure)."""
+        self.stop_polling()
+        self._broken = self._ended = self._cut = True
+        sock = self.stream.socket if isinstance(self.stream, trio.SocketStream) else None
+        if sock is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+
     async def aclose(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame, then wait (at most ``close_timeout``) for the server's end."""
+        if self._cut:
+            await trio.aclose_forcefully(self.stream)
+            return
         self.stop_polling()
         with trio.move_on_after(self.close_timeout), contextlib.suppress(ConnectionClosed):
             if self.protocol.state is OPEN and not self._broken:

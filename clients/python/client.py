@@ -9,6 +9,16 @@ Usage::
             if isinstance(message, Snapshot):
                 ...
 
+Resume after a dropped connection (PROTOCOL.md §5.12): keep ``client.resume_token``
+(the newest ``welcome.resume``) and, when the connection drops, open a new one with
+``connect(url, name, resume=token)``: ``client.resumed`` tells whether the seat came
+back (same ``player_id``, room and score; continue ``next_seq``) or the server
+answered ``resume_failed`` and made a fresh player (who joined ``game``/``room``)::
+
+    token = client.resume_token                            # before the drop
+    async with connect(url, "ada", game="arena", resume=token) as client:
+        ...   # next_seq follows the seat's numbering from the first snapshot's ack
+
 Built on the same ``protocol`` codec as the server and ``websockets.trio``.
 ``recv()`` answers every ``ping`` at once with a ``pong`` (that is what the
 server's latency measurement needs), and every ``send_input`` carries the id of
@@ -124,6 +134,8 @@ class GameClient:
         self.redirects = 0
         """Redirects followed over this client's life."""
         self.name: str | None = None
+        self._hello_flags = (False, False)
+        """``spectate`` and ``presence`` of the last hello or join (a redirect repeats them)."""
         self.welcome: Welcome | None = None
         self.room: RoomInfo | None = None
         self.latest_snapshot: Snapshot | None = None
@@ -131,6 +143,14 @@ class GameClient:
         self.bytes_in = 0
         self.bytes_out = 0
         self.pings_answered = 0
+        self.resume_token: str | None = None
+        """The newest ``welcome.resume``: what a new connection needs to take the seat back."""
+        self.resume_url: str | None = None
+        """In a cluster, the worker that holds this seat: connect there to resume it."""
+        self.resumed = False
+        """The last ``hello`` took a held seat back (``welcome.resumed``)."""
+        self.resume_refused = False
+        """The last ``hello``'s resume token was refused (``resume_failed``)."""
         self._receiving = False
         """A task is inside ``ws.recv()`` (websockets allows one at a time)."""
         self._close_drain: trio.Event | None = None
@@ -202,19 +222,35 @@ class GameClient:
         """Keep ``latest_snapshot`` and ``room`` up to date with a received message."""
         if isinstance(message, Snapshot):
             self.latest_snapshot = message
+            if message.ack is not None and message.ack >= self.next_seq:
+                self.next_seq = message.ack + 1  # after a resume: the seat's numbering
         elif isinstance(message, Joined):
             self.room = message.room
         elif isinstance(message, Left):
             self.room = None
 
-    async def hello(self, name: str, game: str | None = None, room: str | None = None) -> Welcome:
-        """Send ``hello`` and wait for ``welcome``, following redirects (§5.11).
+    async def hello(
+        self,
+        name: str,
+        game: str | None = None,
+        room: str | None = None,
+        *,
+        resume: str | None = None,
+        spectate: bool = False,
+        presence: bool = False,
+    ) -> Welcome:
+        """Send ``hello`` and wait for ``welcome``.
 
         If a room was asked for and the server could not seat us, the ``error``
-        that follows the welcome is raised as :class:`ServerRefused`.
+        that follows the welcome is raised as :class:`ServerRefused`. With
+        ``resume`` (a token), a ``resume_failed`` is not raised: ``resume_refused``
+        is set and the hello goes on as a fresh one (PROTOCOL.md §5.12).
         """
         self.name = name
-        answer = await self._hello(Hello(PROTOCOL_VERSION, name, game, room))
+        self._hello_flags = (spectate, presence)
+        answer = await self._hello(
+            Hello(PROTOCOL_VERSION, name, game, room, None, resume, spectate, presence)
+        )
         return await self._follow(answer, game, room)
 
     async def _hello(self, hello: Hello) -> Welcome | Redirect:
@@ -222,8 +258,12 @@ class GameClient:
         await self.send(hello)
         wants_room = hello.game is not None or hello.room is not None or hello.ticket is not None
         welcome: Welcome | None = None
+        self.resumed = self.resume_refused = False
         while True:
             message = await self.recv()
+            if isinstance(message, Error) and message.code == "resume_failed" and welcome is None:
+                self.resume_refused = True
+                continue
             if isinstance(message, Error):
                 raise ServerRefused(message)
             if isinstance(message, Redirect) and welcome is None:
@@ -231,6 +271,9 @@ class GameClient:
             if isinstance(message, Welcome):
                 self.welcome = welcome = message
                 self.room = message.room
+                self.resume_token = message.resume
+                self.resume_url = message.resume_url
+                self.resumed = message.resumed
                 if message.room is not None or not wants_room:
                     return message
             elif welcome is not None:
@@ -256,15 +299,28 @@ class GameClient:
             await self._move(redirect_url(answer.url, self.url))
             self.redirects += 1
             try:
+                spectate, presence = self._hello_flags
                 answer = await self._hello(
-                    Hello(PROTOCOL_VERSION, self.name, None, None, answer.ticket)
+                    Hello(
+                        PROTOCOL_VERSION,
+                        self.name,
+                        None,
+                        None,
+                        answer.ticket,
+                        None,
+                        spectate,
+                        presence,
+                    )
                 )
             except ServerRefused as exc:
                 if exc.code != ErrorCode.BAD_TICKET or started_over or self.url is None:
                     raise
                 started_over, hops = True, 0
                 await self._move(self.url)
-                answer = await self._hello(Hello(PROTOCOL_VERSION, self.name, game, room))
+                spectate, presence = self._hello_flags
+                answer = await self._hello(
+                    Hello(PROTOCOL_VERSION, self.name, game, room, None, None, spectate, presence)
+                )
         return answer
 
     async def _move(self, url: str) -> None:
@@ -279,13 +335,17 @@ class GameClient:
         self.latest_snapshot = None
         self.next_seq = 1  # seq restarts with each room membership (§5.3)
 
-    async def join(self, game: str | None = None, room: str | None = None) -> RoomInfo:
-        """Join a room and wait for ``joined``; raises :class:`ServerRefused` on an error.
+    async def join(
+        self, game: str | None = None, room: str | None = None, *, spectate: bool = False
+    ) -> RoomInfo:
+        """Join (or with ``spectate``, watch) a room and wait for ``joined``; raises
+        :class:`ServerRefused` on an error.
 
         A ``redirect`` (the room is on another worker, §5.11) is followed: the room
         of the new connection's ``welcome`` is returned as if ``joined`` had come.
         """
-        await self.send(Join(game, room))
+        self._hello_flags = (spectate, self._hello_flags[1])
+        await self.send(Join(game, room, spectate))
         while True:
             message = await self.recv()
             if isinstance(message, Error) and message.ref == Join.TYPE:
@@ -399,8 +459,15 @@ async def connect(
     headers: Mapping[str, str] | None = None,
     open_timeout: float = 10.0,
     max_redirects: int = MAX_REDIRECTS,
+    resume: str | None = None,
+    spectate: bool = False,
+    presence: bool = False,
 ) -> AsyncIterator[GameClient]:
     """Open a connection; with ``name``, also say hello (and join ``game``/``room``).
+
+    ``resume``: a ``resume_token`` of an earlier connection: take that player's held
+    seat back (see the module's docstring). ``spectate``: watch ``room`` instead of
+    playing. ``presence``: receive ``event away``/``back`` for others' drops.
 
     ``headers`` go with the upgrade request, e.g. ``{"Authorization": "Bearer …"}``
     for a server with an authenticate hook (which may refuse: websockets'
@@ -425,7 +492,9 @@ async def connect(
         try:
             if name is not None:
                 with trio.fail_after(open_timeout):
-                    await client.hello(name, game, room)
+                    await client.hello(
+                        name, game, room, resume=resume, spectate=spectate, presence=presence
+                    )
             yield client
             await client.close()
         except BaseException:

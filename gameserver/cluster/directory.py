@@ -122,12 +122,26 @@ CLAIM = (
     _PRELUDE
     + """
 -- ARGV: P, ttl, game ('' = none), room ('' = matchmaking), worker, url, seats if created,
---       may create ('1'/'0'), ticket, ticket ttl ms, player, name, user
+--       may create ('1'/'0'), ticket, ticket ttl ms, player, name, user, spectate ('1'/'0')
 local game, want, wid, url = ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 local new_seats, may_create = tonumber(ARGV[7]), ARGV[8] == '1'
 local ticket, ticket_ttl = ARGV[9], tonumber(ARGV[10])
+local spectate = ARGV[14] == '1'
+
+-- A spectator takes no seat: it is told where the room is (a ticket, for another worker).
+local function watch(name, key)
+  local owner = redis.call('HGET', key, 'worker')
+  if owner == wid then return {'here', name, redis.call('HGET', key, 'game'), '0'} end
+  local tkey = P .. ':t:' .. ticket
+  redis.call('HSET', tkey, 'room', name, 'worker', owner, 'game', redis.call('HGET', key, 'game'),
+             'seats', redis.call('HGET', key, 'seats'), 'player', ARGV[11], 'name', ARGV[12],
+             'user', ARGV[13], 'spectate', '1')
+  redis.call('PEXPIRE', tkey, ticket_ttl)
+  return {'there', name, redis.call('HGET', key, 'url'), ticket}
+end
 
 local function seat(name, key)
+  if spectate then return watch(name, key) end
   local seats = tonumber(redis.call('HGET', key, 'seats'))
   if tonumber(redis.call('HGET', key, 'taken')) >= seats then return nil end
   redis.call('HINCRBY', key, 'taken', 1)
@@ -149,6 +163,7 @@ local function seat(name, key)
 end
 
 local function create(name)
+  if spectate then return {'refused', 'no_such_room', 'no room to watch'} end
   if not may_create then
     return {'refused', 'too_many_rooms', 'no more rooms may be opened for you here'}
   end
@@ -198,6 +213,13 @@ redis.call('DEL', tkey)
 local f = {}
 for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
 local key = live(f.room)
+if f.spectate == '1' then
+  -- A spectator's ticket held no seat: the room must still be there, on this worker.
+  if key == nil or redis.call('HGET', key, 'worker') ~= ARGV[4] or f.user ~= ARGV[5] then
+    return {'bad', 'the room to watch is gone, or the ticket is not for here'}
+  end
+  return {'ok', f.room, f.game, f.player, f.name, '1'}
+end
 local reserved = redis.call('ZREM', P .. ':rv:' .. f.room, ARGV[3])
 local why = nil
 if f.worker ~= ARGV[4] then why = 'ticket for another worker'
@@ -222,7 +244,7 @@ elseif reserved == 0 then
   redis.call('HINCRBY', key, 'taken', 1)
   reopen(f.room, key)
 end
-return {'ok', f.room, f.game, f.player, f.name}
+return {'ok', f.room, f.game, f.player, f.name, '0'}
 """
 )
 
@@ -369,6 +391,8 @@ class TicketSeat:
     game: str
     player_id: int
     name: str
+    spectate: bool = False
+    """A spectator's ticket: watch the room, no seat."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -405,7 +429,7 @@ def parse_consume(reply: Sequence[Any]) -> TicketSeat | TicketRefused:
     """Read ``CONSUME``'s answer."""
     kind, *rest = (_text(v) for v in reply)
     if kind == "ok":
-        return TicketSeat(rest[0], rest[1], int(rest[2]), rest[3])
+        return TicketSeat(rest[0], rest[1], int(rest[2]), rest[3], rest[4] == "1")
     if kind == "bad":
         return TicketRefused(rest[0])
     raise ValueError(f"unexpected CONSUME reply {reply!r}")

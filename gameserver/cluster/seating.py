@@ -30,12 +30,18 @@ class SeatRequest:
     """The authenticated user's id, or "": a ticket is bound to it."""
     may_create: bool
     """This connection may still cause a room to be created (its cap, the worker's)."""
+    spectate: bool
+    """Watch the room: no seat is taken, and none is created."""
     resolve: Callable[[SeatOutcome, float], None]
     """Called once with the outcome and the time."""
 
 
 class SeatDirectory(Protocol):
     """What the core needs of a cluster's directory."""
+
+    @property
+    def url(self) -> str:
+        """Where this worker is reached alone (what ``welcome.resume_url`` says)."""
 
     def request_seat(self, request: SeatRequest) -> None:
         """Start resolving ``request``; ``request.resolve`` is called later, exactly once."""

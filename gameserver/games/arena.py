@@ -118,6 +118,12 @@ class Arena(Game):
     def on_leave(self, player: Player) -> None:
         self.avatars.pop(player.id, None)
 
+    def on_disconnect(self, player: Player) -> None:
+        # Stand still while away: the last input would otherwise keep the avatar moving.
+        avatar = self.avatars.get(player.id)
+        if avatar is not None:
+            avatar.dx = avatar.dy = 0.0
+
     def validate_input(self, player: Player, data: Any) -> tuple[float, float]:
         if type(data) is not dict:
             raise InvalidInput("input data must be a map {dx, dy}")

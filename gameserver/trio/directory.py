@@ -147,6 +147,10 @@ class RedisDirectory:
 
     # -- SeatDirectory ----------------------------------------------------------
 
+    @property
+    def url(self) -> str:
+        return self.worker.url
+
     def new_player_id(self) -> int:
         if self.ids.wants_block:
             self._flush_wanted.set()  # the flusher fetches a block
@@ -265,6 +269,7 @@ class RedisDirectory:
                 request.player_id,
                 request.name,
                 request.user,
+                "1" if request.spectate else "0",
             )
         )
         return parse_claim(reply)

@@ -193,7 +193,10 @@ class ClientLink:
                     self.session.peer,
                     ws.send_timeout,
                 )
-            self.session.connection_lost(trio.current_time())
+            # Only a client's own 1000 is a goodbye; any other end may be resumed.
+            received = ws.protocol.close_rcvd
+            clean = received is not None and received.code == CloseCode.NORMAL
+            self.session.connection_lost(trio.current_time(), clean=clean)
             try:
                 self._log_closed()
             finally:

@@ -51,6 +51,7 @@ async def run_room(
             started = trio.current_time()
             if read_now is not None:
                 read_now()  # counted in the tick's duration: it delays the tick
+            core.seats.expire(room, started)  # held seats past the grace: on_leave now
             if room.disposable(started, settings.empty_room_grace):
                 return
             try:
@@ -66,6 +67,7 @@ async def run_room(
             if counters is not None:
                 counters.tick(room.game_name, finished - started)
     finally:
+        core.seats.forget_room(room)
         if counters is not None:
             counters.room_retired(room.inputs_ignored)
         core.rooms.dispose(room)

@@ -38,6 +38,8 @@ from protocol import (
 class FakeDirectory:
     """Records what sessions ask; ids from 1000 on."""
 
+    url = "ws://worker-a:9002/"
+
     def __init__(self) -> None:
         self.requests: list[SeatRequest] = []
         self.freed: Counter[str] = Counter()
@@ -99,7 +101,11 @@ def test_a_hello_waits_for_the_directory_then_is_welcomed_in_the_room() -> None:
     assert isinstance(welcome, Welcome) and welcome.room is not None
     assert welcome.room.name == "arena-7" and session.state is State.IN_ROOM
     assert core.rooms.get("arena-7") is not None
-    session.connection_lost(2.0)
+    session.connection_lost(2.0)  # dropped: the seat is held, still counted
+    assert directory.freed == Counter()
+    room = core.rooms.get("arena-7")
+    assert room is not None
+    core.seats.expire(room, 2.0 + core.settings.reconnect_grace)  # the grace is over
     assert directory.freed == Counter({"arena-7": 1})
 
 
@@ -194,6 +200,6 @@ def test_a_disposed_room_is_reported_to_the_directory() -> None:
     directory.answer(SeatHere("arena-1", "arena", created=True))
     room = core.rooms.get("arena-1")
     assert room is not None
-    session.connection_lost(1.0)
+    session.connection_lost(1.0, clean=True)
     core.rooms.dispose(room)
     assert directory.disposed == ["arena-1"]

@@ -169,6 +169,8 @@ def test_hello_gets_welcome_then_first_ping() -> None:
     core = make_core()
     client = Client(core, now=1.0)
     messages = client.hello("ada", now=1.0)
+    token = messages[0].resume if isinstance(messages[0], Welcome) else None
+    assert isinstance(token, str) and len(token) >= 22  # >= 128 bits in base64
     assert messages == [
         Welcome(
             version=PROTOCOL_VERSION,
@@ -179,6 +181,7 @@ def test_hello_gets_welcome_then_first_ping() -> None:
             limits=core.settings.client_limits(),
             games=("arena", "tiny", "rec"),
             room=None,
+            resume=token,
         ),
         Ping(1),
     ]
@@ -814,8 +817,8 @@ def test_costly_refusals_include_bad_input_and_bad_chat() -> None:
 
 
 def test_connection_lost_leaves_the_room() -> None:
-    """When the connection is gone the player leaves; the others get a leave event."""
-    core = make_core()
+    """With resume off, when the connection is gone the player leaves; the others get a leave."""
+    core = make_core(reconnect_grace=0)
     a = in_room(core, name="ada")
     b = in_room(core, name="bob")
     a.take()
@@ -829,8 +832,8 @@ def test_connection_lost_leaves_the_room() -> None:
 
 
 def test_last_player_lost_marks_room_empty() -> None:
-    """The last player disconnecting starts the room's empty grace at that time."""
-    core = make_core()
+    """The last player disconnecting (resume off) starts the room's empty grace at that time."""
+    core = make_core(reconnect_grace=0)
     a = in_room(core)
     a.session.connection_lost(7.5)
     room = core.rooms.get("arena-1")
@@ -838,8 +841,8 @@ def test_last_player_lost_marks_room_empty() -> None:
 
 
 def test_close_leaves_the_room_at_once() -> None:
-    """A close (here a ping timeout) frees the seat right away, before the socket closes."""
-    core = make_core(ping_timeout=2.0)
+    """A close (ping timeout, resume off) frees the seat at once, before the socket closes."""
+    core = make_core(ping_timeout=2.0, reconnect_grace=0)
     a = in_room(core, name="ada")
     b = in_room(core, name="bob")
     a.take()

@@ -129,3 +129,24 @@ def test_loadtest_through_a_cluster_reports_redirected_joins(tmp_path: Path) -> 
     assert extra["p50"] is not None and extra["p99"] is not None
     assert all(not tally for tally in report["errors"].values()), report["errors"]
     assert "joins redirected" in done.stdout
+
+
+def test_loadtest_drops_connections_and_resumes_them(tmp_path: Path) -> None:
+    """--drop-rate: bots cut their own TCP connections; each gets its seat back in time."""
+    out = tmp_path / "report.json"
+    with running_server("-m", "gameserver", "--max-connections-per-ip", "1000") as (url, _):
+        done = run_loadtest(
+            *("--url", url, "--bots", str(BOTS), "--duration", "3", "--ramp-up", "0.5"),
+            *("--churn", "0", "--drop-rate", "60", "--json", str(out)),
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    conn = report["connections"]
+    assert conn["cut_on_purpose"] > 0
+    assert conn["resumed"] == conn["cut_on_purpose"] and conn["resume_failed"] == 0
+    assert conn["failed"] == 0
+    resume = report["latency_ms"]["resume"]
+    assert resume["count"] == conn["resumed"]
+    _check_summary("resume", resume)
+    assert all(not tally for tally in report["errors"].values()), report["errors"]
+    assert "resume after a drop" in done.stdout

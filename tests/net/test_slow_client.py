@@ -67,8 +67,15 @@ async def test_non_reading_client_is_evicted_while_others_keep_every_snapshot(
     caplog.set_level(logging.WARNING, logger="gameserver.trio.sender")
     games = GameRegistry()
     games.register(Hoard)
+    # reconnect_grace 0: the eviction is a leave at once, which the watchers wait for
+    # (with resume on, the evicted player's seat would be held for a resume).
     server = await start_server(
-        games, tick_rate=30, snapshot_rate=30, send_timeout=0.5, ping_timeout=9.0
+        games,
+        tick_rate=30,
+        snapshot_rate=30,
+        send_timeout=0.5,
+        ping_timeout=9.0,
+        reconnect_grace=0,
     )
     slow = trio.socket.socket()
     slow.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)

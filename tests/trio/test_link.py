@@ -306,8 +306,9 @@ async def test_abort_close_drops_frames_held_in_the_outbox(
 async def test_connection_end_leaves_the_room(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """When one client's connection ends, the session leaves and the other member sees it."""
-    core = make_core()
+    """With resume off, when one client's connection ends the session leaves and the other
+    member sees it (with resume on the seat is held: tests/trio/test_held_seats.py)."""
+    core = make_core(reconnect_grace=0)
     ann, bob = start(nursery, core), start(nursery, core)
     await ann.hello(game="arena", room="r1")
     await bob.hello(game="arena", room="r1")
@@ -331,8 +332,9 @@ async def test_connection_end_leaves_the_room(
 async def test_stuck_peer_is_evicted_and_leaves(
     nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
 ) -> None:
-    """A peer that stops reading is dropped send_timeout after the stuck write, then leaves."""
-    core = make_core(send_timeout=1.0, ping_interval=100.0)
+    """A peer that stops reading is dropped send_timeout after the stuck write, then leaves
+    (resume off; with it on, its seat would be held)."""
+    core = make_core(send_timeout=1.0, ping_interval=100.0, reconnect_grace=0)
     client = start(nursery, core, lockstep=True)
     await client.hello(game="arena", room="r1")
     await trio.sleep(2.0)

@@ -1,0 +1,41 @@
+"""A server for the browser's resume test: arena, where the first player of a room starts
+with 7 points (everyone else with 0), so "the same score after the resume" is a score
+no fresh player could have. Run as ``python -m tests.browser.head_start_server``; prints
+its ws:// URL like ``python -m gameserver`` does and serves until killed.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from gameserver.game import GameRegistry, Player
+from gameserver.games.arena import Arena
+from gameserver.settings import Settings
+from gameserver.trio import serve_game
+
+HEAD_START = 7
+
+
+class HeadStartArena(Arena):
+    """The reference game with a head start for a room's first player."""
+
+    name = "arena"
+
+    def on_join(self, player: Player) -> None:
+        super().on_join(player)
+        if len(self.avatars) == 1:
+            self.avatars[player.id].score = HEAD_START
+
+
+async def main() -> None:
+    games = GameRegistry()
+    games.register(HeadStartArena)
+    settings = Settings(port=0, log_level="WARNING")
+    async with trio.open_nursery() as nursery:
+        server = await nursery.start(serve_game, settings, games)
+        print(f"head-start arena listening on {server.url}", flush=True)
+        await trio.sleep_forever()
+
+
+if __name__ == "__main__":
+    trio.run(main)
