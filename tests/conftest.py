@@ -26,3 +26,14 @@ def redis_server() -> Iterator[RedisServer]:
 @pytest.fixture
 def redis_prefix() -> str:
     return f"test{next(_prefixes)}"
+
+
+@pytest.fixture
+def redis_for_module(
+    redis_server: RedisServer, redis_prefix: str, request: pytest.FixtureRequest
+) -> Iterator[None]:
+    """Point the test module's ``REDIS`` and ``REDIS_PREFIX`` at the session's server and
+    a prefix of the test's own (for modules whose helpers build worker command lines)."""
+    module = request.module
+    module.REDIS, module.REDIS_PREFIX = redis_server.url, redis_prefix
+    yield

@@ -2,7 +2,9 @@
 
 The Python client and the Node client written from PROTOCOL.md follow the
 redirect to the worker that holds the room, keep their player id across a
-lobby join's hop, and play there. (The browser page: tests/browser/test_cluster_page.py.)
+lobby join's hop, and play there; a spectator is redirected without taking a
+seat; a dropped player resumes at the worker ``welcome.resume_url`` names.
+(The browser page: tests/browser/test_cluster_page.py.)
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from clients.python import connect
 from protocol import Snapshot
 from tests.cluster.conftest import Cluster
 from tests.net.test_node_client import node, run_spec_client, summary_of
+from tests.net.test_resume import cut
 
 from .test_cluster_net import url_of
 
@@ -53,3 +56,40 @@ async def test_the_node_client_follows_a_redirect(cluster: Cluster, node: str) -
     async with connect(url_of(first), "ada", game="arena"):
         summary = summary_of(*await run_spec_client(node, url_of(second), "node-hop"))
     assert summary["redirects"] == 1, summary
+
+
+async def test_a_spectator_is_redirected_to_watch_without_a_seat(cluster: Cluster) -> None:
+    first, second = await cluster.start(2)
+    async with (
+        connect(url_of(first), "ada", game="arena", room="duel"),
+        connect(url_of(second), "eve", room="duel", spectate=True) as eve,
+    ):
+        assert eve.redirects == 1
+        assert eve.room is not None and eve.room.name == "duel"
+        assert eve.resume_token is None  # a spectator holds no seat to take back
+        with trio.fail_after(5):
+            while not isinstance(await eve.recv(), Snapshot):
+                pass
+        directory = first.directory
+        assert directory is not None
+        taken = await directory.client.hget(f"{cluster.prefix}:r:duel", "taken")
+        assert taken == "1"  # ada's seat only
+        room = first.core.rooms.get("duel")
+        assert room is not None and len(room.seats) == 1
+
+
+async def test_a_dropped_player_resumes_at_the_worker_holding_the_seat(cluster: Cluster) -> None:
+    first, second = await cluster.start(2)
+    async with connect(url_of(first), "ada", game="arena", room="duel"):
+        async with connect(url_of(second), "bob", room="duel") as bob:
+            token, resume_url, player = bob.resume_token, bob.resume_url, bob.player_id
+            assert token is not None
+            assert resume_url == url_of(first)  # the worker holding the seat, not second
+            await cut(bob)
+        # Through the other worker the token means nothing...
+        async with connect(url_of(second), "bob", resume=token) as wrong:
+            assert wrong.resume_refused and not wrong.resumed
+        # ...at the worker the welcome named, the seat comes back.
+        async with connect(resume_url, "bob", resume=token) as back:
+            assert back.resumed and back.player_id == player
+            assert back.room is not None and back.room.name == "duel"

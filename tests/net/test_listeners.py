@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterator
 
 import pytest
 import trio
@@ -13,23 +12,14 @@ import trio.testing
 from gameserver import Settings
 from gameserver.config import ConfigError
 from gameserver.trio.listeners import open_listeners
-from tests.redis_server import RedisServer
 
 from .conftest import FAST, StartServer, free_ports, hello, raw_ws
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.usefixtures("redis_for_module")]
 
 REDIS = "redis://127.0.0.1:1/0"
-"""Replaced for each test by the session's real redis-server (``use_real_redis``)."""
+"""Replaced for each test by the session's real redis-server (``redis_for_module``)."""
 REDIS_PREFIX = "gameserver"
-
-
-@pytest.fixture(autouse=True)
-def use_real_redis(redis_server: RedisServer, redis_prefix: str) -> Iterator[None]:
-    """Workers reach a real Redis, each test under its own key prefix."""
-    global REDIS, REDIS_PREFIX
-    REDIS, REDIS_PREFIX = redis_server.url, redis_prefix
-    yield
 
 
 """A directory URL nothing connects to yet: these tests are about listening."""

@@ -15,7 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,26 +25,18 @@ import pytest
 import trio
 
 from protocol import CloseCode, Welcome, decode_server_message
-from tests.redis_server import RedisServer, eventually
+from tests.redis_server import eventually
 
 from .conftest import free_ports, get_request, hello, http_exchange, raw_ws, read_until_closed
 
-pytestmark = pytest.mark.network
+pytestmark = [pytest.mark.network, pytest.mark.usefixtures("redis_for_module")]
 
 ROOT = Path(__file__).resolve().parents[2]
 COMMAND = [sys.executable, "-m", "gameserver"]
 SHUTDOWN_TIMEOUT = 1.0
 REDIS = "redis://127.0.0.1:1/0"
-"""Replaced for each test by the session's real redis-server (``use_real_redis``)."""
+"""Replaced for each test by the session's real redis-server (``redis_for_module``)."""
 REDIS_PREFIX = "gameserver"
-
-
-@pytest.fixture(autouse=True)
-def use_real_redis(redis_server: RedisServer, redis_prefix: str) -> Iterator[None]:
-    """Workers reach a real Redis, each test under its own key prefix."""
-    global REDIS, REDIS_PREFIX
-    REDIS, REDIS_PREFIX = redis_server.url, redis_prefix
-    yield
 
 
 """Nothing listens there: the workers do not talk to Redis yet (the directory will)."""
