@@ -12,6 +12,7 @@ from collections.abc import Callable
 from .cluster.seating import SeatDirectory
 from .counters import Counters
 from .game import GameRegistry
+from .ratelimit import BucketsByKey
 from .room import Room
 from .rooms import RoomRegistry
 from .seats import SeatKeeper
@@ -41,11 +42,16 @@ class ServerCore:
         self.counters: Counters | None = Counters() if settings.metrics else None
         """Traffic totals for /metrics; None when ``settings.metrics`` is off."""
         self.directory: SeatDirectory | None = None
+        self.directory_joins: BucketsByKey | None = None
+        """Each IP address's budget of joins through the directory (with a directory)."""
         """The cluster's room directory; None on a lone server (rooms are all local)."""
 
     def attach_directory(self, directory: SeatDirectory) -> None:
         """Find rooms, seats and player ids through a cluster's directory from now on."""
         self.directory = directory
+        self.directory_joins = BucketsByKey(
+            self.settings.directory_joins_per_ip, self.settings.directory_join_burst
+        )
         self.rooms.on_disposed = directory.room_disposed
         self.seats.on_seat_freed = directory.seat_freed
 

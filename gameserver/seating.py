@@ -210,7 +210,18 @@ class Seating:
         spectate: bool = False,
     ) -> None:
         directory = self.core.directory
-        assert directory is not None
+        budget = self.core.directory_joins
+        assert directory is not None and budget is not None
+        address = self.peer.partition("#")[0]
+        if ticket is None and not budget.take(address, self._now):
+            # Every such join may hold a seat for ticket_ttl: one address must not
+            # squat a room or flood Redis. A redirect's ticket is not counted again.
+            refusal = JoinRefused(ErrorCode.RATE_LIMITED, "too many joins from your address")
+            if ref == Hello.TYPE:
+                self._welcome(None, refusal, self._now)  # welcome, then the error (§5.1)
+            else:
+                self._refuse(refusal.code, refusal.detail, ref)
+            return
         self._seat_pending = ref
         self._seat_spectate = spectate
         identity = self.player.identity

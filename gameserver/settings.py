@@ -176,6 +176,13 @@ class Settings:
     """Seconds a redirect's seat ticket (and the seat it reserves) stays valid."""
     redis_timeout: float = 2.0
     """Seconds one directory request may take; then ``directory_unavailable``."""
+    directory_joins_per_ip: float = 5.0
+    """Joins per second one IP address may send through the directory (each may hold a
+    seat behind a ticket for ``ticket_ttl``): keeps one address from squatting a room's
+    seats or flooding Redis; past it ``rate_limited``."""
+    directory_join_burst: int = 50
+    """Joins one IP address may send through the directory at once (a room's worth, for
+    players behind one NAT). Raise both for load tests from one machine."""
 
     # -- process --------------------------------------------------------------
     shutdown_timeout: float = 3.0
@@ -270,14 +277,14 @@ _POSITIVE = (
     "auth_timeout",
     "close_timeout", "messages_per_second", "frames_per_second", "keepalive_interval",
     "keepalive_timeout", "shutdown_timeout", "empty_room_grace", "chat_per_second",
-    "heartbeat_interval", "ticket_ttl", "redis_timeout",
+    "heartbeat_interval", "ticket_ttl", "redis_timeout", "directory_joins_per_ip",
 )  # fmt: skip
 _AT_LEAST_ONE = (
     "message_burst", "flood_close_after", "bad_messages_allowed", "max_chat_chars",
     "input_queue_depth", "max_input_seq_gap", "event_queue_depth", "max_rooms",
     "max_connections", "max_connections_per_ip", "frame_burst", "max_fragments",
     "max_send_backlog_bytes", "max_request_header_bytes", "chat_burst",
-    "rooms_created_per_connection", "max_pending_handshakes",
+    "rooms_created_per_connection", "max_pending_handshakes", "directory_join_burst",
 )  # fmt: skip
 """Settings a zero would break (a token bucket of size 0 refuses everything)."""
 

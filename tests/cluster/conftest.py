@@ -26,6 +26,7 @@ def cluster_settings(url: str, prefix: str, **overrides: Any) -> Settings:
         "heartbeat_interval": 0.5,
         "redis_timeout": 1.0,
         "max_connections_per_ip": 1000,
+        "directory_join_burst": 1000,
     }
     return Settings(**{**base, **overrides})
 

@@ -203,3 +203,30 @@ def test_a_disposed_room_is_reported_to_the_directory() -> None:
     session.connection_lost(1.0, clean=True)
     core.rooms.dispose(room)
     assert directory.disposed == ["arena-1"]
+
+
+def test_one_address_has_a_budget_of_directory_joins() -> None:
+    core = ServerCore(
+        Settings(directory_joins_per_ip=1.0, directory_join_burst=2), default_games(), epoch=0.0
+    )
+    directory = FakeDirectory()
+    core.attach_directory(directory)
+    outboxes = []
+    for _ in range(3):  # three connections from one address, each asking for a room
+        outbox = Outbox(64)
+        outboxes.append(outbox)
+        Session(core, outbox, 0.0, "10.0.0.1#1").receive_bytes(
+            encode(Hello(PROTOCOL_VERSION, "ada", room="duel", game="arena")), 0.5
+        )
+    assert len(directory.requests) == 2
+    welcome, error = sent(outboxes[2])[:2]
+    assert isinstance(welcome, Welcome) and welcome.room is None
+    assert isinstance(error, Error) and error.code == "rate_limited" and error.ref == "hello"
+    # Another address has its own budget; a redirect's ticket costs nothing.
+    Session(core, Outbox(64), 0.0, "10.0.0.2#9").receive_bytes(
+        encode(Hello(PROTOCOL_VERSION, "bob", game="arena")), 0.5
+    )
+    Session(core, Outbox(64), 0.0, "10.0.0.1#7").receive_bytes(
+        encode(Hello(PROTOCOL_VERSION, "ada", ticket="T" * 22)), 0.5
+    )
+    assert len(directory.requests) == 4
