@@ -36,7 +36,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import CLOSED, OPEN, Protocol
 
 from ..ratelimit import TokenBucket
-from .admission import FrameAdmission, single_masked_binary_frame
+from .admission import FrameAdmission, take_masked_binary_frames
 from .arrival import TIMESTAMP_SPACE, arrival_time, enable_timestamps, stdlib_socket
 from .framing import binary_frame_header, parser_between_frames
 from .poller import ReadPoller
@@ -395,12 +395,15 @@ class WsConnection:
     def receive(self, data: bytes | bytearray) -> None:
         """Feed bytes read from the peer (``b""``: end of stream) and handle what they complete."""
         protocol = self.protocol
-        payload = single_masked_binary_frame(data, protocol, self._between_frames)
-        if payload is not None:
-            self.bytes_in += len(data)
-            self._on_message_frame(Opcode.BINARY, payload)
-            self._after_read(data)
-            return
+        payloads, rest = take_masked_binary_frames(data, protocol, self._between_frames)
+        if payloads:
+            self.bytes_in += len(data) - len(rest)
+            for payload in payloads:
+                self._on_message_frame(Opcode.BINARY, payload)
+            if not rest:
+                self._after_read(data)
+                return
+            data = rest  # what follows the run of plain frames goes to the parser
         # Frames parsed from this read before a protocol error or a close frame are
         # still delivered; nothing is once the connection was closing before it.
         accepting = protocol.state is OPEN

@@ -14,7 +14,7 @@ from gameserver.trio.admission import (
     FrameAdmission,
     MessageAssembler,
     TooManyFragments,
-    single_masked_binary_frame,
+    take_masked_binary_frames,
 )
 from protocol import CloseCode
 
@@ -51,25 +51,64 @@ def test_too_many_fragments_is_refused_1009() -> None:
     assert admission.failure == (CloseCode.MESSAGE_TOO_BIG, "too many fragments")
 
 
-@given(st.binary(max_size=200))
-def test_the_fast_path_reads_what_websockets_reads(payload: bytes) -> None:
+def client_frames(specs: list[tuple[str, bytes]]) -> bytes:
+    """What a client sends for ``specs``: binary messages, pings, text, fragments."""
     client = Protocol(Side.CLIENT, state=OPEN)
-    client.send_binary(payload)
-    (wire,) = client.data_to_send()
+    for kind, payload in specs:
+        if kind == "binary":
+            client.send_binary(payload)
+        elif kind == "ping":
+            client.send_ping(payload[:125])
+        elif kind == "text":
+            client.send_text(payload.hex().encode())
+        else:  # a message in two fragments
+            client.send_binary(payload[:1], fin=False)
+            client.send_continuation(payload[1:], fin=True)
+    return b"".join(client.data_to_send())
+
+
+def messages_through(server: Protocol, data: bytes) -> list[tuple[Opcode, bytes]]:
+    server.receive_data(data)
+    assembler = MessageAssembler()
+    out = []
+    for event in server.events_received():
+        if isinstance(event, Frame) and event.opcode in (Opcode.BINARY, Opcode.TEXT, Opcode.CONT):
+            message = assembler.add(event.opcode, event.data, event.fin)
+            if message is not None:
+                out.append(message)
+    return out
+
+
+frame_specs = st.lists(
+    st.tuples(
+        st.sampled_from(["binary", "binary", "binary", "ping", "text", "fragments"]),
+        st.binary(max_size=200),
+    ),
+    max_size=8,
+)
+
+
+@given(frame_specs)
+def test_the_fast_path_reads_what_websockets_reads(specs: list[tuple[str, bytes]]) -> None:
+    wire = client_frames(specs)
+    reference = messages_through(Protocol(Side.SERVER, state=OPEN), wire)
     server = Protocol(Side.SERVER, state=OPEN)
-    fast = single_masked_binary_frame(wire, server, between_frames=True)
-    if len(payload) >= 126:
-        assert fast is None  # longer headers go through the parser
-        return
-    server.receive_data(wire)
-    (frame,) = server.events_received()
-    assert isinstance(frame, Frame) and fast == frame.data
+    payloads, rest = take_masked_binary_frames(wire, server, between_frames=True)
+    fast = [(Opcode.BINARY, p) for p in payloads] + messages_through(server, bytes(rest))
+    assert fast == reference
+
+
+def test_the_fast_path_takes_a_run_of_inputs_and_leaves_the_rest() -> None:
+    wire = client_frames([("binary", b"a"), ("binary", b"bb"), ("ping", b"p"), ("binary", b"c")])
+    server = Protocol(Side.SERVER, state=OPEN)
+    payloads, rest = take_masked_binary_frames(wire, server, between_frames=True)
+    assert payloads == [b"a", b"bb"]
+    assert rest == wire[len(client_frames([("binary", b"a"), ("binary", b"bb")])) :]
 
 
 def test_the_fast_path_never_runs_mid_frame() -> None:
-    client = Protocol(Side.CLIENT, state=OPEN)
-    client.send_binary(b"input")
-    (wire,) = client.data_to_send()
+    wire = client_frames([("binary", b"input")])
     server = Protocol(Side.SERVER, state=OPEN)
-    assert single_masked_binary_frame(wire, server, between_frames=False) is None
-    assert single_masked_binary_frame(wire[:-1], server, between_frames=True) is None
+    assert take_masked_binary_frames(wire, server, between_frames=False) == ([], wire)
+    # A frame cut by the read is left whole to the parser.
+    assert take_masked_binary_frames(wire[:-1], server, between_frames=True) == ([], wire[:-1])
