@@ -282,6 +282,10 @@ class Bot:
                 return "reconnect"
             m.count("connect_failures")
             m.error("connect_failures", failure_kind(exc))
+            if stage == "connect" and url != s.url:
+                # The worker holding the seat is gone: resume through the bots' URL
+                # (at worst resume_failed and a fresh seat); the token is still held.
+                self._resume.url = None
             return "failed"
         except ServerRefused as exc:
             m.count("connect_failures")

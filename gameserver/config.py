@@ -47,7 +47,11 @@ AUTO = "auto"
 
 
 def cpu_workers() -> int:
-    return os.cpu_count() or 1
+    """The CPUs this process may run on (its affinity, as a container's limit sets it)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def parse_text(kind: str, text: str, name: str = "") -> Any:

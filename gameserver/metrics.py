@@ -24,6 +24,7 @@ from prometheus_client.registry import Collector
 
 from .counters import Buckets, Counters
 from .room import Room
+from .seats import SeatKeeper
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 """The Prometheus text exposition format."""
@@ -37,6 +38,10 @@ class Sources:
     rooms: Callable[[], Iterable[Room]]
     games: Callable[[], Iterable[str]]
     connections: Callable[[], int]
+    seats: SeatKeeper | None = None
+    """Held seats and resumes (issue: seats outlive connections)."""
+    directory_up: Callable[[], bool] | None = None
+    """On a cluster: whether this worker's last exchange with Redis worked."""
 
 
 def _histogram(name: str, doc: str, label: str | None = None) -> HistogramMetricFamily:
@@ -153,6 +158,12 @@ class GameCollector(Collector):
             room_count.add_metric([game], alive)
         yield players
         yield room_count
+        spectators = GaugeMetricFamily(
+            "gameserver_spectators", "Spectators watching rooms (they hold no seat)."
+        )
+        spectators.add_metric([], sum(len(room.spectators) for room in rooms))
+        yield spectators
+        yield from self._seats_and_directory()
 
         ticks = _histogram(
             "gameserver_tick_duration_seconds",
@@ -173,6 +184,31 @@ class GameCollector(Collector):
         size = _histogram("gameserver_snapshot_bytes", "Size of each snapshot message sent.")
         _add_buckets(size, snapshots)
         yield size
+
+    def _seats_and_directory(self) -> Iterator[Metric]:
+        seats = self.sources.seats
+        if seats is not None:
+            held = GaugeMetricFamily(
+                "gameserver_seats_held",
+                "Seats of dropped players held for a resume (within reconnect_grace); "
+                "counted in gameserver_players too.",
+            )
+            held.add_metric([], seats.held_count())
+            yield held
+            yield _counter(
+                "gameserver_resumes",
+                "Held seats by outcome: resumed (taken back), failed (a resume token that "
+                "named no held seat), expired (not back within reconnect_grace).",
+                "outcome",
+                {"resumed": seats.resumed, "failed": seats.failed, "expired": seats.expired},
+            )
+        if self.sources.directory_up is not None:
+            up = GaugeMetricFamily(
+                "gameserver_directory_up",
+                "1 while this worker's last exchange with the cluster's Redis worked.",
+            )
+            up.add_metric([], 1 if self.sources.directory_up() else 0)
+            yield up
 
 
 class ServerMetrics:

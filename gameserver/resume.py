@@ -58,7 +58,12 @@ def resume_seat(session: Session, token: str, now: float) -> bool:
         if info is None:  # the seat went meanwhile (cannot happen within one call)
             session.room = None
             session.state = State.LOBBY
-    log.info("%s: resumed%s", session.peer, f" in room {room.name}" if info and room else "")
+    log.info(
+        "%s: resumed%s",
+        session.peer,
+        f" in room {room.name}" if info and room else "",
+        extra={"peer": session.peer, "event": "resumed", "room": room.name if room else None},
+    )
     session.send_welcome(info, now, session.core.seats.issue(session), resumed=True)
     if info is not None and room is not None and was_away:
         room.announce_back(player)

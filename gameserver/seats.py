@@ -189,6 +189,12 @@ class SeatKeeper:
                 self._forget(player_id)
                 self.expired += 1
                 room.remove(player_id, now)
+                peer = f"#{player_id}"
+                log.info(
+                    "%s: left (not back within the grace)",
+                    peer,
+                    extra={"peer": peer, "event": "left", "room": room.name, "held": True},
+                )
                 if self.on_seat_freed is not None:
                     self.on_seat_freed(room.name)
 

@@ -308,6 +308,10 @@ class Session(Seating):
                 self.close(CloseCode.POLICY_VIOLATION, "hello required")
                 return
             self._on_hello(message, now)
+        elif self._seat_pending == Hello.TYPE:
+            # The welcome waits for a cluster's directory: nothing is answered before
+            # it, so that the welcome comes first as on a lone server (§5.1, §5.11).
+            self.messages_dropped += 1
         elif isinstance(message, Input):
             self._on_input(message)
         elif isinstance(message, Pong):

@@ -218,8 +218,15 @@ class Settings:
             raise ValueError("workers > 1 needs redis (a redis:// URL for the room directory)")
         if self.redis is not None and not self.redis.startswith(("redis://", "rediss://")):
             raise ValueError("redis must be a redis:// or rediss:// URL")
-        if self.public_url is not None and not self.public_url.startswith(("ws://", "wss://")):
-            raise ValueError("public_url must be a ws:// or wss:// URL")
+        if self.public_url is not None:
+            if not self.public_url.startswith(("ws://", "wss://")):
+                raise ValueError("public_url must be a ws:// or wss:// URL")
+            if len(self.public_url) > 400:
+                raise ValueError("public_url must be at most 400 characters")
+            if self.workers > 1 and not {"{index}", "{port}"} & set(_placeholders(self.public_url)):
+                raise ValueError(
+                    "public_url with workers > 1 needs {index} or {port}: each worker's own URL"
+                )
         if not 0 <= self.worker_port_base <= 65535:
             raise ValueError("worker_port_base must be 0..65535")
         if self.max_catch_up_ticks < 0:
@@ -287,6 +294,10 @@ _AT_LEAST_ONE = (
     "rooms_created_per_connection", "max_pending_handshakes", "directory_join_burst",
 )  # fmt: skip
 """Settings a zero would break (a token bucket of size 0 refuses everything)."""
+
+
+def _placeholders(text: str) -> list[str]:
+    return [part for part in ("{index}", "{port}") if part in text]
 
 
 def setting_docs() -> dict[str, str]:

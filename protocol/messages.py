@@ -93,6 +93,10 @@ class Hello:
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> Hello:
         t = cls.TYPE
+        if d.get("resume") is not None and d.get("ticket") is not None:
+            raise ProtocolError(
+                ErrorCode.BAD_MESSAGE, "hello: resume and ticket do not go together", ref=t
+            )
         return cls(
             version=get_int(d, t, "version", 0, UINT32_MAX),
             name=_name(d, t, "name"),

@@ -85,6 +85,10 @@ function boot() {
     } else if (old.resumeToken) {
       retry.token = old.resumeToken; // welcomed, then dropped again: the newest token
       retry.url = old.resumeUrl;
+    } else if (old.welcome === null) {
+      // The worker that held the seat did not answer (gone with its host): try the
+      // page's own server, where the worst is resume_failed and a fresh seat.
+      retry.url = null;
     }
     if (now >= retry.until) {
       retry = null;

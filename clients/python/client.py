@@ -10,13 +10,15 @@ Usage::
                 ...
 
 Resume after a dropped connection (PROTOCOL.md §5.12): keep ``client.resume_token``
-(the newest ``welcome.resume``) and, when the connection drops, open a new one with
-``connect(url, name, resume=token)``: ``client.resumed`` tells whether the seat came
+(the newest ``welcome.resume``) and ``client.resume_url``, and when the connection
+drops open a new one with ``connect(client.resume_url or url, name, resume=token)``
+(on a cluster the URL names the worker holding the seat; a lone server gives none):
+``client.resumed`` tells whether the seat came
 back (same ``player_id``, room and score; continue ``next_seq``) or the server
 answered ``resume_failed`` and made a fresh player (who joined ``game``/``room``)::
 
-    token = client.resume_token                            # before the drop
-    async with connect(url, "ada", game="arena", resume=token) as client:
+    token, where = client.resume_token, client.resume_url or url   # before the drop
+    async with connect(where, "ada", game="arena", resume=token) as client:
         ...   # next_seq follows the seat's numbering from the first snapshot's ack
 
 Built on the same ``protocol`` codec as the server and ``websockets.trio``.
@@ -272,7 +274,12 @@ class GameClient:
                 self.welcome = welcome = message
                 self.room = message.room
                 self.resume_token = message.resume
-                self.resume_url = message.resume_url
+                # With the first URL's query (?token=...), as a redirect's URL gets it.
+                self.resume_url = (
+                    None
+                    if message.resume_url is None
+                    else redirect_url(message.resume_url, self.url)
+                )
                 self.resumed = message.resumed
                 if message.room is not None or not wants_room:
                     return message

@@ -215,7 +215,8 @@ for i = 1, #fields, 2 do f[fields[i]] = fields[i + 1] end
 local key = live(f.room)
 if f.spectate == '1' then
   -- A spectator's ticket held no seat: the room must still be there, on this worker.
-  if key == nil or redis.call('HGET', key, 'worker') ~= ARGV[4] or f.user ~= ARGV[5] then
+  if key == nil or redis.call('HGET', key, 'worker') ~= ARGV[4] or f.user ~= ARGV[5]
+     or (ARGV[7] ~= '' and ARGV[7] ~= f.room) then
     return {'bad', 'the room to watch is gone, or the ticket is not for here'}
   end
   return {'ok', f.room, f.game, f.player, f.name, '1'}
@@ -288,9 +289,22 @@ REFRESH = (
 -- to what this worker holds (a Redis restarted empty must not hand them out again).
 -- Answers the rooms whose record is gone or another worker's (to register again).
 local wid = ARGV[3]
+local mine = cjson.decode(ARGV[4]).url
 redis.call('SET', P .. ':w:' .. wid, ARGV[4], 'PX', TTL)
 local workers = P .. ':workers'
 redis.call('ZREMRANGEBYSCORE', workers, '-inf', now)
+-- Another id at this worker's URL is the dead predecessor this one replaced (same
+-- host, index and port): its presence goes now, and its rooms with it (live()), so
+-- nobody is sent here for a room this process does not have.
+for _, other in ipairs(redis.call('ZRANGE', workers, 0, -1)) do
+  if other ~= wid and mine then
+    local doc = redis.call('GET', P .. ':w:' .. other)
+    if doc and cjson.decode(doc).url == mine then
+      redis.call('DEL', P .. ':w:' .. other)
+      redis.call('ZREM', workers, other)
+    end
+  end
+end
 redis.call('ZADD', workers, now + TTL, wid)
 redis.call('PEXPIRE', workers, TTL)
 raise(P .. ':seq:player', tonumber(ARGV[5]))

@@ -107,6 +107,12 @@ class RunningServer:
                     rooms=lambda: core.rooms,
                     games=lambda: core.games,
                     connections=lambda: self.counter.total,
+                    seats=core.seats,
+                    directory_up=(
+                        (lambda: self.directory is not None and self.directory.available)
+                        if core.settings.clustered
+                        else None
+                    ),
                 )
             )
             self.front.metrics = self.metrics.render

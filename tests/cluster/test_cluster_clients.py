@@ -10,10 +10,13 @@ seat; a dropped player resumes at the worker ``welcome.resume_url`` names.
 from __future__ import annotations
 
 import trio
+from prometheus_client.parser import text_string_to_metric_families
 
 from clients.python import connect
+from gameserver.trio import RunningServer
 from protocol import Snapshot
 from tests.cluster.conftest import Cluster
+from tests.net.conftest import get_request, http_exchange
 from tests.net.test_node_client import node, run_spec_client, summary_of
 from tests.net.test_resume import cut
 
@@ -93,3 +96,18 @@ async def test_a_dropped_player_resumes_at_the_worker_holding_the_seat(cluster: 
         async with connect(resume_url, "bob", resume=token) as back:
             assert back.resumed and back.player_id == player
             assert back.room is not None and back.room.name == "duel"
+    # What an operator sees: the resume on the first worker, the refusal on the second.
+    first_metrics, second_metrics = await scrape(first), await scrape(second)
+    assert first_metrics[("gameserver_resumes_total", ("resumed",))] == 1
+    assert second_metrics[("gameserver_resumes_total", ("failed",))] == 1
+    assert first_metrics[("gameserver_directory_up", ())] == 1
+
+
+async def scrape(server: RunningServer) -> dict[tuple[str, tuple[str, ...]], float]:
+    """The worker's /metrics, parsed by prometheus-client's own parser."""
+    response = await http_exchange(server.port, get_request(server.port, "/metrics"))
+    samples = {}
+    for family in text_string_to_metric_families(response.body.decode()):
+        for sample in family.samples:
+            samples[(sample.name, tuple(sample.labels.values()))] = sample.value
+    return samples

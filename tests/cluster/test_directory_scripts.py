@@ -296,6 +296,18 @@ async def test_the_rooms_of_a_worker_without_presence_are_forgotten(scripts: Scr
     assert (await scripts.room("gone"))["worker"] == "w2"
 
 
+async def test_a_restarted_worker_retires_its_dead_predecessor(scripts: Scripts) -> None:
+    """Same host, index and port, a new id: the old id's presence and rooms go at once,
+    not three heartbeats later (players would be sent to a URL that has no such room)."""
+    url_doc = '{"url": "ws://host:9002/"}'
+    await scripts.run(scripts.refresh_script, "old", url_doc, 0, "1")  # its presence
+    await scripts.claim("old", room="r")
+    await scripts.run(scripts.refresh_script, "new", url_doc, 0, "1")
+    assert await scripts.client.exists([f"{scripts.prefix}:w:old"]) == 0
+    # The room of the dead one is forgotten: asking for it opens a new one.
+    assert await scripts.claim("new", room="r") == SeatHere("r", "arena", created=True)
+
+
 async def test_counters_are_raised_to_what_workers_hold(scripts: Scripts) -> None:
     await scripts.claim("w1", seats=1)  # arena-1, full
     await scripts.client.delete(

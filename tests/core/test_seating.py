@@ -21,6 +21,7 @@ from gameserver.session import Session, State
 from gameserver.settings import Settings
 from protocol import (
     PROTOCOL_VERSION,
+    Chat,
     CloseCode,
     Error,
     ErrorCode,
@@ -138,6 +139,17 @@ def test_a_good_ticket_seats_the_player_under_its_first_id() -> None:
     assert session.player.id == 42 and session.peer == "peer#42"
 
 
+def test_nothing_is_answered_before_a_pending_welcome() -> None:
+    session, outbox, directory, _ = make()
+    hello(session, game="arena")
+    session.receive_bytes(encode(Join(room="other")), 0.6)
+    session.receive_bytes(encode(Chat("hi")), 0.6)
+    assert sent(outbox) == []
+    directory.answer(SeatHere("arena-1", "arena", created=True))
+    assert isinstance(sent(outbox)[0], Welcome)
+    assert len(directory.requests) == 0  # the join was not asked
+
+
 def test_a_bad_ticket_is_an_error_and_the_hello_may_come_again() -> None:
     session, outbox, directory, _ = make()
     hello(session, ticket="forged")
@@ -230,3 +242,11 @@ def test_one_address_has_a_budget_of_directory_joins() -> None:
         encode(Hello(PROTOCOL_VERSION, "ada", ticket="T" * 22)), 0.5
     )
     assert len(directory.requests) == 4
+
+
+def test_resume_and_ticket_together_is_a_bad_message() -> None:
+    session, outbox, directory, _ = make()
+    hello(session, ticket="T" * 22, resume="R" * 43)
+    (error,) = sent(outbox)
+    assert isinstance(error, Error) and error.code == "bad_message" and error.ref == "hello"
+    assert session.state is State.AWAIT_HELLO and directory.requests == []
