@@ -196,7 +196,12 @@ class Settings:
         if not 1 <= self.tick_rate <= 1000:
             raise ValueError("tick_rate must be 1..1000")
         if not 1 <= self.snapshot_rate <= self.tick_rate:
-            raise ValueError("snapshot_rate must be 1..tick_rate")
+            raise ValueError(
+                f"snapshot_rate ({self.snapshot_rate}) must be 1..tick_rate ({self.tick_rate}):"
+                " set snapshot_rate too when you lower tick_rate"
+            )
+        if not 0 <= self.port <= 65535:
+            raise ValueError("port must be 0..65535")
         if self.max_players_per_room < 1:
             raise ValueError("max_players_per_room must be at least 1")
         if (self.certfile is None) != (self.keyfile is None):

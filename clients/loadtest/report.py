@@ -240,6 +240,8 @@ def render_report(report: dict[str, Any], console: Console) -> None:
             "unavailable: no /healthz statistics (a remote server shows them only with"
             " --public-stats) and no --server-pid",
         )
+    elif "unavailable" in server:
+        table.add_row("server statistics", f"unavailable: {server['unavailable']}")
     else:
         table.add_row(
             "CPU in window (% of a core)",

@@ -111,6 +111,15 @@ def server_report(before: ServerSample | None, after: ServerSample | None) -> di
     """
     if before is None or after is None:
         return None
+    if after.pid_cpu_s is None and any(
+        s.health is not None and "worker" in s.health for s in (before, after)
+    ):
+        # A cluster's shared port hands each request to any worker: the two samples may
+        # be two processes, and either is only part of the server.
+        return {
+            "unavailable": "a cluster: /healthz on a shared port answers from any one worker;"
+            " give --server-pid of one worker, or measure each worker on its direct port"
+        }
     window = after.at - before.at
     cpu_before, cpu_after = _cpu_of(before), _cpu_of(after)
     if window <= 0 or (after.health is None and cpu_after is None):

@@ -77,3 +77,17 @@ def test_only_a_document_with_statistics_counts(
     health = fetch_health("ws://203.0.113.9:9001/")
     assert asked == ["http://203.0.113.9:9001/healthz"]
     assert (health == document) if statistics else health is None
+
+
+def test_a_cluster_s_shared_port_gives_no_server_figures() -> None:
+    """Two /healthz answers from a cluster's shared port may be two workers: no CPU or
+    per-client figure is made of them; a pid of one worker still works."""
+    before = ServerSample(10.0, {**_health(5.0, 1.0, 600, 1), "worker": {"index": 0}}, None, (0, 0))
+    after = ServerSample(20.0, {**_health(1.0, 0.5, 90, 3), "worker": {"index": 1}}, None, (0, 0))
+    report = server_report(before, after)
+    assert report is not None and set(report) == {"unavailable"}
+    assert "cluster" in report["unavailable"]
+    with_pid = ServerSample(20.0, after.health, (3.0, 1.0), (0, 0))
+    assert "unavailable" not in (
+        server_report(ServerSample(10.0, before.health, (1.0, 0.5), (0, 0)), with_pid) or {}
+    )
