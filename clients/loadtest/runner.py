@@ -50,6 +50,7 @@ class LoadTestConfig:
     max_failure_rate: float = 0.05
     open_timeout: float = 10.0
     fast_decode: bool = True
+    lean: bool = False
 
     def bot_settings(self) -> BotSettings:
         return BotSettings(
@@ -59,6 +60,7 @@ class LoadTestConfig:
             chat_interval=self.chat_interval,
             open_timeout=self.open_timeout,
             fast_decode=self.fast_decode,
+            lean=self.lean,
             slow_rcvbuf=self.slow_rcvbuf,
         )
 
