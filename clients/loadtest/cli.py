@@ -140,6 +140,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="read the server's CPU time from this process (psutil) instead of /healthz",
     )
     p.add_argument(
+        "--server-url",
+        action="append",
+        default=[],
+        metavar="URL",
+        help="also sample this server's /healthz when the window opens and closes, "
+        "e.g. each worker of a cluster on its direct port (repeatable; JSON: servers)",
+    )
+    p.add_argument(
         "--max-failure-rate",
         type=_fraction,
         default=0.05,
@@ -193,6 +201,7 @@ def config_from_args(args: argparse.Namespace) -> LoadTestConfig:
         open_timeout=args.open_timeout,
         fast_decode=not args.full_decode,
         lean=args.lean,
+        server_urls=tuple(args.server_url),
     )
 
 

@@ -127,14 +127,17 @@ def test_loadtest_through_a_cluster_reports_redirected_joins(tmp_path: Path) -> 
     """tests/fake_cluster.py redirects every second hello: half the joins make a hop."""
     out = tmp_path / "report.json"
     with (
-        running_server("-m", "gameserver", "--max-connections-per-ip", "1000") as (upstream, _),
+        running_server("-m", "gameserver", "--max-connections-per-ip", "1000") as (
+            upstream,
+            upstream_pid,
+        ),
         running_server(
             "-m", "tests.fake_cluster", "--upstream", upstream, "--redirect-every", "2"
         ) as (url, _),
     ):
         done = run_loadtest(
             *("--url", url, "--bots", str(BOTS), "--duration", "2", "--ramp-up", "0.5"),
-            *("--churn", "0", "--json", str(out)),
+            *("--churn", "0", "--server-url", upstream, "--json", str(out)),
         )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(out.read_text())
@@ -150,3 +153,7 @@ def test_loadtest_through_a_cluster_reports_redirected_joins(tmp_path: Path) -> 
     assert extra["p50"] is not None and extra["p99"] is not None
     assert all(not tally for tally in report["errors"].values()), report["errors"]
     assert "joins redirected" in done.stdout
+    # --server-url: that server's /healthz sampled with the window, beside --url's.
+    [server] = report["servers"]
+    assert server["url"] == upstream and server["pid"] == upstream_pid
+    assert server["players"] == BOTS and server["cpu_s"] > 0 and server["room_ticks"] > 0
