@@ -190,26 +190,33 @@ def figures(workers: int, report: dict[str, Any]) -> dict[str, Any]:
         "extra_join_p99_ms": extra["p99"],
         "failure_rate": report["connections"]["failure_rate"],
     }
+    players, cpu = f["players"], f["server_cpu_pct"]
+    # CPU µs per player per tick (30 Hz): what a worker costs per player, whatever their number.
+    f["us_per_player_tick"] = round(cpu * 1e4 / (players * 30), 1) if cpu and players else None
     f["held"] = f["on_time_pct"] is not None and f["on_time_pct"] >= HELD_PCT
-    f["limit"] = limit(f, cores)
+    found = limits(f, cores)
+    f["limit"] = "; ".join(text for _, text in found) or "-"
+    # Others' load makes a point noisy; the rest means more bots would measure the same wall.
+    f["saturated"] = any(kind != "other" for kind, _ in found)
     return f
 
 
-def limit(f: dict[str, Any], cores: int) -> str:
-    """Which resource ran out at this point ("-" when none did)."""
-    reasons = []
-    if f["busiest_worker_cpu_pct"] is not None and f["busiest_worker_cpu_pct"] > CORE_LIMIT:
-        reasons.append(f"server core ({f['busiest_worker_cpu_pct']:.0f}%)")
+def limits(f: dict[str, Any], cores: int) -> list[tuple[str, str]]:
+    """Which resources ran out at this point: (kind, what was seen), none when none did."""
+    found = []
+    busiest = f["busiest_worker_cpu_pct"]
+    if busiest is not None and busiest > CORE_LIMIT:
+        found.append(("server", f"server core ({busiest:.0f}%)"))
     if f["bots_lag_p99_ms"] > LAG_LIMIT_MS:
-        reasons.append(f"bots (lag p99 {f['bots_lag_p99_ms']:.0f} ms)")
+        found.append(("bots", f"bots (lag p99 {f['bots_lag_p99_ms']:.0f} ms)"))
     used = (f["server_cpu_pct"] or 0.0) + (f["bots_cpu_pct"] or 0.0)
     if used > MACHINE_LIMIT * 100 * cores:
-        reasons.append(f"machine (server+bots {used:.0f}% of {cores * 100}%)")
+        found.append(("machine", f"machine (server+bots {used:.0f}% of {cores * 100}%)"))
     if f["other_cpu_pct"] is not None and f["other_cpu_pct"] > OTHER_LIMIT:
-        reasons.append(f"other processes ({f['other_cpu_pct']:.0f}% of a core)")
+        found.append(("other", f"other processes ({f['other_cpu_pct']:.0f}% of a core)"))
     if f["failure_rate"] > FAILURE_LIMIT:
-        reasons.append(f"{f['failure_rate']:.0%} of connections failed")
-    return "; ".join(reasons) or "-"
+        found.append(("failures", f"{f['failure_rate']:.0%} of connections failed"))
+    return found
 
 
 COLUMNS = (
@@ -218,6 +225,7 @@ COLUMNS = (
     ("on_time_pct", "on time %"),
     ("server_cpu_pct", "server CPU % (sum of workers)"),
     ("worker_cpu_pct", "per worker"),
+    ("us_per_player_tick", "µs per player·tick"),
     ("worker_rooms", "rooms per worker"),
     ("bots_cpu_pct", "bots' CPU %"),
     ("bots_lag_p99_ms", "bots' lag p99 ms"),
@@ -325,8 +333,7 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 rows.append(f)
                 results["points"].append(point)
-                saturated = f["limit"] != "-" and "other processes" not in f["limit"]
-                if saturated and not args.keep_going:
+                if f["saturated"] and not args.keep_going:
                     break  # the next points would measure the same limit, harder
     finally:
         redis.stop()
