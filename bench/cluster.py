@@ -321,8 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     results: dict[str, Any] = {"cores": cores, "started": started, "args": vars(args), "points": []}
     try:
-        for workers in configs:
-            for bots in points:
+        # The configurations alternate at each point: a drift of the machine (others'
+        # jobs on a shared VM) touches both alike.
+        stopped: set[int] = set()
+        for bots in points:
+            for workers in [w for w in configs if w not in stopped]:
                 print(f"--workers {workers}, {bots} bots ...", end="", flush=True)
                 point = run_point(workers, bots, redis, args)
                 f = point["figures"]
@@ -334,10 +337,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(f)
                 results["points"].append(point)
                 if f["saturated"] and not args.keep_going:
-                    break  # the next points would measure the same limit, harder
+                    stopped.add(workers)  # more bots would measure the same limit, harder
     finally:
         redis.stop()
     print()
+    rows.sort(key=lambda f: (f["workers"], f["bots"]))
     print(table(rows))
     print()
     results["summary"] = summary(rows, configs)
