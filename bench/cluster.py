@@ -216,6 +216,10 @@ def limits(f: dict[str, Any], cores: int) -> list[tuple[str, str]]:
         found.append(("other", f"other processes ({f['other_cpu_pct']:.0f}% of a core)"))
     if f["failure_rate"] > FAILURE_LIMIT:
         found.append(("failures", f"{f['failure_rate']:.0%} of connections failed"))
+    on_schedule = f["ticks_overrun"] == 0 and (f["delivered_pct"] or 0.0) >= HELD_PCT
+    if not f["held"] and on_schedule and not any(kind == "bots" for kind, _ in found):
+        # Every tick on time and every snapshot sent, yet read late: the wait was the bots'.
+        found.append(("bots", "bots (server on schedule, snapshots read late)"))
     return found
 
 
