@@ -197,7 +197,7 @@ def figures(workers: int, report: dict[str, Any]) -> dict[str, Any]:
     found = limits(f, cores)
     f["limit"] = "; ".join(text for _, text in found) or "-"
     # Others' load makes a point noisy; the rest means more bots would measure the same wall.
-    f["saturated"] = any(kind != "other" for kind, _ in found)
+    f["saturated"] = any(kind not in ("other", "none") for kind, _ in found)
     return f
 
 
@@ -220,6 +220,9 @@ def limits(f: dict[str, Any], cores: int) -> list[tuple[str, str]]:
     if not f["held"] and on_schedule and not any(kind == "bots" for kind, _ in found):
         # Every tick on time and every snapshot sent, yet read late: the wait was the bots'.
         found.append(("bots", "bots (server on schedule, snapshots read late)"))
+    if not f["held"] and not found:
+        lag, overruns = f["bots_lag_p99_ms"], f["ticks_overrun"]
+        found.append(("none", f"none saturated ({overruns} overruns, bots' lag p99 {lag:.0f} ms)"))
     return found
 
 
@@ -271,9 +274,10 @@ def summary(rows: list[dict[str, Any]], configs: list[int]) -> list[str]:
         mine = [f for f in rows if f["workers"] == workers]
         held = [str(f["bots"]) for f in mine if f["held"]]
         limits = [f"{f['bots']}: {f['limit']}" for f in mine if f["limit"] != "-"]
+        at = ", ".join(held) + " players" if held else "no point"
         lines.append(
-            f"--workers {workers}: held at 30 Hz with ≥ {HELD_PCT:g}% on time at "
-            f"{', '.join(held) or 'no point'} players; limits met: {', '.join(limits) or 'none'}"
+            f"--workers {workers}: held at 30 Hz with ≥ {HELD_PCT:g}% on time at {at}; "
+            f"limits met: {', '.join(limits) or 'none'}"
         )
     return lines
 
