@@ -29,6 +29,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -325,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         f"inputs 10 Hz; {args.duration:g} s window; started {started}",
         flush=True,
     )
+    # SIGTERM or Ctrl-C (even when started in the background, SIGINT ignored): unwind,
+    # so that the server under test and redis-server are stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     redis = Redis()
     rows: list[dict[str, Any]] = []
     results: dict[str, Any] = {"cores": cores, "started": started, "args": vars(args), "points": []}
