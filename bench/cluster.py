@@ -1,23 +1,25 @@
 """Scale-out benchmark: one server process vs. a supervisor with N workers on Redis, same bots.
 
 ``python bench/cluster.py`` starts its own ``redis-server`` (no persistence) on
-a free loopback port, then for each configuration, the plain single process
-(``--workers 1`` without Redis: today's server, the baseline) and ``--workers
-2 --redis ...``, runs ``python -m clients.loadtest`` at each of ``--points``
-bot counts (rooms of 50 by name, so that rooms spread over the workers and a
+a free loopback port, then at each of ``--points`` bot counts runs ``python -m
+clients.loadtest`` against each configuration in turn: the plain single process
+(``--workers 1`` without Redis: today's server, the baseline) and ``--workers 2
+--redis ...`` (rooms of 50 by name, so that rooms spread over the workers and a
 player who reaches the wrong worker is redirected; 30 Hz ticks and snapshots,
-inputs at 10 Hz, no churn; a fresh server per point). Per point it tables:
+inputs at 10 Hz, no churn; a fresh server per point; a point runs once more
+when other processes took much CPU meanwhile). Per point it tables:
 
 - snapshots on time (lateness ≤ one 33 ms interval, % of those expected): a
   point is *held* at ≥ 99%;
 - server CPU, summed over the workers (each worker's ``/healthz`` ``cpu_s`` on
   its direct port, sampled by the load tester when its window opens and
-  closes: ``--server-url``), and the busiest worker's;
+  closes: ``--server-url``), and per worker;
 - the bots' CPU and their event-loop lag p99 (the bots' own overload);
 - tick p99 (worst worker) and ticks overrun (all workers);
 - joins redirected and what a redirect adds to a join, p50 / p99;
-- the limit: which resource ran out first (a worker's core, the bots, the
-  whole machine, other processes), or none.
+- the limit: which resource ran out (a worker's core, the bots, the whole
+  machine, other processes), or none. Without ``--keep-going`` a configuration
+  stops after its first point that met a limit other than others' load.
 
 The bots share the machine's cores with the server; they run at
 ``--bots-nice`` (10), so the server gets a core first and the bots lag instead.
