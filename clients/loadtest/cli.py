@@ -171,7 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="lean bots: read only id, tick and ack of each snapshot and record no "
         "per-snapshot histogram (lateness, inter-arrival, jitter, server RTT); snapshots "
         "are still counted, on time or not, inputs sent and pings answered "
-        "(about half the bots' CPU)",
+        "(10-15%% less of the bots' CPU)",
     )
     p.add_argument("--json", metavar="PATH", default=None, help="write the report as JSON to PATH")
     p.add_argument(
