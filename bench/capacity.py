@@ -54,11 +54,12 @@ OTHER_LOAD_LIMIT = 40.0
 
 
 def start_server(
-    kind: str, *extra: str, timeout: float = 20.0
+    kind: str, *extra: str, timeout: float = 20.0, port: int = 0
 ) -> tuple[subprocess.Popen[str], str]:
-    """Start a server (``extra``: more of its flags) on a free port; the process and its URL."""
+    """Start a server (``extra``: more of its flags) on ``port`` (0: a free one); the process
+    and the first URL it prints."""
     proc = subprocess.Popen(
-        [*SERVERS[kind], "--port", "0", *extra],
+        [*SERVERS[kind], "--port", str(port), *extra],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

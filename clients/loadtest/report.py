@@ -126,6 +126,12 @@ def build_report(config: LoadTestConfig, result: RunResult) -> dict[str, Any]:
         "errors": {kind: dict(sorted(t.items())) for kind, t in m.errors.items()},
         "worker_crashes": result.crashes,
         "server": server_report(result.server_before, result.server_after),
+        "servers": [
+            {"url": url, **(server_report(b, a) or {})}
+            for url, b, a in zip(
+                config.server_urls, result.servers_before, result.servers_after, strict=False
+            )
+        ],
         "machine": machine_report(result.server_before, result.server_after),
     }
     hints = []

@@ -52,6 +52,9 @@ class LoadTestConfig:
     max_failure_rate: float = 0.05
     open_timeout: float = 10.0
     fast_decode: bool = True
+    lean: bool = False
+    server_urls: tuple[str, ...] = ()
+    """More servers whose /healthz to sample with the window (a cluster's workers)."""
 
     def bot_settings(self) -> BotSettings:
         return BotSettings(
@@ -61,6 +64,7 @@ class LoadTestConfig:
             chat_interval=self.chat_interval,
             open_timeout=self.open_timeout,
             fast_decode=self.fast_decode,
+            lean=self.lean,
             slow_rcvbuf=self.slow_rcvbuf,
         )
 
@@ -115,6 +119,9 @@ class RunResult:
     elapsed_s: float
     window_s: float
     """The measured window as it ran (shorter than asked when interrupted)."""
+    servers_before: list[ServerSample] = field(default_factory=list)
+    servers_after: list[ServerSample] = field(default_factory=list)
+    """The same instants for each of ``config.server_urls``, in order."""
 
 
 def merge_results(wires: list[dict[str, Any]]) -> Metrics:
@@ -148,6 +155,8 @@ def run_pool(
     interrupted = False
     before: ServerSample | None = None
     after: ServerSample | None = None
+    servers_before: list[ServerSample] = []
+    servers_after: list[ServerSample] = []
     window_start = window_end = stopped_at = 0.0
     try:
         _wait_ready(conns, crashes)
@@ -171,9 +180,11 @@ def run_pool(
                 now = time.monotonic()
                 if before is None and now >= window_start:
                     before = sample(config.url, config.server_pid)
+                    servers_before = [sample(url, None) for url in config.server_urls]
                     progress.phase = "measuring"
                 if after is None and now >= window_end:
                     after = sample(config.url, config.server_pid)
+                    servers_after = [sample(url, None) for url in config.server_urls]
                     progress.phase = "closing"
                     progress.health = after.health
                 elif now >= next_health and after is None:
@@ -187,6 +198,7 @@ def run_pool(
                 stopped_at = time.monotonic()
                 if after is None and before is not None:
                     after = sample(config.url, config.server_pid)
+                    servers_after = [sample(url, None) for url in config.server_urls]
                 for conn in conns.values():
                     with contextlib.suppress(OSError):
                         conn.send(("stop",))
@@ -210,6 +222,8 @@ def run_pool(
         interrupted=interrupted,
         elapsed_s=time.monotonic() - started,
         window_s=max(0.0, min(window_end, stopped_at or window_end) - window_start),
+        servers_before=servers_before,
+        servers_after=servers_after,
     )
 
 

@@ -3,8 +3,11 @@
 :class:`BotClient` is :class:`clients.python.client.GameClient` with two
 additions: WebSocket payload bytes go into the run's metrics (inside the
 measured window), and snapshots are read on a fast path that decodes the
-envelope (id, tick, ack, rtt_us, jitter_us) and skips the game state. Frozen
-(slow) bots can open their socket with a small ``SO_RCVBUF`` (a slow link).
+envelope (id, tick, ack, rtt_us, jitter_us) and skips the game state. Lean
+bots (``lean=True``) go further: they read only id, tick and ack from the
+snapshot's first bytes, where our server always writes them
+(:func:`read_snapshot_head`), and decode nothing. Frozen (slow) bots can open
+their socket with a small ``SO_RCVBUF`` (a slow link).
 """
 
 from __future__ import annotations
@@ -42,6 +45,12 @@ from protocol import (
 SNAPSHOT_PREFIX = b"\x88\xa1t\xa8snapshot"
 """How every snapshot frame of the server starts: fixmap(8), "t", "snapshot"."""
 
+HEAD_PREFIX = SNAPSHOT_PREFIX + b"\xa2id"
+"""How our server's snapshots start, up to the value of ``id`` (``protocol.encode_snapshot``)."""
+_TICK_KEY = b"\xa4tick"
+_ACK_KEY = b"\xa3ack"
+_UINT_SIZES = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
+
 _ENVELOPE = frozenset({"id", "tick", "ack", "rtt_us", "jitter_us", "base"})
 _HEAD_KEYS = _ENVELOPE | {"t"}
 _STATE_KEY = b"\xa5state"
@@ -65,6 +74,47 @@ def parse_snapshot_envelope(frame: bytes) -> Snapshot | None:
         if type(head) is dict and head.keys() == _HEAD_KEYS:
             return _envelope(head)
     return _parse_envelope_in_any_order(frame)
+
+
+def _uint_at(frame: bytes, pos: int) -> tuple[int, int] | None:
+    """The msgpack unsigned integer at ``pos`` and the position after it (None if not one)."""
+    if pos >= len(frame):
+        return None
+    first = frame[pos]
+    if first < 0x80:
+        return first, pos + 1
+    size = _UINT_SIZES.get(first)
+    if size is None or pos + 1 + size > len(frame):
+        return None
+    return int.from_bytes(frame[pos + 1 : pos + 1 + size], "big"), pos + 1 + size
+
+
+def read_snapshot_head(frame: bytes) -> Snapshot | None:
+    """A snapshot's id, tick and ack read from its first bytes; nothing else is decoded.
+
+    What lean bots use: it relies on the order our server writes the fields in
+    (``t``, ``id``, ``tick``, ``ack`` first) and returns None for any other
+    layout (the caller then decodes the frame as usual). ``rtt_us`` and
+    ``jitter_us`` are left 0 and ``state`` None: they are not read.
+    """
+    if not frame.startswith(HEAD_PREFIX):
+        return None
+    found = _uint_at(frame, len(HEAD_PREFIX))
+    if found is None or frame[found[1] : found[1] + 5] != _TICK_KEY:
+        return None
+    snapshot_id, pos = found
+    found = _uint_at(frame, pos + 5)
+    if found is None or frame[found[1] : found[1] + 4] != _ACK_KEY:
+        return None
+    tick, pos = found
+    pos += 4
+    ack: int | None = None
+    if frame[pos : pos + 1] != b"\xc0":  # nil: no input applied yet
+        found = _uint_at(frame, pos)
+        if found is None:
+            return None
+        ack = found[0]
+    return Snapshot(snapshot_id, tick, ack, 0, 0, None, None)
 
 
 def _parse_envelope_in_any_order(frame: bytes) -> Snapshot | None:
@@ -109,10 +159,13 @@ class BotClient(GameClient):
         *,
         opener: Opener | None = None,
         url: str | None = None,
+        lean: bool = False,
     ) -> None:
         super().__init__(ws, opener=opener, url=url)
         self.metrics = metrics
         self.fast_decode = fast_decode
+        self.lean = lean
+        """Read only id, tick and ack of snapshots (:func:`read_snapshot_head`)."""
 
     def _count_sent(self, frame: bytes) -> None:
         super()._count_sent(frame)
@@ -125,7 +178,12 @@ class BotClient(GameClient):
             self.metrics.count("bytes_in", len(frame))
 
     def _decode(self, frame: bytes | str) -> ServerMessage:
-        """As :meth:`GameClient._decode`, with the snapshot fast path."""
+        """As :meth:`GameClient._decode`, with the snapshot fast (or lean) path."""
+        if self.lean and isinstance(frame, bytes):
+            head = read_snapshot_head(frame)
+            if head is not None:
+                self._count_received(frame)
+                return head
         if self.fast_decode and isinstance(frame, bytes) and frame.startswith(SNAPSHOT_PREFIX):
             snapshot = parse_snapshot_envelope(frame)
             if snapshot is not None:
@@ -222,6 +280,7 @@ async def open_bot_client(
     open_timeout: float = 10.0,
     fast_decode: bool = True,
     rcvbuf: int = 0,
+    lean: bool = False,
 ) -> AsyncIterator[BotClient]:
     """Open a WebSocket like :func:`clients.python.client.connect` does (no hello).
 
@@ -249,7 +308,9 @@ async def open_bot_client(
                 stream = await open_stream(to) if rcvbuf > 0 else None
                 return await open_lean_connection(to, stream)
 
-        client = BotClient(await opener(url), metrics, fast_decode, opener=opener, url=url)
+        client = BotClient(
+            await opener(url), metrics, fast_decode, opener=opener, url=url, lean=lean
+        )
         try:
             yield client
         finally:

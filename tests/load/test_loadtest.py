@@ -63,6 +63,27 @@ def test_loadtest_against_our_server(tmp_path: Path) -> None:
     assert "Load test" in done.stdout and "No errors." in done.stdout
 
 
+def test_lean_bots_count_snapshots_and_skip_their_histograms(tmp_path: Path) -> None:
+    out = tmp_path / "report.json"
+    with running_server("-m", "gameserver", "--max-connections-per-ip", "1000") as (url, _):
+        done = run_loadtest(
+            *("--url", url, "--bots", str(BOTS), "--duration", "2", "--ramp-up", "0.5"),
+            *("--churn", "0", "--lean", "--json", str(out)),
+        )
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(out.read_text())
+    assert report["config"]["lean"] is True and report["bots"]["joined"] == BOTS
+    snaps = report["snapshots"]
+    assert snaps["received"] > 0 and 0 < snaps["on_time"] <= snaps["received"]
+    assert 0 < snaps["on_time_pct"] <= snaps["delivered_pct"]
+    lat = report["latency_ms"]
+    _check_summary("rtt_bot", lat["rtt_bot"])  # inputs are acked: ack read from the head
+    for name in ("lateness", "interarrival", "jitter", "rtt_server"):
+        assert lat[name]["count"] == 0, name
+    assert report["inputs"]["sent"] > 0 and report["bytes"]["in"] > 0
+    assert all(not tally for tally in report["errors"].values()), report["errors"]
+
+
 def test_loadtest_reports_a_per_ip_cap_and_exits_1(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     with running_server("-m", "gameserver", "--max-connections-per-ip", "2") as (url, _):
@@ -106,14 +127,17 @@ def test_loadtest_through_a_cluster_reports_redirected_joins(tmp_path: Path) -> 
     """tests/fake_cluster.py redirects every second hello: half the joins make a hop."""
     out = tmp_path / "report.json"
     with (
-        running_server("-m", "gameserver", "--max-connections-per-ip", "1000") as (upstream, _),
+        running_server("-m", "gameserver", "--max-connections-per-ip", "1000") as (
+            upstream,
+            upstream_pid,
+        ),
         running_server(
             "-m", "tests.fake_cluster", "--upstream", upstream, "--redirect-every", "2"
         ) as (url, _),
     ):
         done = run_loadtest(
             *("--url", url, "--bots", str(BOTS), "--duration", "2", "--ramp-up", "0.5"),
-            *("--churn", "0", "--json", str(out)),
+            *("--churn", "0", "--server-url", upstream, "--json", str(out)),
         )
     assert done.returncode == 0, done.stdout + done.stderr
     report = json.loads(out.read_text())
@@ -129,6 +153,10 @@ def test_loadtest_through_a_cluster_reports_redirected_joins(tmp_path: Path) -> 
     assert extra["p50"] is not None and extra["p99"] is not None
     assert all(not tally for tally in report["errors"].values()), report["errors"]
     assert "joins redirected" in done.stdout
+    # --server-url: that server's /healthz sampled with the window, beside --url's.
+    [server] = report["servers"]
+    assert server["url"] == upstream and server["pid"] == upstream_pid
+    assert server["players"] == BOTS and server["cpu_s"] > 0 and server["room_ticks"] > 0
 
 
 def test_loadtest_drops_connections_and_resumes_them(tmp_path: Path) -> None:

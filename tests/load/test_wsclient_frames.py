@@ -19,10 +19,11 @@ from websockets.client import ClientProtocol
 from websockets.protocol import OPEN, Protocol, Side
 from websockets.uri import parse_uri
 
-from clients.loadtest.transport import parse_snapshot_envelope
+from clients.loadtest.metrics import Metrics
+from clients.loadtest.transport import BotClient, parse_snapshot_envelope, read_snapshot_head
 from clients.loadtest.wsclient import LeanConnection
 from gameserver.trio.admission import take_plain_binary_frames
-from protocol import Snapshot, encode_snapshot, pack_state
+from protocol import Ping, Snapshot, encode, encode_snapshot, pack_state
 from tests.helpers import queue_frames, whole_messages
 
 frame_specs = st.one_of(
@@ -102,3 +103,48 @@ def test_a_payload_that_looks_like_a_frame_is_not_taken_for_one() -> None:
     wire = b"".join(server.data_to_send())
     assert reference(wire) == [lookalike, b"next"]
     assert lean(wire, [2, 6])[0] == [lookalike, b"next"]
+
+
+@given(
+    st.integers(min_value=0, max_value=2**64 - 1),
+    st.integers(min_value=0, max_value=2**64 - 1),
+    st.none() | st.integers(min_value=0, max_value=2**64 - 1),
+)
+def test_lean_head_reads_what_the_full_envelope_reads(
+    snapshot_id: int, tick: int, ack: int | None
+) -> None:
+    state = pack_state({"players": [[1, 2.5, "\xa4tick\xa3ack"]]})
+    frame = encode_snapshot(
+        snapshot_id=snapshot_id, tick=tick, ack=ack, rtt_us=1500, jitter_us=20, state=state
+    )
+    assert read_snapshot_head(frame) == Snapshot(snapshot_id, tick, ack, 0, 0, None, None)
+    envelope = parse_snapshot_envelope(frame)
+    assert envelope is not None
+    assert (envelope.id, envelope.tick, envelope.ack) == (snapshot_id, tick, ack)
+    # Cut anywhere inside the head: not read as a snapshot (the caller decodes it instead).
+    head_end = frame.index(b"\xa6rtt_us")
+    for cut in range(head_end):
+        assert read_snapshot_head(frame[:cut]) is None
+
+
+def test_lean_head_refuses_other_layouts() -> None:
+    """Another field order or a non-integer is left to the full decoder, which reports it."""
+    other_order = b"\x88\xa1t\xa8snapshot\xa4tick\x05\xa2id\x01\xa3ack\xc0"
+    assert read_snapshot_head(other_order) is None
+    negative_id = b"\x88\xa1t\xa8snapshot\xa2id\xff\xa4tick\x05\xa3ack\xc0"
+    assert read_snapshot_head(negative_id) is None
+    assert read_snapshot_head(encode(Ping(7))) is None
+
+
+def test_lean_bot_client_reads_heads_and_still_decodes_the_rest() -> None:
+    stream, _ = trio.testing.memory_stream_pair()
+    protocol = ClientProtocol(parse_uri("ws://127.0.0.1/"), max_size=None, state=OPEN)
+    metrics = Metrics()
+    metrics.recording = True
+    client = BotClient(LeanConnection(stream, protocol), metrics, lean=True)
+    state = pack_state({"players": []})
+    frame = encode_snapshot(snapshot_id=3, tick=90, ack=None, rtt_us=800, jitter_us=5, state=state)
+    assert client._decode(frame) == Snapshot(3, 90, None, 0, 0, None, None)
+    assert metrics.counters["bytes_in"] == len(frame)
+    ping = encode(Ping(7))
+    assert client._decode(ping) == Ping(7)  # anything else is decoded as usual
