@@ -122,8 +122,8 @@ def start(workers: int, redis: Redis, tag: str) -> tuple[subprocess.Popen[str], 
     port = free_port_run(workers + 1)
     # A prefix of its own per run: nothing of an earlier cluster is left in the directory.
     extra = ("--workers", str(workers), "--redis", redis.url, "--redis-prefix", tag)
-    extra += ("--directory-join-burst", "100000")  # every bot joins from this one address
-    proc, url = start_server("ours", *extra, port=port)
+    extra_budget = ("--directory-join-burst", "100000")  # every bot joins from one address
+    proc, url = start_server("ours", *extra, *extra_budget, port=port)
     return proc, url, [f"ws://127.0.0.1:{port + 1 + i}/" for i in range(workers)]
 
 
