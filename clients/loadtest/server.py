@@ -111,11 +111,10 @@ def server_report(before: ServerSample | None, after: ServerSample | None) -> di
     """
     if before is None or after is None:
         return None
-    if after.pid_cpu_s is None and any(
-        s.health is not None and "worker" in s.health for s in (before, after)
-    ):
-        # A cluster's shared port hands each request to any worker: the two samples may
-        # be two processes, and either is only part of the server.
+    pids = {(s.health or {}).get("pid") for s in (before, after)}
+    if after.pid_cpu_s is None and len(pids) > 1:
+        # A cluster's shared port hands each request to any worker: these two samples
+        # are two processes, and no figure can be made of them.
         return {
             "unavailable": "a cluster: /healthz on a shared port answers from any one worker;"
             " give --server-pid of one worker, or measure each worker on its direct port"

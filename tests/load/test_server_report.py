@@ -82,8 +82,10 @@ def test_only_a_document_with_statistics_counts(
 def test_a_cluster_s_shared_port_gives_no_server_figures() -> None:
     """Two /healthz answers from a cluster's shared port may be two workers: no CPU or
     per-client figure is made of them; a pid of one worker still works."""
-    before = ServerSample(10.0, {**_health(5.0, 1.0, 600, 1), "worker": {"index": 0}}, None, (0, 0))
-    after = ServerSample(20.0, {**_health(1.0, 0.5, 90, 3), "worker": {"index": 1}}, None, (0, 0))
+    worker_0 = {**_health(5.0, 1.0, 600, 1), "worker": {"index": 0}, "pid": 100}
+    worker_1 = {**_health(1.0, 0.5, 90, 3), "worker": {"index": 1}, "pid": 101}
+    before = ServerSample(10.0, worker_0, None, (0, 0))
+    after = ServerSample(20.0, worker_1, None, (0, 0))
     report = server_report(before, after)
     assert report is not None and set(report) == {"unavailable"}
     assert "cluster" in report["unavailable"]
