@@ -1,7 +1,7 @@
 // The lean bot driver of bench/versus.py: the same bots for our server and for Colyseus.
 //
 //   node bots.mjs --kind ours|colyseus --url URL --clients N [--workers 2]
-//                 [--in-flight 20] [--warmup 5] [--window 15]
+//                 [--in-flight 20] [--warmup 5] [--window 15] [--ack]
 //
 // N clients over --workers processes, --in-flight joins at a time (shared out
 // over the workers). Each joins an arena (ours: hello with game "arena", which
@@ -14,7 +14,7 @@
 // Lines on stdout, which bench/versus.py reads and times its samples by:
 //   JOINED <ok> <failed>    every client has tried to join
 //   WINDOW_START            the measured window opens (after --warmup s)
-//   WINDOW_END              it closes
+//   WINDOW_END              it closes (with --ack, the bots then wait for a line on stdin)
 //   RESULT <json>           the bots' figures over the window
 //
 // On time: per bot, each snapshot's lateness is its arrival minus its slot on
@@ -23,11 +23,23 @@
 // patches carry no tick; period = the bot's mean over the window), less the
 // smallest such offset of that bot; on time = lateness <= one interval (1/30 s).
 import { fork } from "node:child_process";
+import { createRequire } from "node:module";
 import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
-import { decode, encode } from "@msgpack/msgpack";
-import { Client } from "@colyseus/sdk";
-import WebSocket from "ws";
+
+// ws and @msgpack/msgpack from bench/colyseus, or else from clients/node (./dev setup
+// installs that one): our server can be driven without Colyseus installed.
+const here = createRequire(import.meta.url);
+const clientsNode = createRequire(new URL("../../clients/node/package.json", import.meta.url));
+function load(name) {
+  try {
+    return here(name);
+  } catch {
+    return clientsNode(name);
+  }
+}
+const { decode, encode } = load("@msgpack/msgpack");
+const WebSocket = load("ws");
 
 const RATE = 30;
 const INPUT_HZ = 10;
@@ -45,6 +57,7 @@ const { values: opts } = parseArgs({
     warmup: { type: "string", default: "5" },
     window: { type: "string", default: "15" },
     worker: { type: "boolean", default: false },
+    ack: { type: "boolean", default: false },
   },
 });
 
@@ -149,6 +162,7 @@ function joinOurs(bot, url) {
 
 async function joinColyseus(bot, url) {
   try {
+    const { Client } = here("@colyseus/sdk");
     const room = await new Client(url).joinOrCreate("arena", { name: bot.name });
     const events = room.connection.events;
     const dispatch = events.onmessage;
@@ -250,6 +264,8 @@ async function main() {
   children.forEach((c) => c.send({ type: "stop" }));
   const parts = await results;
   console.log("WINDOW_END");
+  // The bots stay connected until the caller has sampled the server: one line on stdin.
+  if (opts.ack) await new Promise((r) => process.stdin.once("data", r));
   const window = Math.max(...parts.map((p) => p.window_s));
   const sum = (key) => parts.reduce((s, p) => s + p[key], 0);
   const seatedAll = sum("seated");
@@ -263,6 +279,7 @@ async function main() {
     frames: sum("frames"),
     expected,
     delivered_pct: expected ? Math.round((1000 * sum("frames")) / expected) / 10 : null,
+    on_time: sum("on_time"),
     on_time_pct: expected ? Math.round((1000 * sum("on_time")) / expected) / 10 : null,
     bytes_per_frame: sum("frames") ? Math.round(sum("bytes") / sum("frames")) : null,
     errors: sum("errors"),
@@ -272,6 +289,7 @@ async function main() {
   console.log(`RESULT ${JSON.stringify(result)}`);
   children.forEach((c) => c.send({ type: "exit" }));
   await Promise.all(children.map((c) => new Promise((r) => c.once("exit", r))));
+  process.exit(0);
 }
 
 if (opts.worker) worker();
