@@ -35,6 +35,7 @@ except ImportError:  # not the project's environment: make it (./dev setup), the
         subprocess.run([str(ROOT / "dev"), "setup"], check=True)
     os.execv(venv_python, [str(venv_python), *sys.argv])
 
+import versus_rules  # noqa: E402
 from capacity import wait_quiet  # noqa: E402
 from versus_runs import bots_missing, colyseus_missing, install_colyseus, run_once  # noqa: E402
 
@@ -179,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"versus: cannot run the bots: {cannot}", file=sys.stderr)
         return 2
     missing = colyseus_missing()
+    if missing is None and not args.skip_colyseus:
+        # The comparison is fair only if the port runs arena.py's rules to the bit.
+        differs = versus_rules.check()
+        if differs:
+            missing = f"its port of arena's rules differs from arena.py: {differs}"
     kinds = ["ours"] if args.skip_colyseus or missing else list(KINDS)
     if missing:
         print(f"versus: Colyseus skipped: {missing}", file=sys.stderr)
@@ -188,6 +194,8 @@ def main(argv: list[str] | None = None) -> int:
         f"then a {args.window:g} s window; rooms of 50, 30 Hz, 10 Hz inputs.",
         "server CPU = utime + stime from /proc/PID/stat over the window; per client·tick = "
         "CPU / (players x ticks per room in the window).",
+        "Colyseus runs bench/colyseus/server.js's port of arena's rules, checked against "
+        "arena.py first: the same snapshots, tick for tick (50 players, 900 ticks).",
         f"contaminated = others (all tasks' CPU in /proc/stat minus server, bots and this "
         f"script; interrupt time left out) > {args.others_limit:g}% of a core in the window.",
     ]

@@ -63,39 +63,26 @@ function axis(data, key) {
   return value;
 }
 
-const Player = schema({ x: t.uint16(), y: t.uint16(), score: t.uint32() }, "Player");
-const Gem = schema({ x: t.uint16(), y: t.uint16() }, "Gem");
-const ArenaState = schema({ players: t.map(Player), gems: t.map(Gem) }, "ArenaState");
-
-const rooms = new Set();
-
-class ArenaRoom extends Room {
-  onCreate() {
-    this.maxClients = ROOM_SIZE;
-    this.state = new ArenaState();
-    this.avatars = new Map(); // sessionId -> {x, y, dx, dy, score, inputs, view}
+/** Arena's rules (gameserver/games/arena.py's Arena), apart from Colyseus: check_rules.mjs
+ *  runs them against the Python original. ``random`` is the generator (Math.random). */
+class ArenaRules {
+  constructor(random = Math.random, onGem = () => {}) {
+    this.random = random;
+    this.onGem = onGem; // (id, [x, y] or null): a gem appeared or was taken
+    this.avatars = new Map(); // key -> {x, y, dx, dy, score, inputs}
     this.gems = new Map(); // id -> [x, y]
     this.nextGem = 1;
     for (let i = 0; i < GEM_COUNT; i++) this.spawnGem();
-    this.ticks = 0;
-    this.patches = 0;
-    this.lastStep = 0;
-    this.durations = new Float64Array(WINDOW);
-    this.maxDuration = 0;
-    this.onMessage("input", (client, message) => this.onInput(client, message));
-    this.setSimulationInterval(() => this.tick(), 1000 / TICK_RATE);
-    this.patchRate = 1000 / TICK_RATE;
-    rooms.add(this);
   }
 
-  onDispose() {
-    rooms.delete(this);
+  uniform(a, b) {
+    return a + (b - a) * this.random(); // Python's random.uniform
   }
 
   freeSpot(radius) {
     for (let i = 0; i < 1000; i++) {
-      const x = radius + (WIDTH - 2 * radius) * Math.random();
-      const y = radius + (HEIGHT - 2 * radius) * Math.random();
+      const x = this.uniform(radius, WIDTH - radius);
+      const y = this.uniform(radius, HEIGHT - radius);
       if (!blocked(x, y, radius)) return [x, y];
     }
     return [WIDTH / 2, radius];
@@ -103,42 +90,39 @@ class ArenaRoom extends Room {
 
   spawnGem() {
     const id = this.nextGem++;
-    const [x, y] = this.freeSpot(GEM_RADIUS);
-    this.gems.set(id, [x, y]);
-    this.state.gems.set(String(id), new Gem({ x: roundHalfEven(x * SCALE), y: roundHalfEven(y * SCALE) }));
+    this.gems.set(id, this.freeSpot(GEM_RADIUS));
+    this.onGem(id, this.gems.get(id));
   }
 
-  onJoin(client) {
+  join(key) {
     const [x, y] = this.freeSpot(PLAYER_RADIUS);
-    const view = new Player({ x: roundHalfEven(x * SCALE), y: roundHalfEven(y * SCALE), score: 0 });
-    this.avatars.set(client.sessionId, { x, y, dx: 0, dy: 0, score: 0, inputs: [], view });
-    this.state.players.set(client.sessionId, view);
+    const avatar = { x, y, dx: 0, dy: 0, score: 0, inputs: [] };
+    this.avatars.set(key, avatar);
+    return avatar;
   }
 
-  onLeave(client) {
-    this.avatars.delete(client.sessionId);
-    this.state.players.delete(client.sessionId);
+  leave(key) {
+    this.avatars.delete(key);
   }
 
-  onInput(client, message) {
-    // validate_input: when the input arrives; a bad one is dropped (no error channel here).
-    const avatar = this.avatars.get(client.sessionId);
-    const data = message && message.data;
-    if (!avatar || data === null || typeof data !== "object" || Array.isArray(data)) return;
+  /** validate_input, when the input arrives: false (dropped) when arena.py refuses it. */
+  input(key, data) {
+    const avatar = this.avatars.get(key);
+    if (!avatar || data === null || typeof data !== "object" || Array.isArray(data)) return false;
     let dx = axis(data, "dx");
     let dy = axis(data, "dy");
-    if (dx === null || dy === null) return;
+    if (dx === null || dy === null) return false;
     const length = Math.hypot(dx, dy);
     if (length > 1.0) {
       dx /= length;
       dy /= length;
     }
     if (avatar.inputs.length < 16) avatar.inputs.push([dx, dy]); // input_queue_depth
+    return true;
   }
 
+  /** One tick: the queued inputs (on_input, in order), then step(). */
   tick() {
-    const started = performance.now();
-    // on_input at the next tick, in order.
     for (const avatar of this.avatars.values()) {
       for (const [dx, dy] of avatar.inputs) {
         avatar.dx = dx;
@@ -146,16 +130,7 @@ class ArenaRoom extends Room {
       }
       avatar.inputs.length = 0;
     }
-    this.step(1 / TICK_RATE);
-    // snapshot(): positions as integers in 1/SCALE units.
-    for (const avatar of this.avatars.values()) {
-      const view = avatar.view;
-      view.x = roundHalfEven(avatar.x * SCALE);
-      view.y = roundHalfEven(avatar.y * SCALE);
-      view.score = avatar.score;
-    }
-    this.ticks++;
-    this.lastStep = performance.now() - started;
+    this.step(1.0 / TICK_RATE);
   }
 
   step(dt) {
@@ -166,6 +141,7 @@ class ArenaRoom extends Room {
       let x = avatar.x;
       let y = avatar.y;
       if (avatar.dx || avatar.dy) {
+        // Move per axis so a player slides along a wall instead of sticking.
         const nx = x + avatar.dx * stride;
         if (!blocked(nx, y)) avatar.x = x = nx;
         const ny = y + avatar.dy * stride;
@@ -179,12 +155,82 @@ class ArenaRoom extends Room {
         }
       }
       if (taken !== null) {
+        // at most one gem per player per tick
         avatar.score += 1;
         gems.delete(taken);
-        this.state.gems.delete(String(taken));
+        this.onGem(taken, null);
         this.spawnGem();
       }
     }
+  }
+
+  /** snapshot(): what our server sends, integers in 1/SCALE units. */
+  snapshot() {
+    return {
+      players: [...this.avatars].map(([k, a]) => [k, scaled(a.x), scaled(a.y), a.score]),
+      gems: [...this.gems].map(([id, [x, y]]) => [id, scaled(x), scaled(y)]),
+    };
+  }
+}
+
+function scaled(v) {
+  return roundHalfEven(v * SCALE);
+}
+
+const Player = schema({ x: t.uint16(), y: t.uint16(), score: t.uint32() }, "Player");
+const Gem = schema({ x: t.uint16(), y: t.uint16() }, "Gem");
+const ArenaState = schema({ players: t.map(Player), gems: t.map(Gem) }, "ArenaState");
+
+const rooms = new Set();
+
+class ArenaRoom extends Room {
+  onCreate() {
+    this.maxClients = ROOM_SIZE;
+    this.state = new ArenaState();
+    this.views = new Map(); // sessionId -> [avatar, Player]
+    // The state holds what our snapshot holds: positions as integers in 1/SCALE units.
+    this.rules = new ArenaRules(Math.random, (id, spot) => {
+      if (spot === null) this.state.gems.delete(String(id));
+      else this.state.gems.set(String(id), new Gem({ x: scaled(spot[0]), y: scaled(spot[1]) }));
+    });
+    this.ticks = 0;
+    this.patches = 0;
+    this.lastStep = 0;
+    this.durations = new Float64Array(WINDOW);
+    this.maxDuration = 0;
+    this.onMessage("input", (client, message) => this.rules.input(client.sessionId, message?.data));
+    this.setSimulationInterval(() => this.tick(), 1000 / TICK_RATE);
+    this.patchRate = 1000 / TICK_RATE;
+    rooms.add(this);
+  }
+
+  onDispose() {
+    rooms.delete(this);
+  }
+
+  onJoin(client) {
+    const avatar = this.rules.join(client.sessionId);
+    const view = new Player({ x: scaled(avatar.x), y: scaled(avatar.y), score: 0 });
+    this.views.set(client.sessionId, [avatar, view]);
+    this.state.players.set(client.sessionId, view);
+  }
+
+  onLeave(client) {
+    this.rules.leave(client.sessionId);
+    this.views.delete(client.sessionId);
+    this.state.players.delete(client.sessionId);
+  }
+
+  tick() {
+    const started = performance.now();
+    this.rules.tick();
+    for (const [avatar, view] of this.views.values()) {
+      view.x = scaled(avatar.x);
+      view.y = scaled(avatar.y);
+      view.score = avatar.score;
+    }
+    this.ticks++;
+    this.lastStep = performance.now() - started;
   }
 
   broadcastPatch() {
@@ -234,6 +280,9 @@ function health() {
     cpu_s: { user: cpu.user / 1e6, system: cpu.system / 1e6 },
   };
 }
+
+module.exports = { ArenaRules };
+if (require.main !== module) return;
 
 const port = Number(process.argv[2] || 2567);
 const server = new Server({
