@@ -54,6 +54,8 @@ ROWS = (
     ("others_pct_of_core", "others' CPU, % of one core (max)"),
 )
 SPREAD = {"cpu_us_per_client_tick"}
+SATURATED = 0.85
+"""Server + bots above this share of all cores, or the server above it of its one core."""
 
 
 def run_point(kind: str, clients: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -63,18 +65,33 @@ def run_point(kind: str, clients: int, args: argparse.Namespace) -> dict[str, An
         print(f"  {kind:8} N={clients:<5}", end="", flush=True)
         run = run_once(kind, clients, args)
         run["contaminated"] = run["others_pct_of_core"] > args.others_limit
+        run["limited"] = limited(run)
         print(
             f" {run['cpu_us_per_client_tick']} µs/client·tick"
             f" ({run['cpu_us_user']} user, {run['cpu_us_kernel']} kernel),"
             f" {run['cpu_pct_of_core']}% of a core, on time {run['on_time_pct']}%,"
             f" tick p99 {run['tick_p99_ms']} ms, bots {run['bots_cpu_pct']}%,"
             f" others {run['others_pct_of_core']}%"
-            + (" CONTAMINATED" if run["contaminated"] else ""),
+            + (" CONTAMINATED" if run["contaminated"] else "")
+            + (f" ({run['limited']})" if run["limited"] else ""),
             flush=True,
         )
         if not run["contaminated"] or attempt == args.retries:
             return run
     raise AssertionError("unreachable")
+
+
+def limited(run: dict[str, Any]) -> str | None:
+    """Why a run measures the machine or the bots more than the server (None if not)."""
+    cores = os.cpu_count() or 1
+    used = run["cpu_pct_of_core"] + run["bots_cpu_pct"]
+    if used > SATURATED * 100 * cores:
+        return f"machine saturated: server + bots {used:.0f}% of a core on {cores}"
+    if run["cpu_pct_of_core"] > SATURATED * 100:
+        return f"server saturated: {run['cpu_pct_of_core']:.0f}% of its one core"
+    if run["bots_lag_p99_ms"] > 1000 / 30:
+        return f"bots lag: event-loop p99 {run['bots_lag_p99_ms']:.0f} ms"
+    return None
 
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -93,6 +110,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     medians["runs"] = len(runs)
     medians["contaminated"] = len(runs) - len(clean)
     medians["all_contaminated"] = not clean
+    medians["limited"] = sorted({r["limited"] for r in chosen if r.get("limited")})
     return medians
 
 
@@ -137,9 +155,27 @@ def table(points: list[dict[str, Any]]) -> str:
             for kind in KINDS
             if (s := point.get(kind)) and s["contaminated"]
         ]
+        marks += [
+            f"{kind}: {why}" for kind in KINDS for why in (point.get(kind) or {}).get("limited", [])
+        ]
         if marks:
-            lines.append(f"| {n} | **contaminated**: {'; '.join(marks)} | | | |")
+            lines.append(f"| {n} | **marked**: {'; '.join(marks)} | | | |")
     return "\n".join(lines)
+
+
+def reprint(path: Path, args: argparse.Namespace) -> int:
+    """The table of a --json file, its runs judged again with today's rules and limits."""
+    results = json.loads(path.read_text())
+    for point in results["points"]:
+        for kind, runs in point["runs"].items():
+            for run in runs:
+                run["contaminated"] = run["others_pct_of_core"] > args.others_limit
+                run["limited"] = limited(run)
+            point[kind] = summary(runs)
+    print("\n".join("# " + n for n in results["notes"]))
+    print()
+    print(table(results["points"]))
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,7 +208,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--retries", type=int, default=1, help="re-runs of a contaminated run")
     parser.add_argument("--skip-colyseus", action="store_true", help="run ours only")
     parser.add_argument("--json", metavar="PATH", help="write every run and the medians as JSON")
+    parser.add_argument(
+        "--from-json", metavar="PATH", help="print the table of an earlier run's --json and stop"
+    )
     args = parser.parse_args(argv)
+    if args.from_json:
+        return reprint(Path(args.from_json), args)
     points = [int(p) for p in args.points.split(",") if p.strip()]
     install_colyseus()
     cannot = bots_missing()
