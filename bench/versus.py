@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -212,6 +213,8 @@ def main(argv: list[str] | None = None) -> int:
         "--from-json", metavar="PATH", help="print the table of an earlier run's --json and stop"
     )
     args = parser.parse_args(argv)
+    # SIGTERM unwinds like Ctrl-C, so the running server and bots are stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     if args.from_json:
         return reprint(Path(args.from_json), args)
     points = [int(p) for p in args.points.split(",") if p.strip()]

@@ -136,6 +136,7 @@ def start(kind: str) -> tuple[subprocess.Popen[str], str, str]:
 def run_once(kind: str, clients: int, args: Any) -> dict[str, Any]:
     """One run: a fresh ``kind`` server, the bots, the window's figures."""
     proc, url, health_url = start(kind)
+    bots: subprocess.Popen[str] | None = None
     try:
         command = [
             *("nice", "-n", str(args.bots_nice), "node", str(COLYSEUS / "bots.mjs")),
@@ -165,6 +166,8 @@ def run_once(kind: str, clients: int, args: Any) -> dict[str, Any]:
                 result = json.loads(line[len("RESULT ") :])
         bots.wait(timeout=30)
     finally:
+        if bots is not None and bots.poll() is None:
+            bots.kill()
         stop_server(proc)
     if before is None or after is None or not result:
         raise RuntimeError(f"{kind}, N={clients}: the bots did not finish a window")
@@ -187,11 +190,13 @@ def figures(
     per = 1e6 / client_ticks if client_ticks else None
     # Expected snapshots: one per client per tick, and at least the nominal 30 a second
     # (ticks a server skipped count as missed; Colyseus's timers run a little fast).
+    # Over the bots' own window (their counters start and stop a few ms off the samples).
     seated = int(bots["seated_at_end"])
     ticks = int(ticks_after.get("patches", ticks_after.get("total", 0))) - int(
         ticks_before.get("patches", ticks_before.get("total", 0))
     )
-    expected = seated * max(RATE * window, ticks / rooms if rooms else 0.0)
+    rate = max(RATE, ticks / rooms / window if rooms else 0.0)
+    expected = seated * rate * float(bots["window_s"])
     machine = {k: after.machine[k] - before.machine[k] for k in after.machine}
     bots_cpu = bots["bots_cpu_pct_of_core"] / 100 * window
     own = after.own_cpu - before.own_cpu

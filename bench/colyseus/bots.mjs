@@ -265,7 +265,12 @@ async function main() {
   const parts = await results;
   console.log("WINDOW_END");
   // The bots stay connected until the caller has sampled the server: one line on stdin.
-  if (opts.ack) await new Promise((r) => process.stdin.once("data", r));
+  if (opts.ack) {
+    await new Promise((r) => {
+      process.stdin.once("data", r);
+      process.stdin.once("end", r); // the caller is gone
+    });
+  }
   const window = Math.max(...parts.map((p) => p.window_s));
   const sum = (key) => parts.reduce((s, p) => s + p[key], 0);
   const seatedAll = sum("seated");

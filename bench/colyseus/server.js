@@ -261,7 +261,7 @@ function health() {
   for (const room of rooms) {
     total += room.ticks;
     patches += room.patches;
-    players += room.avatars.size;
+    players += room.views.size;
     const recent = room.durations.subarray(0, Math.min(room.patches, WINDOW));
     p50 = Math.max(p50, percentile(recent, 50));
     p99 = Math.max(p99, percentile(recent, 99));
