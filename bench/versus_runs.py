@@ -17,6 +17,7 @@ import os
 import shutil
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +153,11 @@ def run_once(kind: str, clients: int, args: Any) -> dict[str, Any]:
             stderr=subprocess.DEVNULL,
             text=True,
         )
+        # A bot process that hangs must not hang the bench: kill it past a generous deadline.
+        deadline = clients / 10 + args.warmup + args.window + 60
+        watchdog = threading.Timer(deadline, bots.kill)
+        watchdog.daemon = True
+        watchdog.start()
         before = after = None
         result: dict[str, Any] = {}
         assert bots.stdout is not None and bots.stdin is not None
@@ -165,6 +171,7 @@ def run_once(kind: str, clients: int, args: Any) -> dict[str, Any]:
             elif line.startswith("RESULT "):
                 result = json.loads(line[len("RESULT ") :])
         bots.wait(timeout=30)
+        watchdog.cancel()
     finally:
         if bots is not None and bots.poll() is None:
             bots.kill()

@@ -187,6 +187,7 @@ async function worker() {
   let bots = [];
   let cpuAt = null;
   let startedAt = 0;
+  process.on("disconnect", () => process.exit(0)); // the driver is gone
   process.on("message", async (msg) => {
     if (msg.type === "join") {
       let ok = 0;
