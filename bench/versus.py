@@ -257,10 +257,11 @@ def main(argv: list[str] | None = None) -> int:
         point: dict[str, Any] = {"clients": clients, "runs": runs}
         point.update({kind: summary(runs[kind]) for kind in kinds})
         results["points"].append(point)
+        if args.json:  # after every point: an interrupted sweep keeps what it measured
+            Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     print()
     print(table(results["points"]))
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
         print(f"\nwrote {args.json}")
     return 0
 
