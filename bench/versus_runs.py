@@ -224,6 +224,8 @@ def figures(
         "tick_p99_ms": ticks_after.get("p99_ms"),
         "delivered_pct": round(100 * bots["frames"] / expected, 1) if expected else None,
         "on_time_pct": round(100 * bots["on_time"] / expected, 1) if expected else None,
+        "jitter_mean_ms": bots.get("jitter_mean_ms"),
+        "jitter_p99_ms": bots.get("jitter_p99_ms"),
         "bytes_per_frame": bots["bytes_per_frame"],
         "joined": bots["joined"],
         "bots_cpu_pct": bots["bots_cpu_pct_of_core"],

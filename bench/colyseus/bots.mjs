@@ -22,6 +22,7 @@
 // index = the snapshot's tick for ours, its arrival count for Colyseus, whose
 // patches carry no tick; period = the bot's mean over the window), less the
 // smallest such offset of that bot; on time = lateness <= one interval (1/30 s).
+// Jitter: |gap between two consecutive snapshots - 1/30 s|, mean and p99 over all bots.
 import { fork } from "node:child_process";
 import { createRequire } from "node:module";
 import { monitorEventLoopDelay } from "node:perf_hooks";
@@ -43,6 +44,7 @@ const WebSocket = load("ws");
 
 const RATE = 30;
 const INPUT_HZ = 10;
+const JITTER_BINS = 2000; // 0.5 ms each, the last one: 1 s and more
 const PATCH = 15; // Colyseus Protocol.ROOM_STATE_PATCH, the frame's first byte & 31
 // Our snapshots start with fixmap(8) "t" "snapshot" "id" <int> "tick" <int> (protocol/codec.py).
 const SNAP = Buffer.from([0x88, 0xa1, 0x74, 0xa8, ...Buffer.from("snapshot"), 0xa2, 0x69, 0x64]);
@@ -122,6 +124,15 @@ class Bot {
     this.timer = setTimeout(() => {
       this.timer = setInterval(() => send(this.nextInput()), 1000 / INPUT_HZ);
     }, Math.random() * (1000 / INPUT_HZ));
+  }
+
+  /** Adds |gap - 1/RATE| between consecutive frames of the window to ``histogram`` (0.5 ms bins). */
+  jitter(histogram) {
+    const a = this.arrivals;
+    for (let i = 2; i < a.length; i += 2) {
+      const off = Math.abs(a[i] - a[i - 2] - 1 / RATE) * 2000;
+      histogram[Math.min(histogram.length - 1, Math.floor(off))]++;
+    }
   }
 
   onTime() {
@@ -211,6 +222,8 @@ async function worker() {
       lag.disable();
       for (const bot of bots) bot.measuring = false;
       const seated = bots.filter((b) => b.seq > 0 && !b.closed).length;
+      const jitter = new Array(JITTER_BINS).fill(0);
+      for (const bot of bots) bot.jitter(jitter);
       process.send({
         type: "result",
         window_s: window,
@@ -221,6 +234,7 @@ async function worker() {
         errors: bots.reduce((s, b) => s + (b.errors || 0), 0),
         cpu_s: (cpu.user + cpu.system) / 1e6,
         lag_p99_ms: lag.percentile(99) / 1e6,
+        jitter,
       });
     } else if (msg.type === "exit") {
       for (const bot of bots) {
@@ -231,6 +245,23 @@ async function worker() {
       setTimeout(() => process.exit(0), 500);
     }
   });
+}
+
+/** Snapshot jitter (|inter-arrival - 1/RATE|, ms) over every bot: mean and p99. */
+function jitterFigures(histograms) {
+  const total = new Array(JITTER_BINS).fill(0);
+  for (const h of histograms) h.forEach((n, i) => (total[i] += n));
+  const count = total.reduce((s, n) => s + n, 0);
+  if (!count) return { jitter_mean_ms: null, jitter_p99_ms: null };
+  let sum = 0;
+  let seen = 0;
+  let p99 = null;
+  total.forEach((n, i) => {
+    sum += n * (i + 0.5) * 0.5;
+    seen += n;
+    if (p99 === null && seen >= 0.99 * count) p99 = (i + 1) * 0.5;
+  });
+  return { jitter_mean_ms: Math.round((sum / count) * 100) / 100, jitter_p99_ms: p99 };
 }
 
 function gather(children, type) {
@@ -291,6 +322,7 @@ async function main() {
     errors: sum("errors"),
     bots_cpu_pct_of_core: Math.round((1000 * sum("cpu_s")) / window) / 10,
     bots_lag_p99_ms: Math.max(...parts.map((p) => p.lag_p99_ms)),
+    ...jitterFigures(parts.map((p) => p.jitter)),
   };
   console.log(`RESULT ${JSON.stringify(result)}`);
   children.forEach((c) => c.send({ type: "exit" }));
