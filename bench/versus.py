@@ -48,7 +48,7 @@ ROWS = (
     ("cpu_pct_of_core", "server CPU, % of one core"),
     ("on_time_pct", "snapshots on time % (≤ 1 interval late)"),
     ("delivered_pct", "snapshots delivered % (of 30/s)"),
-    ("jitter_mean_ms", "snapshot jitter ms, mean (|gap - 33 ms|)"),
+    ("jitter_mean_ms", "snapshot jitter ms, mean (abs(gap - 33 ms))"),
     ("jitter_p99_ms", "snapshot jitter ms, p99"),
     ("tick_p99_ms", "tick p99 ms (step + snapshot/patch send)"),
     ("ticks_per_s", "ticks per second (per room)"),
