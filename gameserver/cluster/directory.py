@@ -3,8 +3,8 @@
 Sans-I/O: this module only builds arguments and reads replies; the trio shell
 (``gameserver/trio/directory.py``) sends them. Every decision that must hold
 across workers (a seat, a room name, a ticket) is one Lua script
-(:mod:`.scripts`), which Redis runs atomically: two workers never both take the last seat, and two rooms
-never get one name.
+(:mod:`.scripts`), which Redis runs atomically: two workers never both take
+the last seat, and two rooms never get one name.
 
 Keys, under ``P`` = ``Settings.redis_prefix``; each expires unless its owner
 keeps it alive, so nothing outlives the workers by more than three heartbeats
