@@ -182,6 +182,7 @@ class RedisDirectory:
                     await self.client.ping()
                     await self._take_id_block()
                     await self._heartbeat()
+                    self.summary = await self._read_summary()  # /healthz from the start
             except REDIS_ERRORS as exc:
                 url = redacted(self.core.settings.redis or "")
                 failure = f"Redis at {url} did not answer: {exc or type(exc).__name__}"
