@@ -121,6 +121,31 @@ def run_point(kind: str, bots: int, args: argparse.Namespace, *extra: str) -> di
     return report
 
 
+def loadtest_command(
+    url: str, bots: int, ramp: float, pid: int, out: Path, args: argparse.Namespace
+) -> list[str]:
+    """The capacity workload's load test: rooms of 50, no churn, the server's CPU by pid.
+
+    The bot processes inherit its niceness (``args.bots_nice``): the server under test
+    gets the cores it shares with its load generator first.
+    """
+    nice = ["nice", "-n", str(args.bots_nice)] if args.bots_nice else []
+    return [
+        *nice, PYTHON, "-m", "clients.loadtest",
+        "--url", url,
+        "--bots", str(bots),
+        "--duration", str(args.window),
+        "--ramp-up", str(ramp),
+        "--procs", str(args.procs),
+        "--room-size", "50",
+        "--churn", "0",
+        "--server-pid", str(pid),
+        "--max-failure-rate", "1",
+        "--json", str(out),
+        "--quiet",
+    ]  # fmt: skip
+
+
 def run_once(kind: str, bots: int, args: argparse.Namespace, *extra: str) -> dict[str, Any]:
     """One load test against a fresh server of ``kind``; the load tester's JSON report."""
     wait_quiet(args.quiet_pct)
@@ -129,24 +154,7 @@ def run_once(kind: str, bots: int, args: argparse.Namespace, *extra: str) -> dic
     try:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "report.json"
-            # The bot processes inherit this niceness: the server under test gets the
-            # cores it shares with its load generator first.
-            nice = ["nice", "-n", str(args.bots_nice)] if args.bots_nice else []
-            command = [
-                *nice, PYTHON, "-m", "clients.loadtest",
-                "--url", url,
-                "--bots", str(bots),
-                "--duration", str(args.window),
-                "--ramp-up", str(ramp),
-                "--procs", str(args.procs),
-                "--room-size", "50",
-                "--churn", "0",
-                "--server-pid", str(proc.pid),
-                "--max-failure-rate", "1",
-                "--json", str(out),
-                "--quiet",
-                *extra,
-            ]  # fmt: skip
+            command = [*loadtest_command(url, bots, ramp, proc.pid, out, args), *extra]
             print(f"  {kind:5} N={bots:<5} ...", end="", flush=True)
             subprocess.run(
                 command,

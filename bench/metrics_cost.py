@@ -30,7 +30,14 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from capacity import PYTHON, ROOT, other_load, start_server, stop_server, wait_quiet
+from capacity import (
+    ROOT,
+    loadtest_command,
+    other_load,
+    start_server,
+    stop_server,
+    wait_quiet,
+)
 
 from gameserver.counters import Counters
 from protocol import pack_state, splice_snapshot
@@ -102,21 +109,7 @@ def run(metrics: bool, args: argparse.Namespace) -> dict[str, Any]:
             scraper.start()
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "report.json"
-            nice = ["nice", "-n", str(args.bots_nice)] if args.bots_nice else []
-            command = [
-                *nice, PYTHON, "-m", "clients.loadtest",
-                "--url", url,
-                "--bots", str(args.bots),
-                "--duration", str(args.window),
-                "--ramp-up", str(ramp),
-                "--procs", str(args.procs),
-                "--room-size", "50",
-                "--churn", "0",
-                "--server-pid", str(proc.pid),
-                "--max-failure-rate", "1",
-                "--json", str(out),
-                "--quiet",
-            ]  # fmt: skip
+            command = loadtest_command(url, args.bots, ramp, proc.pid, out, args)
             subprocess.run(
                 command,
                 cwd=ROOT,
@@ -165,7 +158,7 @@ def main() -> int:
     parser.add_argument("--scrape-interval", type=float, default=5.0)
     parser.add_argument("--quiet-pct", type=float, default=15.0)
     parser.add_argument(
-        "--other-load-limit", type=float, default=40.0, help="% of a core used by others"
+        "--other-load-limit", type=float, default=40.0, help="%% of a core used by others"
     )
     parser.add_argument("--retries", type=int, default=2, help="re-runs of a disturbed run")
     parser.add_argument("--json", metavar="PATH")
