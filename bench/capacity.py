@@ -146,6 +146,19 @@ def loadtest_command(
     ]  # fmt: skip
 
 
+def run_loadtest(command: list[str], out: Path, ramp: float, window: float) -> dict[str, Any]:
+    """Run a load test ``command`` (its JSON report going to ``out``); that report."""
+    subprocess.run(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        timeout=ramp + window + 120,
+        check=False,
+    )
+    report: dict[str, Any] = json.loads(out.read_text())
+    return report
+
+
 def run_once(kind: str, bots: int, args: argparse.Namespace, *extra: str) -> dict[str, Any]:
     """One load test against a fresh server of ``kind``; the load tester's JSON report."""
     wait_quiet(args.quiet_pct)
@@ -156,14 +169,7 @@ def run_once(kind: str, bots: int, args: argparse.Namespace, *extra: str) -> dic
             out = Path(tmp) / "report.json"
             command = [*loadtest_command(url, bots, ramp, proc.pid, out, args), *extra]
             print(f"  {kind:5} N={bots:<5} ...", end="", flush=True)
-            subprocess.run(
-                command,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                timeout=ramp + args.window + 120,
-                check=False,
-            )
-            report: dict[str, Any] = json.loads(out.read_text())
+            report = run_loadtest(command, out, ramp, args.window)
     finally:
         stop_server(proc)
     s = report.get("server") or {}

@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import tempfile
 import threading
 import time
@@ -31,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from capacity import (
-    ROOT,
     loadtest_command,
     other_load,
+    run_loadtest,
     start_server,
     stop_server,
     wait_quiet,
@@ -110,14 +109,7 @@ def run(metrics: bool, args: argparse.Namespace) -> dict[str, Any]:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "report.json"
             command = loadtest_command(url, args.bots, ramp, proc.pid, out, args)
-            subprocess.run(
-                command,
-                cwd=ROOT,
-                stdout=subprocess.DEVNULL,
-                timeout=ramp + args.window + 120,
-                check=False,
-            )
-            report: dict[str, Any] = json.loads(out.read_text())
+            report = run_loadtest(command, out, ramp, args.window)
     finally:
         stop.set()
         if scraper.is_alive():
