@@ -68,6 +68,7 @@ class Seating:
     outbox: Outbox
     player: Player
     peer: str
+    address: str
     state: State
     connected_at: float
     room: Room | None
@@ -212,8 +213,7 @@ class Seating:
         directory = self.core.directory
         budget = self.core.directory_joins
         assert directory is not None and budget is not None
-        address = self.peer.partition("#")[0]
-        if ticket is None and not budget.take(address, self._now):
+        if ticket is None and not budget.take(self.address, self._now):
             # Every such join may hold a seat for ticket_ttl: one address must not
             # squat a room or flood Redis. A redirect's ticket is not counted again.
             refusal = JoinRefused(ErrorCode.RATE_LIMITED, "too many joins from your address")

@@ -112,6 +112,8 @@ class Session(Seating):
         self._decode_limits = settings.decode_limits  # read per message: build it once
         self._counters = core.counters
         self.peer = peer
+        self.address = peer.partition("#")[0]
+        """The client's address (what per-address limits count); ``peer`` gains the id."""
         self.state = State.AWAIT_HELLO
         self.connected_at = now
         # Enough slots that the oldest unanswered ping is still held at ping_timeout.
