@@ -25,8 +25,16 @@
 // when the server took the seat back (welcome.resumed), carries on with the same
 // player, room, score and input seq. hello always asks for `presence`, so others'
 // drops and returns show in the chat. A `spectate` session watches: no inputs.
+// Delta snapshots (§5.6): hello asks for them (`deltas`); each snapshot goes
+// through the connection's DeltaState (delta.js) before anything reads its state,
+// and every snapshot applied is acknowledged: by the next input's `ack` when one
+// goes out within an input interval and a half, else by an `ack` message (at once
+// when standing still), at most one per snapshot and no more often than inputs.
+// A snapshot whose base is not held is dropped and not acknowledged: the server
+// sends a full one again (within its delta_window).
 
 import { ArenaRules, clampInput, parseInfo, parseState } from "./arena.js";
+import { DeltaState } from "./delta.js";
 import { Connection, TokenBucket, serverUrl } from "./net.js";
 import { Predictor } from "./predict.js";
 import {
@@ -77,6 +85,9 @@ export class GameSession {
     this.lastSent = { dx: 0, dy: 0 };
     this.ackedId = 0;
     this.ackedAt = 0;
+    this.ackTimer = null; // a pending `ack` for the newest snapshot (§5.6)
+    this.deltas = null; // the connection's DeltaState: snapshot states by id
+    this.deltaFailures = 0; // snapshots dropped: their base was not held
     this.inputTimer = null; // the input pacer's next send, while in a room
     this.abandoned = false; // close() was called: a newer session (or none) owns the page
     this.connection = null;
@@ -93,7 +104,7 @@ export class GameSession {
     this.name = name;
     this.asked = room ?? null;
     this.ui.connection("connecting");
-    const hello = { t: "hello", version: PROTOCOL_VERSION, name, game: GAME, room, presence: true };
+    const hello = { t: "hello", version: PROTOCOL_VERSION, name, game: GAME, room, presence: true, deltas: true };
     if (this.resume) hello.resume = this.resume;
     if (this.spectate) hello.spectate = true;
     // A resume goes to the worker holding the seat (welcome.resume_url, in a cluster).
@@ -117,6 +128,8 @@ export class GameSession {
       onProblem: (text) => this.ui.notice(text),
     });
     this.connection = connection;
+    this.deltas = new DeltaState(); // snapshot ids (and so bases) are per connection
+    this.ackedId = 0;
     connection.connect(hello);
   }
 
@@ -150,6 +163,7 @@ export class GameSession {
       name: this.name,
       ticket: message.ticket,
       presence: true,
+      deltas: true,
     };
     this._move(message.url, hello);
   }
@@ -300,16 +314,64 @@ export class GameSession {
     this.ui.lobby(this);
   }
 
-  _snapshot(message) {
+  _snapshot(received) {
     if (this.state !== "room" || !this.world) return;
+    const message = this._applyDelta(received);
+    if (!message) return;
     const now = performance.now();
     const state = parseState(message.state, this.world.scale);
     this.latest = { ...message, players: state.players };
+    this._ackSoon(now);
     this.arrivals.push(now);
     while (this.arrivals[0] < now - 1000) this.arrivals.shift();
     this.timeline.push(message.tick, state, now);
     const me = state.players.get(this.playerId);
     if (me) this.predictor.reconcile(message.tick, message.ack, me.x, me.y, now);
+  }
+
+  /** The snapshot with its whole state (a delta applied to its base), or null when its
+   * base is not held: then it is not acknowledged, and a full snapshot follows (§5.6). */
+  _applyDelta(message) {
+    try {
+      return { ...message, state: this.deltas.receive(message) };
+    } catch (error) {
+      if (error.name !== "DeltaError") throw error;
+      this.deltaFailures += 1;
+      if (this.deltaFailures === 1) this.ui.notice(`snapshot dropped: ${error.message}`);
+      return null;
+    }
+  }
+
+  /** Acknowledge the newest snapshot soon (§5.6): at once when no input is about to go
+   * out (standing still, or watching), else after an input interval and a half, by which
+   * time the next input has carried it as `input.ack` (and this finds nothing to do).
+   * Never sooner than an input interval after the last acknowledgement. */
+  _ackSoon(now) {
+    if (this.ackTimer !== null) return; // one is pending: it takes the newest id then
+    const interval = 1000 / this.inputRate;
+    this._ackAt(Math.max(now + this._ackDelay(interval), this.ackedAt + interval), now);
+  }
+
+  _ackDelay(interval) {
+    if (this.spectate) return 0;
+    const [dx, dy] = this.keyboard.direction();
+    const still = dx === 0 && dy === 0 && this.lastSent.dx === 0 && this.lastSent.dy === 0;
+    return still ? 0 : 1.5 * interval;
+  }
+
+  _ackAt(at, now) {
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = null;
+      this._ackNewest();
+    }, at - now);
+  }
+
+  _ackNewest() {
+    const id = this.latest?.id;
+    if (this.state !== "room" || id === undefined || id <= this.ackedId) return;
+    const now = performance.now();
+    if (this.connection.send({ t: "ack", id }, { optional: true })) this._acked(id, now);
+    else this._ackAt(now + 1000 / this.inputRate, now); // over the message rate: later
   }
 
   _event(message) {
@@ -341,6 +403,7 @@ export class GameSession {
       const hello = { t: "hello", version: PROTOCOL_VERSION, name: this.name, game: GAME, room };
       if (this.spectate) hello.spectate = true;
       hello.presence = true;
+      hello.deltas = true;
       this._move(serverUrl(), hello);
     } else if (message.code === "resume_failed") {
       // The held seat is gone (§5.12): the hello goes on as a fresh one, same room asked.
@@ -387,6 +450,7 @@ export class GameSession {
   _stopPacing() {
     clearTimeout(this.inputTimer);
     this.inputTimer = null;
+
     this.keyboard.releaseAll();
   }
 

@@ -12,6 +12,10 @@
 // inputs of increasing seq until a snapshot both acknowledges one of them and
 // shows the move, chats and waits for its own chat event, acks the newest
 // snapshot, leaves the room (waits for `left`) and closes with 1000.
+// It asks for delta snapshots (hello.deltas, §5.6), applies them with the page's
+// clients/browser/delta.js (a base it does not hold is a failure: it acknowledges
+// only snapshots it applied) and acknowledges every snapshot it applies: by the
+// input's `ack` while it pushes, else by an `ack` message.
 //
 // Every frame received must be a binary frame holding one msgpack map whose
 // `t` names a v1 server message with the fields of §4.2; anything else, any
@@ -20,6 +24,7 @@
 
 import { Decoder, encode, ExtData } from "@msgpack/msgpack";
 import WebSocket from "ws";
+import { DeltaState } from "../browser/delta.js";
 
 const PROTOCOL_VERSION = 1;
 const OVERALL_TIMEOUT_MS = 10_000;
@@ -184,6 +189,11 @@ function checkRoomInfo(room, where) {
     );
   }
   check("info" in room, `${where}.info: missing`);
+  if (room.delta !== undefined && room.delta !== null) {
+    str(r, "delta", 1, 32);
+    // This client reads the generic patch format only (the arena's).
+    check(room.delta === "generic", `${where}.delta: ${show(room.delta)}, not "generic"`);
+  }
 }
 
 function checkArenaInfo(info) {
@@ -244,7 +254,8 @@ const validators = {
     optInt(m, "ack", 0, MAX_U32);
     int(m, "rtt_us");
     int(m, "jitter_us");
-    check(m.base === null, `snapshot.base: expected nil in v1, got ${show(m.base)}`);
+    // A delta's base is a snapshot this connection acknowledged, so an earlier one.
+    if (m.base !== null) int(m, "base", 1, m.id - 1);
   },
   event(m) {
     const kind = str(m, "kind");
@@ -368,6 +379,10 @@ async function main() {
   let limits = { ...DEFAULT_LIMITS };
   let me = null;
   let snapshots = 0;
+  let deltas = null; // DeltaState of the current connection
+  let pushing = false; // inputs are going out: they carry the acks
+  let ackedId = 0;
+  let ackedAt = -Infinity;
   let lastSnapshot = null;
   let lastSnapshotTick = -1;
   let pings = 0;
@@ -459,10 +474,22 @@ async function main() {
         if (lastSnapshot !== null && lastSnapshot.ack !== null) {
           check(msg.ack !== null && msg.ack >= lastSnapshot.ack, `snapshot.ack went back to ${msg.ack}`);
         }
+        try {
+          msg.state = deltas.receive(msg); // the whole state, before anything reads it
+        } catch (err) {
+          throw new ProtocolFailure(err.name === "DeltaError" ? `snapshot ${msg.id}: ${err.message}` : err);
+        }
         myPosition(msg, me); // validates the arena state
         lastSnapshot = msg;
         lastSnapshotTick = msg.tick;
         snapshots += 1;
+        // Standing still: acknowledge it now, at most half the message rate (pongs and
+        // chat share the rest); while pushing, the next input's ack carries it.
+        if (!pushing && !closing && performance.now() - ackedAt >= 2000 / limits.messages_per_second) {
+          send({ t: "ack", id: msg.id });
+          ackedId = msg.id;
+          ackedAt = performance.now();
+        }
         break;
       default:
         break;
@@ -491,6 +518,7 @@ async function main() {
       handshakeTimeout: 5000,
     });
     socket = ws;
+    deltas = new DeltaState(); // snapshot ids, and so bases, are per connection
     limits = { ...DEFAULT_LIMITS };
     tokens = limits.message_burst;
     let closeResolve;
@@ -552,8 +580,9 @@ async function main() {
       "welcome or redirect",
     );
     ticketSent = ticket !== null;
-    const hello = { t: "hello", version: PROTOCOL_VERSION, name };
-    // With a ticket, the same version and name and the ticket only (§5.11).
+    const hello = { t: "hello", version: PROTOCOL_VERSION, name, deltas: true };
+    // With a ticket: the same version and name, the ticket (§5.11) and deltas, which
+    // is asked on each connection (§5.6).
     send(ticket === null ? { ...hello, game: "arena" } : { ...hello, ticket });
     const answer = await answerP;
     if (answer.t === "welcome") {
@@ -623,9 +652,13 @@ async function main() {
     seq += 1;
     maxSeqSent = seq;
     const message = { t: "input", seq, data: { dx: dir[0], dy: dir[1] } };
-    if (lastSnapshot !== null) message.ack = lastSnapshot.id;
+    if (lastSnapshot !== null) {
+      message.ack = lastSnapshot.id;
+      [ackedId, ackedAt] = [lastSnapshot.id, performance.now()];
+    }
     send(message);
   };
+  pushing = true;
   sendInput();
   const pusher = setInterval(() => {
     try {
@@ -636,6 +669,7 @@ async function main() {
   }, intervalMs);
   const moveSnapshot = await moved;
   clearInterval(pusher);
+  pushing = false;
   // Stop the player (velocity persists until the next input, §7).
   seq += 1;
   maxSeqSent = seq;
@@ -651,9 +685,9 @@ async function main() {
   check(chat.text === clean(text), `chat event text ${show(chat.text)} ≠ ${show(clean(text))}`);
   check(chat.name === cleanedName, `chat event name ${show(chat.name)} ≠ ${show(cleanedName)}`);
 
-  // 4. Ack the newest snapshot held (§5.6).
+  // 4. Ack the newest snapshot held (§5.6), if no acknowledgement above did yet.
   const acked = lastSnapshot.id;
-  send({ t: "ack", id: acked });
+  if (acked > ackedId) send({ t: "ack", id: acked });
 
   // 5. Leave the room and wait for `left` (§5.2).
   const leftP = waitFor((m) => m.t === "left", "left");
@@ -678,6 +712,8 @@ async function main() {
     started_over: startedOver,
     retired_closes: retiredCodes,
     snapshots,
+    full_snapshots: deltas.full,
+    delta_snapshots: deltas.deltas,
     pings,
     rtt_us: lastSnapshot.rtt_us,
     jitter_us: lastSnapshot.jitter_us,

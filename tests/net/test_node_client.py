@@ -97,6 +97,7 @@ async def test_node_spec_client_follows_a_redirect(start_server: StartServer, no
         "version": 1,
         "name": "node-hop",
         "ticket": cluster.redirects[0].ticket,
+        "deltas": True,  # a capability of the connection: asked on each one (§5.6)
     }
     # The whole session then ran on the worker: moved, chatted, left, closed 1000.
     assert summary["input_acked"] >= 1 and summary["left"] is True and summary["close"] == 1000
