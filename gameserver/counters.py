@@ -95,6 +95,8 @@ class Counters:
         self.rtt = Buckets(RTT_BUCKETS)
         self.jitter = Buckets(JITTER_BUCKETS)
         self.tick_durations: dict[str, Buckets] = {}
+        self.snapshots_built = {"full": 0, "delta": 0}
+        """Snapshots put in clients' slots, by kind (some are replaced before sending)."""
 
     # -- messages --------------------------------------------------------------
 
@@ -111,6 +113,9 @@ class Counters:
         kind = frame_type(frame)
         self.messages_out[kind] = self.messages_out.get(kind, 0) + 1
         self.bytes_out[kind] = self.bytes_out.get(kind, 0) + len(frame)
+
+    def snapshot_built(self, delta: bool) -> None:
+        self.snapshots_built["delta" if delta else "full"] += 1
 
     def error_sent(self, code: str) -> None:
         _add(self.errors_sent, code if code in KNOWN_ERROR_CODES else "other")

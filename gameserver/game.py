@@ -22,6 +22,9 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from protocol import delta
+from protocol.server_messages import DEFAULT_DELTA_FORMAT
+
 from .auth import Identity
 from .latency import LatencyReport
 
@@ -146,8 +149,32 @@ class Game:
         return None
 
     def snapshot(self, viewer: Player) -> Any:
-        """The state ``viewer`` sees: plain msgpack-able data (dict/list/int/float/str/bytes)."""
+        """The state ``viewer`` sees: plain msgpack-able data (dict/list/int/float/str/bytes).
+
+        Clients that ask for deltas get the change since a state they hold, in the
+        generic format (``protocol.delta``): shape the state for it. Entities as
+        arrays of rows, each ``[id, field, ...]`` in a stable order (new ones at the
+        end), with integer fields (positions in fixed point), cost a few bytes per
+        changed field; maps cost their changed keys.
+        """
         raise NotImplementedError
+
+    delta_format: ClassVar[str] = DEFAULT_DELTA_FORMAT
+    """Names the format ``diff`` produces (``joined.room.delta``); set it when you override both."""
+
+    def diff(self, old: Any, new: Any) -> Any:
+        """A patch from state ``old`` to ``new`` (both as clients decode them), or None for full.
+
+        Called once per audience and base per snapshot tick, for clients that asked for
+        deltas. Override together with ``apply`` and ``delta_format`` for a format of
+        your own (your clients then need the same ``apply``).
+        """
+        return delta.diff(old, new)
+
+    @staticmethod
+    def apply(old: Any, patch: Any) -> Any:
+        """The inverse of ``diff``: the state ``patch`` makes of ``old`` (clients use it)."""
+        return delta.apply(old, patch)
 
 
 GameFactory = Callable[[RoomContext], Game]

@@ -108,6 +108,12 @@ class GameCollector(Collector):
             {**c.bytes_out, "snapshot": int(snapshots.sum)},
         )
         yield _counter(
+            "gameserver_snapshots_built",
+            "Snapshots made for clients: full, or delta against the client's acknowledged one.",
+            "kind",
+            c.snapshots_built,
+        )
+        yield _counter(
             "gameserver_errors_sent", "error messages sent to clients, by code.", "code",
             c.errors_sent,
         )  # fmt: skip

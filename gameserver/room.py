@@ -30,6 +30,7 @@ from protocol import (
     pack_state,
 )
 
+from .deltas import AudienceState, DeltaStats
 from .game import Game, Player
 from .settings import Settings
 from .tick import TickStats
@@ -46,8 +47,14 @@ class RoomMember(Protocol):
     def deliver(self, frame: bytes) -> None:
         """Queue a reliable frame to this player."""
 
-    def deliver_snapshot(self, tick: int, ack: int | None, state: PackedState) -> None:
-        """Wrap ``state`` in this player's snapshot envelope and put it in the slot."""
+    def deliver_snapshot(
+        self, tick: int, ack: int | None, state: PackedState, audience: AudienceState | None = None
+    ) -> None:
+        """Wrap ``state`` in this player's snapshot envelope and put it in the slot.
+
+        ``audience``: the same state as an :class:`AudienceState`, for a member that
+        may send a delta from its base instead.
+        """
 
     def kick(self, code: int, reason: str) -> None:
         """Close this player's connection (the session then leaves the room)."""
@@ -105,6 +112,7 @@ class Room:
         """Inputs whose seq went backwards or jumped too far, over the room's life."""
         self.tick_stats: TickStats | None = None
         """Set by the ticker that runs this room."""
+        self.delta_stats = DeltaStats()
 
     # -- membership -------------------------------------------------------
 
@@ -123,6 +131,7 @@ class Room:
             info=self.game.info(),
             spectators=len(self.spectators),
             away=tuple(pid for pid, s in self.seats.items() if not s.member.player.connected),
+            delta=self.game.delta_format,
         )
 
     def add(self, member: RoomMember) -> RoomInfo:
@@ -295,22 +304,30 @@ class Room:
 
     def send_snapshots(self, tick: int) -> None:
         """Encode the state once per audience and hand it to each member."""
+        audiences: dict[Hashable, AudienceState] = {}
+        try:
+            for seat in list(self.seats.values()):
+                state = self._audience(seat.member.player, tick, audiences)
+                seat.member.deliver_snapshot(tick, seat.applied_seq, state.packed, state)
+            for member in list(self.spectators.values()):
+                state = self._audience(member.player, tick, audiences)
+                member.deliver_snapshot(tick, None, state.packed, state)
+        finally:
+            for state in audiences.values():
+                state.tick_done()
+        self.delta_stats.snapshot_ticks += 1
+
+    def _audience(
+        self, viewer: Player, tick: int, audiences: dict[Hashable, AudienceState]
+    ) -> AudienceState:
         game = self.game
-        packed: dict[Hashable, PackedState] = {}
-        for seat in list(self.seats.values()):
-            player = seat.member.player
-            key = game.view_key(player)
-            state = packed.get(key)
-            if state is None:
-                state = packed[key] = pack_state(game.snapshot(player))
-            seat.member.deliver_snapshot(tick, seat.applied_seq, state)
-        for member in list(self.spectators.values()):
-            viewer = member.player
-            key = game.view_key(viewer)
-            state = packed.get(key)
-            if state is None:
-                state = packed[key] = pack_state(game.snapshot(viewer))
-            member.deliver_snapshot(tick, None, state)
+        key = game.view_key(viewer)
+        state = audiences.get(key)
+        if state is None:
+            packed = pack_state(game.snapshot(viewer))
+            state = audiences[key] = AudienceState(tick, packed, game.diff, self.delta_stats)
+            self.delta_stats.audience_states += 1
+        return state
 
     def fail(self, reason: str) -> None:
         """End the room after a game crash: every member is closed 1011."""
@@ -341,5 +358,8 @@ class Room:
             "tick": self.tick_no,
             "tick_phase": self.tick_phase,
             "inputs_ignored": self.inputs_ignored,
+            "audience_states": self.delta_stats.audience_states,
+            "delta_encodes": self.delta_stats.delta_encodes,
+            "snapshot_ticks": self.delta_stats.snapshot_ticks,
             "tick_stats": self.tick_stats.as_dict() if self.tick_stats else None,
         }

@@ -38,6 +38,7 @@ from .cluster.directory import (
 )
 from .cluster.seating import SeatRequest
 from .core import ServerCore
+from .deltas import DeltaBases
 from .game import Player
 from .outbox import Outbox
 from .room import Room, RoomMember, Watcher
@@ -77,6 +78,7 @@ class Seating:
     _seat_pending: str | None
     _seat_spectate: bool = False
     spectating: bool
+    delta_bases: DeltaBases | None
     timers_changed: Callable[[], None]
 
     def _refuse(self, code: ErrorCode, detail: str, ref: str | None = None) -> None:
@@ -103,8 +105,10 @@ class Seating:
                 self.peer,
                 extra={"peer": self.peer, "event": "left", "room": room.name},
             )
-            # Nothing of that room may follow the ``left`` reply.
+            # Nothing of that room may follow the ``left`` reply, nor be a delta's base.
             self.outbox.discard_snapshot()
+            if self.delta_bases is not None:
+                self.delta_bases.reset()
         if self.state is State.IN_ROOM:
             self.state = State.LOBBY
 

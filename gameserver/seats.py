@@ -58,7 +58,9 @@ class AwayMember:
     def deliver(self, frame: bytes) -> None:
         pass
 
-    def deliver_snapshot(self, tick: int, ack: int | None, state: PackedState) -> None:
+    def deliver_snapshot(
+        self, tick: int, ack: int | None, state: PackedState, audience: object = None
+    ) -> None:
         pass
 
     def kick(self, code: int, reason: str) -> None:

@@ -62,6 +62,7 @@ from protocol import (
 
 from .auth import Identity
 from .core import ServerCore
+from .deltas import AudienceState, DeltaBases
 from .game import InvalidInput, Player
 from .latency import LatencyEstimator, LatencyReport
 from .outbox import Outbox
@@ -139,6 +140,8 @@ class Session(Seating):
         self._latency_packed_for: LatencyReport | None = None
         self._latency_packed = b""
         self.last_acked_snapshot = 0
+        self.delta_bases: DeltaBases | None = None
+        """Set when the client asked for deltas (``hello.deltas``)."""
         self._seat_pending: str | None = None
         """"hello" or "join" while a cluster's directory is finding the seat."""
         self.timers_changed: Callable[[], None] = _nothing
@@ -248,15 +251,23 @@ class Session(Seating):
     def deliver(self, frame: bytes) -> None:
         self.outbox.send(frame)
 
-    def deliver_snapshot(self, tick: int, ack: int | None, state: PackedState) -> None:
+    def deliver_snapshot(
+        self, tick: int, ack: int | None, state: PackedState, audience: AudienceState | None = None
+    ) -> None:
         self._snapshot_id += 1
+        base: int | None = None
+        bases = self.delta_bases
+        if bases is not None and audience is not None:
+            base, state = bases.choose(self._snapshot_id, audience)
+        if self._counters is not None:
+            self._counters.snapshot_built(base is not None)
         report = self.latency.report
         if report is not self._latency_packed_for:
             # A new report comes with a pong (about once a second): pack it once.
             self._latency_packed_for = report
             self._latency_packed = pack_snapshot_latency(report.rtt_us, report.jitter_us)
         self.outbox.set_snapshot(
-            splice_snapshot(self._snapshot_id, tick, ack, self._latency_packed, state)
+            splice_snapshot(self._snapshot_id, tick, ack, self._latency_packed, state, base)
         )
 
     def kick(self, code: int, reason: str) -> None:
@@ -350,6 +361,8 @@ class Session(Seating):
             return
         self.player.name = name
         self.wants_presence = hello.presence
+        if hello.deltas and self.settings.delta_window > 0:
+            self.delta_bases = DeltaBases(self.settings.delta_window_ticks)
         self.state = State.LOBBY
         if hello.resume is not None:
             self._next_ping = now  # resume_seat welcomes, then pings at once
@@ -452,6 +465,8 @@ class Session(Seating):
         # An ack for a snapshot never sent is ignored: it cannot be a delta base.
         if self.last_acked_snapshot < snapshot_id <= self._snapshot_id:
             self.last_acked_snapshot = snapshot_id
+            if self.delta_bases is not None:
+                self.delta_bases.acknowledged(snapshot_id)
 
     def _on_chat(self, chat: Chat) -> None:
         room = self.room

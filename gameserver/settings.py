@@ -51,6 +51,10 @@ class Settings:
     """Simulation steps per second. 30 Hz is the common choice for action games over WebSocket."""
     snapshot_rate: int = 30
     """Snapshots per second to each player; at most ``tick_rate``, spread evenly over the ticks."""
+    delta_window: float = 1.0
+    """Seconds a client's acknowledged snapshot may serve as its delta base (``hello.deltas``);
+    with no newer acknowledgement by then, a full snapshot. A second covers RTTs up to ~900 ms
+    and keeps each connection's history to ``snapshot_rate`` states. 0 turns deltas off."""
     max_players_per_room: int = 50
     """Seats in a room; join-or-create opens a new room when all are full."""
     max_rooms: int = 1000
@@ -254,11 +258,18 @@ class Settings:
             raise ValueError("reconnect_grace must not be negative (0 turns resume off)")
         if self.max_spectators_per_room < 0:
             raise ValueError("max_spectators_per_room must not be negative")
+        if not 0 <= self.delta_window <= 10:
+            raise ValueError("delta_window must be 0..10 seconds (0 turns deltas off)")
 
     @property
     def tick_interval(self) -> float:
         """Seconds between ticks."""
         return 1.0 / self.tick_rate
+
+    @property
+    def delta_window_ticks(self) -> int:
+        """``delta_window`` in ticks: how far back a delta's base may be."""
+        return round(self.delta_window * self.tick_rate)
 
     @property
     def decode_limits(self) -> DecodeLimits:

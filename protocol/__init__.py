@@ -14,7 +14,9 @@ from .codec import (
     pack_state,
     pack_value,
     splice_snapshot,
+    unpack_state,
 )
+from .delta import DeltaError
 from .errors import CloseCode, ErrorCode, ProtocolError
 from .limits import SERVER_DECODE_LIMITS, DecodeLimits
 from .messages import (
@@ -53,6 +55,7 @@ __all__ = [
     "ClientMessage",
     "CloseCode",
     "DecodeLimits",
+    "DeltaError",
     "Error",
     "ErrorCode",
     "Event",
@@ -81,4 +84,5 @@ __all__ = [
     "pack_state",
     "pack_value",
     "splice_snapshot",
+    "unpack_state",
 ]

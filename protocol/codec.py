@@ -56,6 +56,11 @@ def pack_state(state: Any) -> PackedState:
     return PackedState(_packer.pack(state))
 
 
+def unpack_state(state: PackedState) -> Any:
+    """A packed state decoded as a client decodes it (the form deltas are computed on)."""
+    return msgpack.unpackb(state, raw=False, strict_map_key=False, use_list=True)
+
+
 def encode_snapshot(
     *,
     snapshot_id: int,

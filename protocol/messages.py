@@ -99,6 +99,8 @@ class Hello:
     """Watch the room asked for by ``game``/``room`` instead of playing (§5.13)."""
     presence: bool = False
     """Send me ``event away``/``back`` when a player's connection drops and returns."""
+    deltas: bool = False
+    """I apply delta snapshots (PROTOCOL.md §5.6); without it every snapshot is full."""
 
     def to_wire(self) -> dict[str, Any]:
         # The flags go on the wire only when set, as a client of the first v1 text sends them.
@@ -113,6 +115,7 @@ class Hello:
                 "resume": self.resume,
                 "spectate": self.spectate or None,
                 "presence": self.presence or None,
+                "deltas": self.deltas or None,
             }
         )
 
@@ -132,6 +135,7 @@ class Hello:
             resume=get_str(d, t, "resume", RESUME_TOKEN_MAX_CHARS, optional=True, min_len=1),
             spectate=flag_field(d, t, "spectate"),
             presence=flag_field(d, t, "presence"),
+            deltas=flag_field(d, t, "deltas"),
         )
 
 

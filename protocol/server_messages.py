@@ -41,6 +41,10 @@ class PlayerInfo:
         )
 
 
+DEFAULT_DELTA_FORMAT = "generic"
+"""``room.delta`` when absent: the generic patch format of ``protocol.delta``."""
+
+
 @dataclass(frozen=True, slots=True)
 class RoomInfo:
     """What a client learns on joining: the room, its roster and the game's static data."""
@@ -55,6 +59,8 @@ class RoomInfo:
     """Spectators watching the room (they are not in ``players``)."""
     away: tuple[int, ...] = ()
     """Ids in ``players`` whose connection dropped: their seat is held for a resume."""
+    delta: str = DEFAULT_DELTA_FORMAT
+    """The format of this room's delta snapshots: the generic one (§5.6) or the game's own."""
 
     def to_wire(self) -> dict[str, Any]:
         wire = {
@@ -69,6 +75,8 @@ class RoomInfo:
             wire["spectators"] = self.spectators
         if self.away:
             wire["away"] = list(self.away)
+        if self.delta != DEFAULT_DELTA_FORMAT:
+            wire["delta"] = self.delta
         return wire
 
     @classmethod
@@ -91,6 +99,8 @@ class RoomInfo:
             info=d.get("info"),
             spectators=get_int(d, "room", "spectators", 0, UINT32_MAX, optional=True) or 0,
             away=tuple(get_int({"id": a}, "room", "id", 0, UINT32_MAX) for a in away),
+            delta=get_str(d, "room", "delta", MAX_NAME_CHARS, optional=True, min_len=1)
+            or DEFAULT_DELTA_FORMAT,
         )
 
 

@@ -31,7 +31,9 @@ class RecordingMember:
     def deliver(self, frame: bytes) -> None:
         self.frames.append(frame)
 
-    def deliver_snapshot(self, tick: int, ack: int | None, state: PackedState) -> None:
+    def deliver_snapshot(
+        self, tick: int, ack: int | None, state: PackedState, audience: object = None
+    ) -> None:
         self.snapshots.append((tick, ack, state))
 
     def kick(self, code: int, reason: str) -> None:

@@ -26,6 +26,15 @@ Built on the same ``protocol`` codec as the server and ``websockets.trio``.
 server's latency measurement needs), and every ``send_input`` carries the id of
 the newest snapshot received as its ``ack``.
 
+Delta snapshots (PROTOCOL.md §5.6): the client asks for them (``deltas=False``
+to refuse), applies each one to the state it was sent against, and hands out
+snapshots whose ``state`` is always the full state (``base`` still tells a
+delta came). It acknowledges what it applied: in each input, and with an
+``ack`` message when no input went out for ``IDLE_ACK_AFTER`` seconds (at most
+one per snapshot, so within the server's message rate). A room whose game has
+a format of its own (``RoomInfo.delta``) needs ``apply_patch``; without it the
+client does not acknowledge there, so the server keeps sending full snapshots.
+
 Clusters (PROTOCOL.md §5.11): when ``hello`` or ``join`` is answered with a
 ``redirect``, the client opens a connection to its ``url`` (with the same
 headers, TLS context and origin), says ``hello`` there with the ticket and
@@ -37,6 +46,8 @@ start over once, without a ticket, at the URL first connected to.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import ssl as ssl_module
 import urllib.parse
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -70,6 +81,8 @@ from protocol import (
     decode_server_message,
     encode,
 )
+from protocol.delta import DeltaError, SnapshotStates
+from protocol.server_messages import DEFAULT_DELTA_FORMAT
 
 
 class ServerRefused(Exception):
@@ -126,6 +139,8 @@ class GameClient:
         opener: Opener | None = None,
         url: str | None = None,
         max_redirects: int = MAX_REDIRECTS,
+        deltas: bool = True,
+        apply_patch: Callable[[Any, Any], Any] | None = None,
     ) -> None:
         self.ws = ws
         self.opener = opener
@@ -157,6 +172,16 @@ class GameClient:
         """A task is inside ``ws.recv()`` (websockets allows one at a time)."""
         self._close_drain: trio.Event | None = None
         """Set while close() reads what still arrives; done when it has finished."""
+        self.deltas = deltas
+        """Ask for delta snapshots in ``hello`` (PROTOCOL.md §5.6)."""
+        self._custom_apply = apply_patch is not None
+        self._states = SnapshotStates(apply_patch)
+        self._acking = True
+        """False where we cannot apply the room's deltas (or lost a base): no acks, so full."""
+        self._acked_id = 0
+        self._input_at = -math.inf
+        self.deltas_applied = 0
+        """Delta snapshots received and applied."""
 
     @property
     def player_id(self) -> int:
@@ -193,11 +218,12 @@ class GameClient:
     async def recv(self) -> ServerMessage:
         """The next message from the server; pings are answered here and not returned.
 
-        Raises ``websockets.exceptions.ConnectionClosed`` when the server closes.
+        A snapshot comes with its full state, deltas applied. Raises
+        ``websockets.exceptions.ConnectionClosed`` when the server closes.
         """
         while True:
-            message = self._decode(await self._recv_frame())
-            if not await self.absorb(message):
+            message = await self.absorb(self._decode(await self._recv_frame()))
+            if message is not None:
                 return message
 
     async def _recv_frame(self) -> str | bytes:
@@ -211,25 +237,63 @@ class GameClient:
         finally:
             self._receiving = False
 
-    async def absorb(self, message: ServerMessage) -> bool:
-        """Answer a ping (True: nothing to return) and track room and snapshot state."""
+    async def absorb(self, message: ServerMessage) -> ServerMessage | None:
+        """Answer a ping and track room and snapshot state: the message to hand out, or
+        None (a ping, or a delta that could not be applied)."""
         if isinstance(message, Ping):
             await self.send(Pong(message.nonce))
             self.pings_answered += 1
-            return True
-        self.track(message)
-        return False
+            return None
+        tracked = self.track(message)
+        if isinstance(tracked, Snapshot):
+            await self._ack_if_idle(tracked.id)
+        return tracked
 
-    def track(self, message: ServerMessage) -> None:
-        """Keep ``latest_snapshot`` and ``room`` up to date with a received message."""
+    def track(self, message: ServerMessage) -> ServerMessage | None:
+        """Keep ``latest_snapshot`` and ``room`` up to date with a received message.
+
+        Returns the message as callers should see it: a delta snapshot with its full
+        state; None for a delta whose base is not held (acks stop until a full one).
+        """
         if isinstance(message, Snapshot):
+            try:
+                state = self._states.receive(message.id, message.base, message.state)
+            except DeltaError:
+                self._acking = False  # the server sends a full one within its delta window
+                return None
+            if message.base is not None:
+                self.deltas_applied += 1
+                message = dataclasses.replace(message, state=state)
+            elif self.room is not None:
+                self._acking = self._can_apply(self.room)
             self.latest_snapshot = message
             if message.ack is not None and message.ack >= self.next_seq:
                 self.next_seq = message.ack + 1  # after a resume: the seat's numbering
         elif isinstance(message, Joined):
-            self.room = message.room
+            self._entered(message.room)
+        elif isinstance(message, Welcome):
+            if message.room is not None:
+                self._entered(message.room)
         elif isinstance(message, Left):
             self.room = None
+            self._states.clear()
+        return message
+
+    def _entered(self, room: RoomInfo) -> None:
+        self.room = room
+        self._states.clear()
+        self._acking = self._can_apply(room)
+
+    def _can_apply(self, room: RoomInfo) -> bool:
+        return room.delta == DEFAULT_DELTA_FORMAT or self._custom_apply
+
+    async def _ack_if_idle(self, snapshot_id: int) -> None:
+        """Acknowledge a snapshot with an ``ack`` message when no input will soon carry it."""
+        if not (self.deltas and self._acking) or snapshot_id <= self._acked_id:
+            return
+        if trio.current_time() - self._input_at >= IDLE_ACK_AFTER:
+            self._acked_id = snapshot_id
+            await self.send(Ack(snapshot_id))
 
     async def hello(
         self,
@@ -251,7 +315,7 @@ class GameClient:
         self.name = name
         self._hello_flags = (spectate, presence)
         answer = await self._hello(
-            Hello(PROTOCOL_VERSION, name, game, room, None, resume, spectate, presence)
+            Hello(PROTOCOL_VERSION, name, game, room, None, resume, spectate, presence, self.deltas)
         )
         return await self._follow(answer, game, room)
 
@@ -317,6 +381,7 @@ class GameClient:
                         None,
                         spectate,
                         presence,
+                        self.deltas,
                     )
                 )
             except ServerRefused as exc:
@@ -326,7 +391,17 @@ class GameClient:
                 await self._move(self.url)
                 spectate, presence = self._hello_flags
                 answer = await self._hello(
-                    Hello(PROTOCOL_VERSION, self.name, game, room, None, None, spectate, presence)
+                    Hello(
+                        PROTOCOL_VERSION,
+                        self.name,
+                        game,
+                        room,
+                        None,
+                        None,
+                        spectate,
+                        presence,
+                        self.deltas,
+                    )
                 )
         return answer
 
@@ -341,6 +416,8 @@ class GameClient:
         self.room = None
         self.latest_snapshot = None
         self.next_seq = 1  # seq restarts with each room membership (§5.3)
+        self._states.clear()
+        self._acked_id = 0
 
     async def join(
         self, game: str | None = None, room: str | None = None, *, spectate: bool = False
@@ -381,7 +458,10 @@ class GameClient:
         """An input carrying ``data`` with the next sequence number, acking the newest snapshot."""
         seq = self.next_seq
         self.next_seq += 1
-        ack = self.latest_snapshot.id if self.latest_snapshot is not None else None
+        ack = None
+        if self.latest_snapshot is not None and self._acking:
+            ack = self._acked_id = self.latest_snapshot.id
+        self._input_at = trio.current_time()
         return Input(seq, data, ack)
 
     async def send_input(self, data: Any) -> int:
@@ -393,6 +473,7 @@ class GameClient:
     async def ack(self) -> None:
         """Acknowledge the newest snapshot explicitly (``send_input`` does it implicitly)."""
         if self.latest_snapshot is not None:
+            self._acked_id = self.latest_snapshot.id
             await self.send(Ack(self.latest_snapshot.id))
 
     async def chat(self, text: str) -> None:
@@ -469,12 +550,16 @@ async def connect(
     resume: str | None = None,
     spectate: bool = False,
     presence: bool = False,
+    deltas: bool = True,
+    apply_patch: Callable[[Any, Any], Any] | None = None,
 ) -> AsyncIterator[GameClient]:
     """Open a connection; with ``name``, also say hello (and join ``game``/``room``).
 
     ``resume``: a ``resume_token`` of an earlier connection: take that player's held
     seat back (see the module's docstring). ``spectate``: watch ``room`` instead of
     playing. ``presence``: receive ``event away``/``back`` for others' drops.
+    ``deltas``: ask for delta snapshots (applied here; ``False`` refuses them);
+    ``apply_patch``: the game's own ``apply`` when its rooms use a format of their own.
 
     ``headers`` go with the upgrade request, e.g. ``{"Authorization": "Bearer …"}``
     for a server with an authenticate hook (which may refuse: websockets'
@@ -495,7 +580,14 @@ async def connect(
     if headers:
         kwargs["additional_headers"] = dict(headers)
     async with websockets_opener(kwargs) as opener:
-        client = GameClient(await opener(url), opener=opener, url=url, max_redirects=max_redirects)
+        client = GameClient(
+            await opener(url),
+            opener=opener,
+            url=url,
+            max_redirects=max_redirects,
+            deltas=deltas,
+            apply_patch=apply_patch,
+        )
         try:
             if name is not None:
                 with trio.fail_after(open_timeout):
@@ -509,6 +601,9 @@ async def connect(
                 await client.ws.aclose()
             raise
 
+
+IDLE_ACK_AFTER = 0.1
+"""Seconds without an input (which carries the ack) before snapshots are acked on their own."""
 
 CLOSE_GRACE = 2.0
 """Seconds a connection left on an exception gets to close politely (1000)."""

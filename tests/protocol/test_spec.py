@@ -316,3 +316,18 @@ def test_worked_session_order() -> None:
         ("C", "leave"),
         ("S", "left"),
     ]
+
+
+def test_delta_examples_are_what_the_server_would_send() -> None:
+    from protocol.delta import apply, diff
+
+    snapshots = {}
+    for frame in frames():
+        value = msgpack.unpackb(bytes(frame.data))
+        if value["t"] == "snapshot":
+            snapshots[value["id"]] = value
+    deltas = [s for s in snapshots.values() if s["base"] is not None]
+    assert deltas, "§5.6 shows a delta snapshot"
+    for delta in deltas:
+        base = snapshots[delta["base"]]["state"]
+        assert diff(base, apply(base, delta["state"])) == delta["state"]

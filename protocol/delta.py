@@ -1,0 +1,303 @@
+"""Delta snapshots: the generic patch format (PROTOCOL.md §5.6), its diff and its apply.
+
+A patch turns one decoded game state into the next. It is plain msgpack data,
+always an array whose first element says what it is:
+
+- ``[0, value]``: replace, the new value is ``value``;
+- ``[1, changes, removed]``: a map patch, ``changes`` maps each changed key to
+  a patch (a new key to a replace), ``removed`` lists the keys that went;
+- ``[2, removed, changed, added]``: a table patch, for arrays of rows that each
+  start with a unique int or string id (arena's players and gems). ``removed``
+  lists ids; ``changed`` holds groups ``[mask, diffmask, id, v…, id, v…]``
+  where bit i of ``mask`` marks row element i + 1 as changed, and the bits of
+  ``diffmask`` mark those sent as the difference new - old; a group with mask
+  0 holds whole rows that replace theirs in place; ``added`` rows go at the end.
+
+Differences are what make a moving entity cheap: a position that moved 67
+units is one or two bytes instead of three. Equality is strict (``1`` and
+``1.0`` and ``True`` differ, ``0.0`` and ``-0.0`` too) because a client must
+end with exactly the server's state, byte for byte once packed.
+
+``diff`` and ``apply`` work on decoded values (what msgpack gives back: lists,
+dicts with str or int keys, ints, floats, str, bytes, bool, None); ``apply``
+never changes the value it is given.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Hashable, Sequence
+from typing import Any
+
+REPLACE = 0
+MAP = 1
+TABLE = 2
+
+MAX_SAFE_INT = 2**53 - 1
+"""Differences are used only within ±(2**53 - 1), so JavaScript numbers hold them exactly."""
+MAX_MASKED_FIELDS = 30
+"""Row elements a mask can name (bits 0..29 stay within JavaScript's 32-bit bit operations)."""
+
+Patch = list[Any]
+
+
+class DeltaError(ValueError):
+    """A patch that does not fit the state it is applied to (or is not a patch)."""
+
+
+# -- equality --------------------------------------------------------------------
+
+
+def same(a: Any, b: Any) -> bool:
+    """Strict equality: equal values of the same types all the way down."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        if a != a:  # NaN: equal to a NaN only
+            return bool(b != b)
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+    if type(a) is list:
+        if len(a) != len(b):
+            return False
+        for x, y in zip(a, b, strict=True):
+            if type(x) is not type(y):
+                return False
+            if type(x) in _CONTAINERS_AND_FLOAT:
+                if not same(x, y):
+                    return False
+            elif x != y:
+                return False
+        return True
+    if type(a) is dict:
+        if a.keys() != b.keys():
+            return False
+        return all(same(value, b[key]) for key, value in a.items())
+    return bool(a == b)
+
+
+_CONTAINERS_AND_FLOAT = (list, dict, float)
+
+
+# -- diff ------------------------------------------------------------------------
+
+
+def diff(old: Any, new: Any) -> Patch:
+    """The patch that turns ``old`` into ``new`` (both decoded msgpack values)."""
+    patch = _patch(old, new)
+    if patch is not None:
+        return patch
+    if type(new) is dict:
+        return [MAP, {}, []]
+    if type(new) is list and _index(new) is not None:
+        return [TABLE, [], [], []]
+    return [REPLACE, new]
+
+
+def _patch(old: Any, new: Any) -> Patch | None:
+    """A patch, or None when ``new`` is ``old``."""
+    if type(old) is dict and type(new) is dict:
+        return _map_patch(old, new)
+    if type(old) is list and type(new) is list:
+        if old == new and same(old, new):
+            return None
+        table = _table_patch(old, new)
+        return table if table is not None else [REPLACE, new]
+    return None if same(old, new) else [REPLACE, new]
+
+
+def _map_patch(old: dict[Any, Any], new: dict[Any, Any]) -> Patch | None:
+    changes: dict[Any, Patch] = {}
+    for key, value in new.items():
+        if key in old:
+            patch = _patch(old[key], value)
+            if patch is not None:
+                changes[key] = patch
+        else:
+            changes[key] = [REPLACE, value]
+    removed = [key for key in old if key not in new]
+    if not changes and not removed:
+        return None
+    return [MAP, changes, removed]
+
+
+def _index(rows: list[Any]) -> dict[Hashable, list[Any]] | None:
+    """Rows by id, if ``rows`` is a table (every row a list led by a unique int/str id)."""
+    index: dict[Hashable, list[Any]] = {}
+    for row in rows:
+        if type(row) is not list or not row:
+            return None
+        row_id = row[0]
+        if type(row_id) is not int and type(row_id) is not str:
+            return None
+        index[row_id] = row
+    return index if len(index) == len(rows) else None
+
+
+def _table_patch(old: list[Any], new: list[Any]) -> Patch | None:
+    """A table patch, or None when the two are not tables or the order cannot be kept."""
+    old_index = _index(old)
+    if old_index is None:
+        return None
+    new_index = _index(new)
+    if new_index is None:
+        return None
+    removed = [row_id for row_id in old_index if row_id not in new_index]
+    kept = len(old) - len(removed)
+    old_kept = [row for row in old if row[0] in new_index] if removed else old
+    groups: dict[tuple[int, int], list[Any]] = {}
+    for before, after in zip(old_kept, new[:kept], strict=True):
+        if before[0] != after[0]:
+            return None  # the kept rows moved: not expressible, replace the table
+        if before == after and same(before, after):
+            continue
+        _row_change(before, after, groups)
+    added = new[kept:]
+    return [TABLE, removed, list(groups.values()), added]
+
+
+def _row_change(
+    before: list[Any], after: list[Any], groups: dict[tuple[int, int], list[Any]]
+) -> None:
+    """Add ``after``'s changes against ``before`` to the group of its masks."""
+    width = len(after)
+    if width != len(before) or width - 1 > MAX_MASKED_FIELDS:
+        groups.setdefault((0, 0), [0, 0]).append(after)
+        return
+    mask = diffmask = 0
+    values: list[Any] = [after[0]]
+    for i in range(1, width):
+        a, b = before[i], after[i]
+        if type(a) is type(b) and a == b and (type(a) not in _CONTAINERS_AND_FLOAT or same(a, b)):
+            continue
+        bit = 1 << (i - 1)
+        mask |= bit
+        if type(a) is int and type(b) is int:
+            change = b - a
+            if (
+                -MAX_SAFE_INT <= a <= MAX_SAFE_INT
+                and -MAX_SAFE_INT <= b <= MAX_SAFE_INT
+                and -MAX_SAFE_INT <= change <= MAX_SAFE_INT
+            ):
+                diffmask |= bit
+                values.append(change)
+                continue
+        values.append(b)
+    group = groups.get((mask, diffmask))
+    if group is None:
+        group = groups[(mask, diffmask)] = [mask, diffmask]
+    group.extend(values)
+
+
+# -- apply -----------------------------------------------------------------------
+
+
+def apply(old: Any, patch: Any) -> Any:
+    """The state ``patch`` makes of ``old``; raises :class:`DeltaError` if it does not fit."""
+    if type(patch) is not list or not patch:
+        raise DeltaError("a patch is a non-empty array")
+    op = patch[0]
+    if op == REPLACE and len(patch) == 2:
+        return patch[1]
+    if op == MAP and len(patch) == 3:
+        return _apply_map(old, patch[1], patch[2])
+    if op == TABLE and len(patch) == 4:
+        return _apply_table(old, patch[1], patch[2], patch[3])
+    raise DeltaError(f"not a patch: opcode {op!r} with {len(patch)} elements")
+
+
+def _apply_map(old: Any, changes: Any, removed: Any) -> dict[Any, Any]:
+    if type(old) is not dict or type(changes) is not dict or type(removed) is not list:
+        raise DeltaError("a map patch applies to a map")
+    new = dict(old)
+    for key in removed:
+        if new.pop(key, _MISSING) is _MISSING:
+            raise DeltaError(f"map patch removes a key that is not there: {key!r}")
+    for key, patch in changes.items():
+        if key in new:
+            new[key] = apply(new[key], patch)
+        elif type(patch) is list and len(patch) == 2 and patch[0] == REPLACE:
+            new[key] = patch[1]
+        else:
+            raise DeltaError(f"map patch changes a key that is not there: {key!r}")
+    return new
+
+
+_MISSING = object()
+
+
+def _apply_table(old: Any, removed: Any, changed: Any, added: Any) -> list[Any]:
+    if type(old) is not list or type(removed) is not list:
+        raise DeltaError("a table patch applies to an array")
+    if type(changed) is not list or type(added) is not list:
+        raise DeltaError("a table patch's changed and added are arrays")
+    try:
+        gone = set(removed)
+        rows = [row for row in old if row[0] not in gone] if gone else list(old)
+    except (TypeError, IndexError, KeyError) as exc:
+        raise DeltaError(f"table patch does not fit: {exc!r}") from None
+    if len(rows) != len(old) - len(gone) or len(gone) != len(removed):
+        raise DeltaError("table patch removes rows that are not there")
+    if changed:
+        position = {row[0]: i for i, row in enumerate(rows)}
+        try:
+            for group in changed:
+                _apply_group(rows, position, group)
+        except (KeyError, IndexError, TypeError) as exc:
+            raise DeltaError(f"table patch does not fit: {exc!r}") from None
+    rows.extend(added)
+    return rows
+
+
+def _apply_group(rows: list[Any], position: dict[Any, int], group: Sequence[Any]) -> None:
+    mask, diffmask = group[0], group[1]
+    if mask == 0:
+        for row in group[2:]:
+            rows[position[row[0]]] = row
+        return
+    fields = [i + 1 for i in range(MAX_MASKED_FIELDS) if mask >> i & 1]
+    differences = [bool(diffmask >> (field - 1) & 1) for field in fields]
+    width = 1 + len(fields)
+    if (len(group) - 2) % width:
+        raise DeltaError("a table patch group holds a partial row")
+    for start in range(2, len(group), width):
+        pos = position[group[start]]
+        row = list(rows[pos])
+        for j, field in enumerate(fields):
+            value = group[start + 1 + j]
+            row[field] = row[field] + value if differences[j] else value
+        rows[pos] = row
+
+
+# -- a client's side ----------------------------------------------------------------
+
+
+class SnapshotStates:
+    """What a client keeps to apply deltas (PROTOCOL.md §5.6): recent states by snapshot id.
+
+    ``receive`` turns each snapshot's ``state`` into the full state. States older
+    than the newest base seen are dropped (bases never go backwards); at most
+    ``keep`` are held in any case.
+    """
+
+    def __init__(self, apply_patch: Any = None, keep: int = 64) -> None:
+        self.apply_patch = apply_patch or apply
+        self._keep = keep
+        self._states: dict[int, Any] = {}
+
+    def receive(self, snapshot_id: int, base: int | None, state: Any) -> Any:
+        """The full state of this snapshot; :class:`DeltaError` if ``base`` is not held."""
+        states = self._states
+        if base is not None:
+            if base not in states:
+                raise DeltaError(f"snapshot {snapshot_id} is a delta from {base}, not held")
+            state = self.apply_patch(states[base], state)
+            for old in [i for i in states if i < base]:
+                del states[old]
+        states[snapshot_id] = state
+        while len(states) > self._keep:
+            del states[next(iter(states))]
+        return state
+
+    def clear(self) -> None:
+        """A new connection or room: nothing held can be a base any more."""
+        self._states.clear()
