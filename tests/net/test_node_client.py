@@ -72,6 +72,9 @@ async def test_node_spec_client_plays_a_session(start_server: StartServer, node:
     assert summary["redirects"] == 0 and summary["retired_closes"] == []
     assert isinstance(summary["player"], int)
     assert summary["snapshots"] >= 1
+    # It asked for deltas and acknowledged what it applied: the server sent it some,
+    # and every one applied (a base it did not hold would have failed the run).
+    assert summary["full_snapshots"] >= 1 and summary["delta_snapshots"] >= 1
     dx, dy = summary["moved"]
     assert (dx, dy) != (0, 0)
     # The player moved along the one axis it pushed, in the pushed direction.
