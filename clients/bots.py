@@ -37,9 +37,20 @@ What each bot measures goes into the worker's shared
   snapshot arrived against its own tick, whatever the clocks' origin. A snapshot
   is *on time* when its lateness is at most one snapshot interval.
 - Counters: snapshots received and expected (``snapshot_rate`` x seconds seated
-  inside the measured window), inputs, chats, bytes in/out (WebSocket payloads),
+  inside the measured window), inputs, chats, acks, bytes in/out (WebSocket payloads),
   connection attempts/failures, and errors by kind (``connect_failures``,
   ``close_codes``, ``server_errors``, ``exceptions``).
+- Per bot, once at the end (one sample each, frozen bots and bots seated less than
+  a second apart): ``player_bytes_in`` and ``player_snapshot_bytes``, bytes received
+  (all messages; snapshots only) per second seated in the window.
+
+Delta snapshots (PROTOCOL.md §5.6, ``deltas``, on by default): hello asks for them
+and a bot acknowledges every snapshot it gets, as a client that applies them
+must: the input due within a snapshot interval carries it as ``input.ack``, else
+an ``ack`` goes at once. Acks are what make the server send deltas, so lean bots
+ack too. Bots apply deltas only where they decode states at all (``fast_decode=
+False``, through :class:`~clients.python.client.GameClient`); the fast and lean
+paths skip the state, delta or full, as before.
 
 Snapshots are decoded on a fast path by default: the envelope fields are read
 and the game state is skipped, not decoded (the full decode of a 50-player state
@@ -68,6 +79,7 @@ from clients.loadtest.metrics import Metrics
 from clients.loadtest.transport import (
     SNAPSHOT_PREFIX,
     BotClient,
+    Traffic,
     close_code,
     failure_kind,
     open_bot_client,
@@ -77,6 +89,7 @@ from clients.python.client import ServerRefused
 from gameserver.trio.poller import ReadPoller
 from gameserver.trio.timers import TimerWheel
 from protocol import (
+    Ack,
     Chat,
     Error,
     Event,
@@ -122,6 +135,8 @@ class BotSettings:
     """SO_RCVBUF for slow bots (0: the system default)."""
     lean: bool = False
     """Count snapshots without decoding them or recording their histograms (see above)."""
+    deltas: bool = True
+    """Ask for delta snapshots (``hello.deltas``) and acknowledge every snapshot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +223,19 @@ class Bot:
         """A redirect that answered a rejoin's ``join``, until followed."""
         self._join_sent_at = 0.0
         self._resume = ResumeState()
+        self._traffic = Traffic()
+        self._seated_s = 0.0
+        """Seconds seated inside the window, over all connections."""
 
     # -- the bot's life ------------------------------------------------------
 
     async def run(self) -> None:
+        try:
+            await self._run()
+        finally:
+            self._record_traffic()
+
+    async def _run(self) -> None:
         await trio.sleep_until(self.plan.start_at)
         failures = 0
         while trio.current_time() < self.timeline.window_end:  # no new connection after it
@@ -251,6 +275,8 @@ class Bot:
                 fast_decode=s.fast_decode,
                 rcvbuf=rcvbuf,
                 lean=s.lean,
+                traffic=self._traffic,
+                deltas=s.deltas,
             ) as client:
                 opened = trio.current_time()
                 m.record("connect", opened - started)
@@ -346,7 +372,9 @@ class Bot:
                         self._connection_ended(exc, scope)
 
                     def on_message(message: ServerMessage) -> None:
-                        self._on_message(message, client)
+                        ack = self._on_message(message, client)
+                        if ack is not None:
+                            client.send_nowait(ack)
 
                     polled = self.poller is not None and client.start_reading(
                         self.poller, on_message, on_end
@@ -443,15 +471,24 @@ class Bot:
         """Read in a task of its own (when there is no poller, or for ``wss://``)."""
         try:
             while self._redirect is None:  # after a redirect, only its close 4005 follows
-                self._on_message(await client.recv(), client)
+                ack = self._on_message(await client.recv(), client)
+                if ack is not None:
+                    await client.send(ack)
         except Exception as exc:
             self._connection_ended(exc, scope)
 
-    def _on_message(self, message: ServerMessage, client: BotClient) -> None:
+    def _on_message(self, message: ServerMessage, client: BotClient) -> Ack | None:
+        """Handle a message; the ``ack`` to send for it, if one is due."""
         m = self.metrics
         if isinstance(message, Snapshot):
             if self.in_room:
-                self._on_snapshot(message, client, trio.current_time())
+                now = trio.current_time()
+                self._on_snapshot(message, client, now)
+                interval = 1.0 / self._snapshot_rate
+                ack = client.ack_due(message.id, self._inputs.next_at - now, interval)
+                if ack is not None and m.recording:
+                    m.count("acks_sent")
+                return ack
         elif isinstance(message, Event):
             if message.kind == "chat" and m.recording:
                 m.count("chats_received")
@@ -467,6 +504,7 @@ class Bot:
             self._redirect = message
             client.stop_reading()
             self._joined.set()
+        return None
 
     def _connection_ended(self, exc: BaseException, scope: trio.CancelScope) -> None:
         """Reading ended: closed by the server, or a bug while handling a message."""
@@ -602,7 +640,17 @@ class Bot:
         self.in_room = False
         seated = self.timeline.overlap(self._entered_at, trio.current_time())
         if seated > 0 and self.plan.slow_at is None:
+            self._seated_s += seated
             self.metrics.add_float("seated_s", seated)
             self.metrics.add_float("snapshots_expected", seated * self._snapshot_rate)
         self._last_snapshot_at = None
         self._pending.clear()
+
+    def _record_traffic(self) -> None:
+        """This bot's received bytes per second seated, into the per-bot histograms."""
+        seated = self._seated_s
+        if self.plan.slow_at is not None or seated < 1.0:
+            return  # frozen, or too short a stay for a rate
+        m, traffic = self.metrics, self._traffic
+        m.record_amount("player_bytes_in", traffic.bytes_in / seated)
+        m.record_amount("player_snapshot_bytes", traffic.snapshot_bytes / seated)

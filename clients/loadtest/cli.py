@@ -180,6 +180,14 @@ def build_parser() -> argparse.ArgumentParser:
         "are still counted, on time or not, inputs sent and pings answered "
         "(10-15%% less of the bots' CPU)",
     )
+    p.add_argument(
+        "--deltas",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ask for delta snapshots (hello.deltas) and acknowledge every snapshot, "
+        "with the next input or an ack message; --no-deltas: full snapshots, an ack "
+        "only with each input, as clients without deltas do (default: --deltas)",
+    )
     p.add_argument("--json", metavar="PATH", default=None, help="write the report as JSON to PATH")
     p.add_argument(
         "--quiet", action="store_true", help="no live progress (the final table is still printed)"
@@ -209,6 +217,7 @@ def config_from_args(args: argparse.Namespace) -> LoadTestConfig:
         open_timeout=args.open_timeout,
         fast_decode=not args.full_decode,
         lean=args.lean,
+        deltas=args.deltas,
         server_urls=tuple(args.server_url),
     )
 

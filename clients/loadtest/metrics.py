@@ -6,7 +6,8 @@ which merges them with :meth:`Metrics.merge`. HDR histograms merge without
 losing percentiles: the merged p99 is the p99 of all samples (within the
 histogram's 3 significant digits), not an average of per-process p99s.
 
-Latencies are recorded in microseconds, clamped to [1 µs, 1 h].
+Latencies are recorded in microseconds, clamped to [1 µs, 1 h]. Amounts per bot
+(:data:`AMOUNTS`, e.g. bytes per second) go in histograms of their own, as they are.
 """
 
 from __future__ import annotations
@@ -35,6 +36,12 @@ HISTOGRAMS: dict[str, str] = {
     "resume": "own TCP connection cut (--drop-rate) → welcome with the seat back (resumed)",
 }
 """Histogram names and what each measures."""
+
+AMOUNTS: dict[str, str] = {
+    "player_bytes_in": "bytes received per second seated, all messages (one sample per bot)",
+    "player_snapshot_bytes": "bytes of snapshots received per second seated (one sample per bot)",
+}
+"""Per-bot amounts (not durations): histogram names and what each holds."""
 
 ERROR_KINDS = ("connect_failures", "close_codes", "server_errors", "exceptions")
 """Categories of counted errors: each maps a kind (e.g. ``http_429``, ``1006``) to a count."""
@@ -71,7 +78,9 @@ class Metrics:
     """
 
     def __init__(self) -> None:
-        self.hists: dict[str, HdrHistogram] = {name: new_histogram() for name in HISTOGRAMS}
+        self.hists: dict[str, HdrHistogram] = {
+            name: new_histogram() for name in (*HISTOGRAMS, *AMOUNTS)
+        }
         self.counters: Counter[str] = Counter()
         self.floats: dict[str, float] = {}
         self.errors: dict[str, Counter[str]] = {kind: Counter() for kind in ERROR_KINDS}
@@ -81,6 +90,10 @@ class Metrics:
         """Record a duration given in seconds into histogram ``name`` (stored in µs)."""
         us = int(seconds * 1_000_000)
         self.hists[name].record_value(min(max(us, LOWEST_US), HIGHEST_US))
+
+    def record_amount(self, name: str, amount: float) -> None:
+        """Record a non-negative amount (e.g. bytes per second) into histogram ``name``."""
+        self.hists[name].record_value(min(max(round(amount), LOWEST_US), HIGHEST_US))
 
     def count(self, name: str, n: int = 1) -> None:
         self.counters[name] += n
@@ -140,3 +153,15 @@ class Metrics:
 
     def summary(self, name: str) -> dict[str, float | int]:
         return histogram_summary(self.hists[name])
+
+    def amount_summary(self, name: str) -> dict[str, float | int | None]:
+        """Count, p50 and mean of an amount histogram, in its own unit (None: no sample)."""
+        hist = self.hists[name]
+        count = int(hist.get_total_count())
+        if count == 0:
+            return {"count": 0, "p50": None, "mean": None}
+        return {
+            "count": count,
+            "p50": int(hist.get_value_at_percentile(50)),
+            "mean": round(float(hist.get_mean_value()), 1),
+        }

@@ -116,7 +116,13 @@ def build_report(config: LoadTestConfig, result: RunResult) -> dict[str, Any]:
             "out_per_bot_s": round(c["bytes_out"] / (active_bots * window), 1)
             if active_bots > 0 and window > 0
             else None,
+            # Per player (bot) and second seated: p50 and mean over the bots.
+            "per_player_s": {
+                "in": m.amount_summary("player_bytes_in"),
+                "snapshots": m.amount_summary("player_snapshot_bytes"),
+            },
         },
+        "acks_sent": c["acks_sent"],
         "bots_cpu": {
             "cpu_s": round(m.floats.get("bot_cpu_s", 0.0), 3),
             "pct_of_core": round(100 * m.floats.get("bot_cpu_s", 0.0) / window, 1)
@@ -226,6 +232,13 @@ def render_report(report: dict[str, Any], console: Console) -> None:
     by = report["bytes"]
     totals.add_row(
         "bytes in / out per bot·s", f"{_fmt(by['in_per_bot_s'])} / {_fmt(by['out_per_bot_s'])}"
+    )
+    player = by["per_player_s"]
+    totals.add_row(
+        "bytes in per player·s seated, p50 / mean: all; snapshots"
+        + (" (deltas)" if cfg.get("deltas") else " (full)"),
+        f"{_fmt(player['in']['p50'])} / {_fmt(player['in']['mean'])}; "
+        f"{_fmt(player['snapshots']['p50'])} / {_fmt(player['snapshots']['mean'])}",
     )
     totals.add_row("bots' CPU (% of a core)", _fmt(report["bots_cpu"]["pct_of_core"], "%"))
     machine = report["machine"]

@@ -53,6 +53,8 @@ class LoadTestConfig:
     open_timeout: float = 10.0
     fast_decode: bool = True
     lean: bool = False
+    deltas: bool = True
+    """Bots ask for delta snapshots and acknowledge every snapshot (PROTOCOL.md §5.6)."""
     server_urls: tuple[str, ...] = ()
     """More servers whose /healthz to sample with the window (a cluster's workers)."""
 
@@ -65,6 +67,7 @@ class LoadTestConfig:
             open_timeout=self.open_timeout,
             fast_decode=self.fast_decode,
             lean=self.lean,
+            deltas=self.deltas,
             slow_rcvbuf=self.slow_rcvbuf,
         )
 

@@ -170,4 +170,29 @@ def server_report(before: ServerSample | None, after: ServerSample | None) -> di
         client_ticks = mean_players * tick_rate * window
         report["us_per_client_tick"] = round(cpu_s * 1e6 / client_ticks, 2)
         report["us_per_client_tick_kernel"] = round(system_s * 1e6 / client_ticks, 2)
+    report.update(_delta_costs(before.health, health))
     return report
+
+
+def _room_sums(health: dict[str, Any] | None, keys: tuple[str, ...]) -> dict[str, int] | None:
+    """``keys`` summed over /healthz's room list (None when it has none of them)."""
+    rooms = (health or {}).get("room_list")
+    if not isinstance(rooms, list) or not any(keys[0] in r for r in rooms):
+        return None
+    return {key: sum(int(r.get(key) or 0) for r in rooms) for key in keys}
+
+
+def _delta_costs(before: dict[str, Any] | None, after: dict[str, Any]) -> dict[str, Any]:
+    """Delta encodes (patches computed: one per audience and base per tick) in the window,
+    and per room snapshot tick, from the rooms of /healthz (listed while they exist)."""
+    keys = ("delta_encodes", "snapshot_ticks")
+    sums = _room_sums(before, keys), _room_sums(after, keys)
+    if sums[0] is None or sums[1] is None:
+        return {}
+    encodes = sums[1]["delta_encodes"] - sums[0]["delta_encodes"]
+    ticks = sums[1]["snapshot_ticks"] - sums[0]["snapshot_ticks"]
+    return {
+        "delta_encodes": encodes,
+        "snapshot_ticks": ticks,
+        "delta_encodes_per_snapshot_tick": round(encodes / ticks, 3) if ticks > 0 else None,
+    }

@@ -7,7 +7,15 @@ envelope (id, tick, ack, rtt_us, jitter_us) and skips the game state. Lean
 bots (``lean=True``) go further: they read only id, tick and ack from the
 snapshot's first bytes, where our server always writes them
 (:func:`read_snapshot_head`), and decode nothing. Frozen (slow) bots can open
-their socket with a small ``SO_RCVBUF`` (a slow link).
+their socket with a small ``SO_RCVBUF`` (a slow link). Each bot's own received
+bytes (all, and snapshots') inside the window go into its :class:`Traffic`.
+
+Delta snapshots (PROTOCOL.md §5.6): a BotClient asks for them unless built with
+``deltas=False``. Where the state is decoded (``fast_decode=False``) the client
+applies each delta (:class:`~clients.python.client.GameClient`); the fast and lean
+paths skip the state, a patch like a full one, and apply nothing. When to
+acknowledge is the bot's call (:meth:`BotClient.ack_due`), not the client's
+idle rule.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import socket
 import urllib.parse
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -34,6 +43,7 @@ from clients.python.client import (
 )
 from gameserver.trio.poller import ReadPoller
 from protocol import (
+    Ack,
     ClientMessage,
     Ping,
     Pong,
@@ -148,6 +158,16 @@ def _envelope(fields: dict[str, Any]) -> Snapshot | None:
     return Snapshot(snapshot_id, tick, ack, rtt_us, jitter_us, None, fields.get("base"))
 
 
+@dataclass(slots=True)
+class Traffic:
+    """What one bot received inside the measured window, over all its connections."""
+
+    bytes_in: int = 0
+    """WebSocket payload bytes of every message."""
+    snapshot_bytes: int = 0
+    """Those of snapshots (full or delta)."""
+
+
 class BotClient(GameClient):
     """A :class:`GameClient` that counts bytes into the metrics and decodes snapshots fast."""
 
@@ -160,9 +180,12 @@ class BotClient(GameClient):
         opener: Opener | None = None,
         url: str | None = None,
         lean: bool = False,
+        traffic: Traffic | None = None,
+        deltas: bool = True,
     ) -> None:
-        super().__init__(ws, opener=opener, url=url)
+        super().__init__(ws, opener=opener, url=url, deltas=deltas)
         self.metrics = metrics
+        self.traffic = traffic if traffic is not None else Traffic()
         self.fast_decode = fast_decode
         self.lean = lean
         """Read only id, tick and ack of snapshots (:func:`read_snapshot_head`)."""
@@ -176,20 +199,48 @@ class BotClient(GameClient):
         super()._count_received(frame)
         if self.metrics.recording:
             self.metrics.count("bytes_in", len(frame))
+            self.traffic.bytes_in += len(frame)
 
     def _decode(self, frame: bytes | str) -> ServerMessage:
         """As :meth:`GameClient._decode`, with the snapshot fast (or lean) path."""
+        snapshot_frame = isinstance(frame, bytes) and frame.startswith(SNAPSHOT_PREFIX)
+        if snapshot_frame and self.metrics.recording:
+            self.traffic.snapshot_bytes += len(frame)
         if self.lean and isinstance(frame, bytes):
             head = read_snapshot_head(frame)
             if head is not None:
                 self._count_received(frame)
                 return head
-        if self.fast_decode and isinstance(frame, bytes) and frame.startswith(SNAPSHOT_PREFIX):
+        if self.fast_decode and snapshot_frame and isinstance(frame, bytes):
             snapshot = parse_snapshot_envelope(frame)
             if snapshot is not None:
                 self._count_received(frame)
                 return snapshot
         return super()._decode(frame)
+
+    def track(self, message: ServerMessage) -> ServerMessage | None:
+        """As :meth:`GameClient.track`; a snapshot whose state was skipped (fast or lean
+        path) is kept as it is: there is no state to apply a delta to, nor a need for one."""
+        if isinstance(message, Snapshot) and message.state is None:
+            self.latest_snapshot = message
+            if message.ack is not None and message.ack >= self.next_seq:
+                self.next_seq = message.ack + 1  # after a resume: the seat's numbering
+            return message
+        return super().track(message)
+
+    async def _ack_if_idle(self, snapshot_id: int) -> None:
+        """Nothing: the bot acknowledges by its own rule (:meth:`ack_due`)."""
+
+    def ack_due(self, snapshot_id: int, input_in: float, interval: float) -> Ack | None:
+        """The ``ack`` for a snapshot just received, when deltas are on: None when the next
+        input (due in ``input_in`` seconds) comes within ``interval`` and will carry it, or
+        when it or a newer one was acknowledged already."""
+        if not (self.deltas and self._acking) or snapshot_id <= self._acked_id:
+            return None
+        if input_in < interval:
+            return None  # input.ack
+        self._acked_id = snapshot_id
+        return Ack(snapshot_id)
 
     def start_reading(
         self,
@@ -211,8 +262,9 @@ class BotClient(GameClient):
                 self.send_nowait(Pong(message.nonce))
                 self.pings_answered += 1
                 return
-            self.track(message)
-            on_message(message)
+            tracked = self.track(message)
+            if tracked is not None:
+                on_message(tracked)
 
         return ws.start_polling(poller, on_frame, on_end)
 
@@ -281,6 +333,8 @@ async def open_bot_client(
     fast_decode: bool = True,
     rcvbuf: int = 0,
     lean: bool = False,
+    traffic: Traffic | None = None,
+    deltas: bool = True,
 ) -> AsyncIterator[BotClient]:
     """Open a WebSocket like :func:`clients.python.client.connect` does (no hello).
 
@@ -309,7 +363,14 @@ async def open_bot_client(
                 return await open_lean_connection(to, stream)
 
         client = BotClient(
-            await opener(url), metrics, fast_decode, opener=opener, url=url, lean=lean
+            await opener(url),
+            metrics,
+            fast_decode,
+            opener=opener,
+            url=url,
+            lean=lean,
+            traffic=traffic,
+            deltas=deltas,
         )
         try:
             yield client

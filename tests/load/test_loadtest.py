@@ -84,6 +84,41 @@ def test_lean_bots_count_snapshots_and_skip_their_histograms(tmp_path: Path) -> 
     assert all(not tally for tally in report["errors"].values()), report["errors"]
 
 
+def test_bots_on_deltas_ack_and_report_bytes_per_player(tmp_path: Path) -> None:
+    """--deltas (the default) and --no-deltas, lean bots in one room: bytes per player.
+
+    On deltas the bots acknowledge snapshots beyond their inputs' acks and receive
+    fewer snapshot bytes than the same moving room sends them whole.
+    """
+    reports = {}
+    with running_server("-m", "gameserver", "--max-connections-per-ip", "1000") as (url, _):
+        for mode in ("--deltas", "--no-deltas"):
+            out = tmp_path / f"{mode}.json"
+            done = run_loadtest(
+                *("--url", url, "--bots", str(BOTS), "--duration", "2", "--ramp-up", "0.5"),
+                *("--room-size", str(BOTS), "--churn", "0", "--chat-interval", "0", "--lean"),
+                *(mode, "--json", str(out)),
+            )
+            assert done.returncode == 0, done.stdout + done.stderr
+            reports[mode] = json.loads(out.read_text())
+            assert "bytes in per player·s seated" in done.stdout
+    for mode, report in reports.items():
+        assert report["config"]["deltas"] is (mode == "--deltas")
+        assert all(not tally for tally in report["errors"].values()), report["errors"]
+        per_player = report["bytes"]["per_player_s"]
+        for kind in ("in", "snapshots"):
+            assert per_player[kind]["count"] == BOTS, (mode, per_player)
+            assert per_player[kind]["p50"] > 0 and per_player[kind]["mean"] > 0
+        # Snapshots are part of all bytes (3 significant digits in each histogram).
+        assert per_player["snapshots"]["mean"] <= per_player["in"]["mean"] * 1.002
+    delta, full = reports["--deltas"], reports["--no-deltas"]
+    assert delta["acks_sent"] > 0 and full["acks_sent"] == 0
+    # The server computed patches for the bots on deltas only.
+    assert delta["server"]["delta_encodes"] > 0 and full["server"]["delta_encodes"] == 0
+    snapshot_bytes = [r["bytes"]["per_player_s"]["snapshots"]["p50"] for r in (delta, full)]
+    assert snapshot_bytes[0] < snapshot_bytes[1], snapshot_bytes
+
+
 def test_loadtest_reports_a_per_ip_cap_and_exits_1(tmp_path: Path) -> None:
     out = tmp_path / "report.json"
     with running_server("-m", "gameserver", "--max-connections-per-ip", "2") as (url, _):

@@ -7,8 +7,10 @@ import pickle
 import random
 import time
 
+import pytest
+
 from clients.bots import SNAPSHOT_PREFIX, parse_snapshot_envelope
-from clients.loadtest.metrics import Metrics, new_histogram
+from clients.loadtest.metrics import HISTOGRAMS, Metrics, new_histogram
 from clients.loadtest.report import progress_line
 from clients.loadtest.runner import LoadTestConfig, Progress, merge_results
 from clients.loadtest.worker import slow_bots
@@ -64,6 +66,21 @@ def test_empty_histograms_merge_and_summarise() -> None:
         "p99": 0.0,
         "max": 0.0,
     }
+
+
+def test_per_bot_amounts_merge_to_their_median_and_mean() -> None:
+    """Bytes per second, one sample per bot in two workers: p50 and mean of all bots."""
+    workers = [Metrics(), Metrics()]
+    for metrics, rates in zip(workers, ([9000.0, 9100.4, 20000.0], [300.0, 9050.0]), strict=True):
+        for rate in rates:
+            metrics.record_amount("player_bytes_in", rate)
+    merged = merge_results([w.to_wire() for w in workers])
+    summary = merged.amount_summary("player_bytes_in")
+    assert summary["count"] == 5
+    assert summary["p50"] == pytest.approx(9050, rel=1e-3)  # 3 significant digits
+    assert summary["mean"] == pytest.approx((9000 + 9100 + 20000 + 300 + 9050) / 5, rel=1e-3)
+    assert merged.amount_summary("player_snapshot_bytes") == {"count": 0, "p50": None, "mean": None}
+    assert "player_bytes_in" not in HISTOGRAMS  # amounts are no latency_ms row
 
 
 def test_worker_specs_partition_the_bots() -> None:

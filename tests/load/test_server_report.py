@@ -48,6 +48,31 @@ def test_a_pid_sample_wins_over_healthz_cpu() -> None:
     assert report["cpu_system_s"] == pytest.approx(0.2)
 
 
+def test_delta_encodes_per_snapshot_tick_come_from_the_rooms() -> None:
+    """Patches computed in the window over snapshot ticks, summed over /healthz's rooms."""
+
+    def rooms(*counts: tuple[int, int]) -> dict[str, Any]:
+        health = _health(1.0, 1.0, 0, 0)
+        health["room_list"] = [
+            {"name": f"r{i}", "delta_encodes": e, "snapshot_ticks": t}
+            for i, (e, t) in enumerate(counts)
+        ]
+        return health
+
+    before = ServerSample(0.0, rooms((100, 50), (0, 50)), None, (0.0, 0.0))
+    after = ServerSample(10.0, rooms((400, 350), (150, 350)), None, (0.0, 0.0))
+    report = server_report(before, after)
+    assert report is not None
+    assert report["delta_encodes"] == 450 and report["snapshot_ticks"] == 600
+    assert report["delta_encodes_per_snapshot_tick"] == 0.75
+    # A server without those counters (the baseline): no such figures.
+    plain = server_report(
+        ServerSample(0.0, _health(1.0, 1.0, 0, 0), None, (0.0, 0.0)),
+        ServerSample(1.0, _health(1.0, 1.0, 30, 0), None, (0.0, 0.0)),
+    )
+    assert plain is not None and "delta_encodes" not in plain
+
+
 class _Reply(io.BytesIO):
     def __enter__(self) -> _Reply:
         return self
