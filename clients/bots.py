@@ -47,10 +47,11 @@ What each bot measures goes into the worker's shared
 Delta snapshots (PROTOCOL.md §5.6, ``deltas``, on by default): hello asks for them
 and a bot acknowledges every snapshot it gets, as a client that applies them
 must: the input due within a snapshot interval carries it as ``input.ack``, else
-an ``ack`` goes at once. Acks are what make the server send deltas, so lean bots
-ack too. Bots apply deltas only where they decode states at all (``fast_decode=
-False``, through :class:`~clients.python.client.GameClient`); the fast and lean
-paths skip the state, delta or full, as before.
+an ``ack`` goes at once (``ack_every_snapshot=False``: inputs' acks only). Acks
+are what make the server send deltas, so lean bots ack too. Bots apply deltas only
+where they decode states at all (``fast_decode=False``, through
+:class:`~clients.python.client.GameClient`); the fast and lean paths skip the
+state, delta or full, as before.
 
 Snapshots are decoded on a fast path by default: the envelope fields are read
 and the game state is skipped, not decoded (the full decode of a 50-player state
@@ -137,6 +138,8 @@ class BotSettings:
     """Count snapshots without decoding them or recording their histograms (see above)."""
     deltas: bool = True
     """Ask for delta snapshots (``hello.deltas``) and acknowledge every snapshot."""
+    ack_every_snapshot: bool = True
+    """With deltas: False acknowledges in inputs only (fewer messages, bigger patches)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,7 +488,11 @@ class Bot:
                 now = trio.current_time()
                 self._on_snapshot(message, client, now)
                 interval = 1.0 / self._snapshot_rate
-                ack = client.ack_due(message.id, self._inputs.next_at - now, interval)
+                ack = (
+                    client.ack_due(message.id, self._inputs.next_at - now, interval)
+                    if self.settings.ack_every_snapshot
+                    else None
+                )
                 if ack is not None and m.recording:
                     m.count("acks_sent")
                 return ack

@@ -188,6 +188,14 @@ def build_parser() -> argparse.ArgumentParser:
         "with the next input or an ack message; --no-deltas: full snapshots, an ack "
         "only with each input, as clients without deltas do (default: --deltas)",
     )
+    p.add_argument(
+        "--acks",
+        choices=("every", "inputs"),
+        default="every",
+        help="with --deltas: acknowledge every snapshot (PROTOCOL.md §5.6), or only in "
+        "inputs (input.ack, --input-rate a second: fewer messages, older bases, bigger "
+        "patches) (default: every)",
+    )
     p.add_argument("--json", metavar="PATH", default=None, help="write the report as JSON to PATH")
     p.add_argument(
         "--quiet", action="store_true", help="no live progress (the final table is still printed)"
@@ -218,6 +226,7 @@ def config_from_args(args: argparse.Namespace) -> LoadTestConfig:
         fast_decode=not args.full_decode,
         lean=args.lean,
         deltas=args.deltas,
+        ack_every_snapshot=args.acks == "every",
         server_urls=tuple(args.server_url),
     )
 

@@ -55,6 +55,8 @@ class LoadTestConfig:
     lean: bool = False
     deltas: bool = True
     """Bots ask for delta snapshots and acknowledge every snapshot (PROTOCOL.md §5.6)."""
+    ack_every_snapshot: bool = True
+    """With deltas: an ``ack`` for each snapshot no input carries; False: inputs' acks only."""
     server_urls: tuple[str, ...] = ()
     """More servers whose /healthz to sample with the window (a cluster's workers)."""
 
@@ -68,6 +70,7 @@ class LoadTestConfig:
             fast_decode=self.fast_decode,
             lean=self.lean,
             deltas=self.deltas,
+            ack_every_snapshot=self.ack_every_snapshot,
             slow_rcvbuf=self.slow_rcvbuf,
         )
 
