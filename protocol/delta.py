@@ -165,27 +165,32 @@ def _row_change(
         return
     mask = diffmask = 0
     values: list[Any] = [after[0]]
+    bit = 1
     for i in range(1, width):
-        a, b = before[i], after[i]
-        if type(a) is type(b) and a == b and (type(a) not in _CONTAINERS_AND_FLOAT or same(a, b)):
-            continue
-        bit = 1 << (i - 1)
-        mask |= bit
-        if type(a) is int and type(b) is int:
-            change = b - a
-            if (
-                -MAX_SAFE_INT <= a <= MAX_SAFE_INT
-                and -MAX_SAFE_INT <= b <= MAX_SAFE_INT
-                and -MAX_SAFE_INT <= change <= MAX_SAFE_INT
-            ):
-                diffmask |= bit
-                values.append(change)
-                continue
-        values.append(b)
+        a = before[i]
+        b = after[i]
+        kind = type(a)
+        if kind is int and type(b) is int:  # the common case, first: fixed-point fields
+            if a != b:
+                mask |= bit
+                change = b - a
+                if -MAX_SAFE_INT <= change <= MAX_SAFE_INT and _safe(a) and _safe(b):
+                    diffmask |= bit
+                    values.append(change)
+                else:
+                    values.append(b)
+        elif kind is not type(b) or a != b or (kind in _CONTAINERS_AND_FLOAT and not same(a, b)):
+            mask |= bit
+            values.append(b)
+        bit <<= 1
     group = groups.get((mask, diffmask))
     if group is None:
         group = groups[(mask, diffmask)] = [mask, diffmask]
     group.extend(values)
+
+
+def _safe(n: int) -> bool:
+    return -MAX_SAFE_INT <= n <= MAX_SAFE_INT
 
 
 # -- apply -----------------------------------------------------------------------
