@@ -19,7 +19,9 @@ const MAP_PATCH = 1;
 const TABLE_PATCH = 2;
 const MAX_MASK_BITS = 30; // a group's mask covers row elements 1..30
 
-/** Which states DeltaState keeps at most (the server never needs more, §5.6). */
+/** How many states DeltaState keeps by default. §5.6: the last snapshot_rate ids
+ * acknowledged are always enough (a base is at most delta_window, 1 s, old), so a
+ * client keeps max(KEEP_STATES, welcome.snapshot_rate). */
 export const KEEP_STATES = 64;
 
 /** A patch that does not fit the state it is applied to, or a base not held. */

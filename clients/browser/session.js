@@ -34,7 +34,7 @@
 // sends a full one again (within its delta_window).
 
 import { ArenaRules, clampInput, parseInfo, parseState } from "./arena.js";
-import { DeltaState } from "./delta.js";
+import { DeltaState, KEEP_STATES } from "./delta.js";
 import { Connection, TokenBucket, serverUrl } from "./net.js";
 import { Predictor } from "./predict.js";
 import {
@@ -292,6 +292,12 @@ export class GameSession {
       this.leave();
       return;
     }
+    if ((room.delta ?? "generic") !== "generic") {
+      // §5.6: a game's own patch format, which only its own client can apply.
+      this.ui.notice(`room ${room.name} sends deltas in the format ${room.delta}, which this page cannot read`);
+      this.leave();
+      return;
+    }
     const tickRate = this.welcome.tick_rate;
     this.timeline = new Timeline(tickRate, this.welcome.snapshot_rate);
     this.predictor = new Predictor(new ArenaRules(world, tickRate), tickRate);
@@ -332,6 +338,8 @@ export class GameSession {
   /** The snapshot with its whole state (a delta applied to its base), or null when its
    * base is not held: then it is not acknowledged, and a full snapshot follows (§5.6). */
   _applyDelta(message) {
+    // §5.6: the states of the last snapshot_rate ids acknowledged are always enough.
+    this.deltas.keep = Math.max(KEEP_STATES, this.welcome?.snapshot_rate ?? 0);
     try {
       return { ...message, state: this.deltas.receive(message) };
     } catch (error) {

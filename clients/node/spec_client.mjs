@@ -24,7 +24,7 @@
 
 import { Decoder, encode, ExtData } from "@msgpack/msgpack";
 import WebSocket from "ws";
-import { DeltaState } from "../browser/delta.js";
+import { DeltaState, KEEP_STATES } from "../browser/delta.js";
 
 const PROTOCOL_VERSION = 1;
 const OVERALL_TIMEOUT_MS = 10_000;
@@ -444,6 +444,8 @@ async function main() {
         // dispatched before the awaiting code resumes.
         check(me === null, "a second welcome");
         me = msg.player;
+        // §5.6: the states of the last snapshot_rate ids acknowledged are always enough.
+        deltas.keep = Math.max(KEEP_STATES, msg.snapshot_rate);
         for (const key of Object.keys(DEFAULT_LIMITS)) {
           check(isInt(msg.limits[key], 1, MAX_SAFE), `welcome.limits.${key}: missing or not a positive int`);
           limits[key] = msg.limits[key];
