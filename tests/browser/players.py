@@ -24,8 +24,11 @@ from protocol import Event, ServerMessage, Snapshot
 class ThreadPlayer:
     """``with ThreadPlayer(url, "py", room="r1") as player: player.wait_for(...)``."""
 
-    def __init__(self, url: str, name: str, *, room: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, name: str, *, room: str, timeout: float = 5.0, game: str = "arena"
+    ) -> None:
         self.url = url
+        self.game = game
         self.name = name
         self.room = room
         self.timeout = timeout
@@ -57,7 +60,7 @@ class ThreadPlayer:
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
         try:
-            async with connect(self.url, self.name, game="arena", room=self.room) as client:
+            async with connect(self.url, self.name, game=self.game, room=self.room) as client:
                 self._client = client
                 self.player_id = client.player_id
                 with trio.CancelScope() as self._cancel:
@@ -128,6 +131,12 @@ class ThreadPlayer:
 
         message = self.wait_for(still, since=since)
         return snapshot_position(message, player)  # type: ignore[no-any-return]
+
+    def send_input(self, data: Any) -> int:
+        """Send an input; its seq."""
+        assert self._token is not None and self._client is not None
+        seq: int = trio.from_thread.run(self._client.send_input, data, trio_token=self._token)
+        return seq
 
     def chat(self, text: str) -> None:
         assert self._token is not None and self._client is not None
