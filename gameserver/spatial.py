@@ -132,22 +132,20 @@ class UniformGrid(Generic[K]):
         c0, c1 = math.floor((left - reach) / size), math.floor((right + reach) / size)
         r0, r1 = math.floor((top - reach) / size), math.floor((bottom + reach) / size)
         r2 = radius * radius
-        found: list[K] = []
         cells = self._cells
         if (c1 - c0 + 1) * (r1 - r0 + 1) > len(cells):
             # A query wider than the occupied cells: walk those instead of the empty ones.
             buckets = [b for (c, r), b in cells.items() if c0 <= c <= c1 and r0 <= r <= r1]
         else:
-            buckets = []
-            for c in range(c0, c1 + 1):
-                for r in range(r0, r1 + 1):
-                    bucket = cells.get((c, r))
-                    if bucket is not None:
-                        buckets.append(bucket)
+            get = cells.get
+            rows = range(r0, r1 + 1)
+            buckets = [b for c in range(c0, c1 + 1) for r in rows if (b := get((c, r)))]
+        found: list[K] = []
+        append = found.append
         for bucket in buckets:
             for key, (px, py) in bucket.items():
                 dx = left - px if px < left else px - right if px > right else 0.0
                 dy = top - py if py < top else py - bottom if py > bottom else 0.0
                 if dx * dx + dy * dy <= r2:
-                    found.append(key)
+                    append(key)
         return found

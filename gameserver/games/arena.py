@@ -224,16 +224,17 @@ class Arena(Game):
                 self._spawn_gem()
 
     def snapshot(self, viewer: Player) -> dict[str, Any]:
-        return self.state_of(self.avatars.items(), self.gems.items())
+        return {
+            "players": self.player_rows(self.avatars.items()),
+            "gems": self.gem_rows(self.gems.items()),
+        }
 
     @staticmethod
-    def state_of(
-        avatars: Iterable[tuple[int, Avatar]], gems: Iterable[tuple[int, tuple[float, float]]]
-    ) -> dict[str, Any]:
-        """The snapshot holding these players and gems (``arena_wide`` passes the near ones)."""
-        return {
-            "players": [
-                [pid, round(a.x * SCALE), round(a.y * SCALE), a.score] for pid, a in avatars
-            ],
-            "gems": [[gid, round(x * SCALE), round(y * SCALE)] for gid, (x, y) in gems],
-        }
+    def player_rows(avatars: Iterable[tuple[int, Avatar]]) -> list[list[int]]:
+        """Snapshot rows [id, x, y, score] of these players (``arena_wide``: the near ones)."""
+        return [[pid, round(a.x * SCALE), round(a.y * SCALE), a.score] for pid, a in avatars]
+
+    @staticmethod
+    def gem_rows(gems: Iterable[tuple[int, tuple[float, float]]]) -> list[list[int]]:
+        """Snapshot rows [id, x, y] of these gems."""
+        return [[gid, round(x * SCALE), round(y * SCALE)] for gid, (x, y) in gems]

@@ -14,13 +14,16 @@ in the same cell share one snapshot, encoded once. ``CELL`` trades the two: smal
 cells fit the view tighter (fewer bytes) but share it among fewer players (more
 encodes); at ``VIEW_RADIUS / 2`` a cell's view covers 1.7 times a player's own circle.
 
-Spectators see the whole world (view_key ``WHOLE``). The snapshot has arena's shape,
+Gems stand still, so a cell's gem rows are kept from tick to tick and dropped only
+when a gem near the cell is taken or appears; player rows are found afresh each
+snapshot. Spectators see the whole world (view_key ``WHOLE``). The snapshot has arena's shape,
 ``{"players": [[id, x, y, score]...], "gems": [[id, x, y]...]}``, rows by id, so an
 entity coming into view or leaving it is a row added or removed.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable
 from typing import Any, ClassVar
 
@@ -72,6 +75,10 @@ class ArenaWide(Arena):
         # Before Arena.__init__: it spawns the gems, and _spawn_gem files them here.
         self.player_grid: UniformGrid[int] = UniformGrid(self.cell)
         self.gem_grid: UniformGrid[int] = UniformGrid(self.cell)
+        # Gems stand still and few are taken per tick: a cell's gem rows are kept until
+        # a gem within reach of the cell changes. Reach in cells: radius plus one cell.
+        self._gem_rows: dict[Cell, list[list[int]]] = {}
+        self._cache_span = math.ceil(self.view_radius / self.cell) + 1
         super().__init__(ctx)
 
     def info(self) -> dict[str, Any]:
@@ -80,7 +87,9 @@ class ArenaWide(Arena):
     def _spawn_gem(self) -> None:
         gem_id = self._next_gem
         super()._spawn_gem()
-        self.gem_grid.insert(gem_id, *self.gems[gem_id])
+        x, y = self.gems[gem_id]
+        self.gem_grid.insert(gem_id, x, y)
+        self._gems_changed(x, y)
 
     def on_join(self, player: Player) -> None:
         super().on_join(player)
@@ -106,6 +115,7 @@ class ArenaWide(Arena):
             move(player_id, avatar.x, avatar.y)
         if len(self.gem_grid) != len(self.gems):  # some were taken this tick
             for gem_id in [g for g in self.gem_grid if g not in self.gems]:
+                self._gems_changed(*self.gem_grid.position(gem_id))
                 self.gem_grid.remove(gem_id)
 
     def view_key(self, viewer: Player) -> Hashable:
@@ -122,9 +132,19 @@ class ArenaWide(Arena):
 
     def cell_snapshot(self, cell: Cell) -> dict[str, Any]:
         """What every player standing in ``cell`` is sent."""
-        avatars, gems = self.avatars, self.gems
+        avatars = self.avatars
         players = sorted(self.player_grid.near_cell(cell, self.view_radius))
-        near_gems = sorted(self.gem_grid.near_cell(cell, self.view_radius))
-        return self.state_of(
-            ((pid, avatars[pid]) for pid in players), ((gid, gems[gid]) for gid in near_gems)
-        )
+        gem_rows = self._gem_rows.get(cell)
+        if gem_rows is None:
+            gems = self.gems
+            near = sorted(self.gem_grid.near_cell(cell, self.view_radius))
+            gem_rows = self._gem_rows[cell] = self.gem_rows((g, gems[g]) for g in near)
+        return {"players": self.player_rows((p, avatars[p]) for p in players), "gems": gem_rows}
+
+    def _gems_changed(self, x: float, y: float) -> None:
+        """A gem appeared or went at (x, y): forget the rows of the cells that may see it."""
+        gx, gy = self.gem_grid.cell_of(x, y)
+        span = self._cache_span
+        stale = [c for c in self._gem_rows if abs(c[0] - gx) <= span and abs(c[1] - gy) <= span]
+        for cell in stale:
+            del self._gem_rows[cell]

@@ -208,3 +208,33 @@ def test_players_in_one_cell_share_one_encode() -> None:
     seen = {m.player.id: {row[0] for row in unpack(m.snapshots[-1][2])["players"]} for m in members}
     assert seen[1] == {1, 2, 3}  # 4 is 1000 away, 5 much further
     assert seen[4] == {4} and seen[5] == {5}
+
+
+def test_cached_gem_rows_stay_right_while_gems_are_taken() -> None:
+    """Gem rows are kept per cell between ticks: after 10 s of 120 players wandering (gems
+    taken and respawned all the while), every snapshot still equals a fresh filter."""
+    game = make_wide(seed=4)
+    rng = random.Random(9)
+    viewers = []
+    for pid in range(1, 121):
+        viewers.append(put(game, pid, rng.uniform(20, 3980), rng.uniform(20, 3580)))
+    for tick in range(300):
+        if tick % 30 == 0:
+            for a in game.avatars.values():
+                a.dx, a.dy = rng.uniform(-1, 1), rng.uniform(-1, 1)
+        game.step(DT)
+        if tick % 10 == 0:
+            for v in viewers:
+                game.snapshot(v)  # fills the cache as the room would
+    assert sum(a.score for a in game.avatars.values()) > 20  # gems did change
+    for viewer in viewers:
+        cell = game.view_key(viewer)
+        assert isinstance(cell, tuple)
+        left, top, right, bottom = game.gem_grid.cell_bounds(cell)
+        expected = []
+        for gid, (gx, gy) in sorted(game.gems.items()):
+            dx = max(left - gx, 0.0, gx - right)
+            dy = max(top - gy, 0.0, gy - bottom)
+            if dx * dx + dy * dy <= VIEW_RADIUS * VIEW_RADIUS:
+                expected.append([gid, round(gx * SCALE), round(gy * SCALE)])
+        assert game.snapshot(viewer)["gems"] == expected
