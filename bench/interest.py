@@ -41,9 +41,14 @@ from protocol import Hello, Input, encode
 
 
 class WholeWorld(ArenaWide):
-    """arena_wide with interest management off: everyone is sent everything."""
+    """arena_wide with interest management off: everyone is sent everything.
 
-    name = "arena_wide"
+    Its own name, so a server can offer it beside arena_wide for a load test over the
+    network: ``PYTHONPATH=bench ./dev serve --game interest:WholeWorld``, then
+    ``./dev loadtest --game arena_wide_all``.
+    """
+
+    name = "arena_wide_all"
 
     def view_key(self, viewer: Player) -> Hashable:
         return None
@@ -62,7 +67,7 @@ def measure(game: type[ArenaWide], players: int, ticks: int) -> dict[str, Any]:
     for i in range(players):
         outbox = Outbox(10_000)
         session = Session(core, outbox, now=0.0)
-        session.receive_bytes(encode(Hello(1, f"p{i}", game="arena_wide", room="wide")), 0.0)
+        session.receive_bytes(encode(Hello(1, f"p{i}", game=game.name, room="wide")), 0.0)
         sessions.append((session, outbox))
     room = core.rooms.get("wide")
     assert room is not None and len(room.seats) == players
