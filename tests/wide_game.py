@@ -8,7 +8,7 @@ sees the other until one walks towards the other.
 
 from __future__ import annotations
 
-from gameserver.game import Player
+from gameserver.game import Player, RoomContext
 from gameserver.games.arena_wide import ArenaWide
 
 SPAWNS = ((500.0, 600.0), (1500.0, 600.0))
@@ -19,9 +19,13 @@ class LinedUpWide(ArenaWide):
 
     name = "arena_wide"
 
+    def __init__(self, ctx: RoomContext) -> None:
+        super().__init__(ctx)
+        self.joins = 0
+
     def on_join(self, player: Player) -> None:
-        x, y = SPAWNS[getattr(self, "_joins", 0) % len(SPAWNS)]
-        self._joins = getattr(self, "_joins", 0) + 1
+        x, y = SPAWNS[self.joins % len(SPAWNS)]
+        self.joins += 1
         super().on_join(player)
         self.avatars[player.id].x, self.avatars[player.id].y = x, y
         self.player_grid.move(player.id, x, y)
