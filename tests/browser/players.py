@@ -132,12 +132,6 @@ class ThreadPlayer:
         message = self.wait_for(still, since=since)
         return snapshot_position(message, player)  # type: ignore[no-any-return]
 
-    def send_input(self, data: Any) -> int:
-        """Send an input; its seq."""
-        assert self._token is not None and self._client is not None
-        seq: int = trio.from_thread.run(self._client.send_input, data, trio_token=self._token)
-        return seq
-
     def chat(self, text: str) -> None:
         assert self._token is not None and self._client is not None
         trio.from_thread.run(self._client.chat, text, trio_token=self._token)
