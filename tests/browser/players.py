@@ -24,8 +24,11 @@ from protocol import Event, ServerMessage, Snapshot
 class ThreadPlayer:
     """``with ThreadPlayer(url, "py", room="r1") as player: player.wait_for(...)``."""
 
-    def __init__(self, url: str, name: str, *, room: str, timeout: float = 5.0) -> None:
+    def __init__(
+        self, url: str, name: str, *, room: str, timeout: float = 5.0, game: str = "arena"
+    ) -> None:
         self.url = url
+        self.game = game
         self.name = name
         self.room = room
         self.timeout = timeout
@@ -57,7 +60,7 @@ class ThreadPlayer:
     async def _main(self) -> None:
         self._token = trio.lowlevel.current_trio_token()
         try:
-            async with connect(self.url, self.name, game="arena", room=self.room) as client:
+            async with connect(self.url, self.name, game=self.game, room=self.room) as client:
                 self._client = client
                 self.player_id = client.player_id
                 with trio.CancelScope() as self._cancel:

@@ -179,7 +179,7 @@ def test_hello_gets_welcome_then_first_ping() -> None:
             snapshot_rate=30,
             tick=30,
             limits=core.settings.client_limits(),
-            games=("arena", "tiny", "rec"),
+            games=("arena", "arena_wide", "tiny", "rec"),
             room=None,
             resume=token,
         ),
