@@ -70,7 +70,13 @@ class SimPlayer:
 
 
 def run(
-    players: int, ticks: int, rtt: tuple[float, float], jitter: float, deltas: bool, seed: int
+    players: int,
+    ticks: int,
+    rtt: tuple[float, float],
+    jitter: float,
+    deltas: bool,
+    seed: int,
+    game: str = "arena",
 ) -> dict[str, Any]:
     settings = Settings(max_players_per_room=max(players, 1), messages_per_second=10_000.0)
     core = ServerCore(settings, default_games(), epoch=0.0, seed=seed)
@@ -81,10 +87,10 @@ def run(
         share = i / max(players - 1, 1)
         player_rtt = rtt[0] * (rtt[1] / rtt[0]) ** share
         sim = SimPlayer(core, i, player_rtt, random.Random(rng.random()))
-        sim.session.receive_bytes(encode(Hello(1, f"p{i}", game="arena", deltas=deltas)), 0.0)
+        sim.session.receive_bytes(encode(Hello(1, f"p{i}", game=game, deltas=deltas)), 0.0)
         sim.outbox.take()
         sims.append(sim)
-    room = core.rooms.get("arena-1")
+    room = core.rooms.get(f"{game}-1")
     assert room is not None and len(room.seats) == players
     dt = 1 / settings.tick_rate
     events: list[tuple[float, int, int, bytes]] = []  # (time, order, player, frame)
@@ -106,8 +112,8 @@ def run(
         room.tick(t, dt)
         tick_times.append(time.thread_time() - started)
         encodes.append(room.delta_stats.delta_encodes - before)
-        truth = room.game.snapshot(sims[0].session.player)
         for sim in sims:
+            truth = room.game.snapshot(sim.session.player)
             for frame in sim.outbox.take():
                 message = decode_server_message(frame)
                 if not isinstance(message, Snapshot):
@@ -128,6 +134,7 @@ def run(
     warm = tick_times[ticks // 10 :]
     per_client_tick_us = statistics.mean(warm) / players * 1e6
     return {
+        "game": game,
         "players": players,
         "deltas": deltas,
         "rtt_ms": [rtt[0] * 1000, rtt[1] * 1000],
@@ -157,6 +164,9 @@ def main() -> int:
     )
     parser.add_argument("--jitter", type=float, default=10.0, help="± ms on each one-way trip")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--game", default="arena", help="arena, or arena_wide (interest management)"
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     rows = []
@@ -165,7 +175,9 @@ def main() -> int:
         jitter = args.jitter / 1000 if high > low else 0.0
         for players in (int(p) for p in args.players.split(",")):
             for deltas in (False, True):
-                rows.append(run(players, args.ticks, (low, high), jitter, deltas, args.seed))
+                rows.append(
+                    run(players, args.ticks, (low, high), jitter, deltas, args.seed, args.game)
+                )
     header = (
         f"{'players':>7} {'RTT ms':>9} {'mode':>6} {'B/snapshot':>10} {'kB/s/player':>11} "
         f"{'delta %':>7} {'encodes/tick':>12} {'max':>4} {'tick µs/client':>14}"

@@ -50,31 +50,31 @@ class DeltaError(ValueError):
 
 def same(a: Any, b: Any) -> bool:
     """Strict equality: equal values of the same types all the way down."""
-    if type(a) is not type(b):
+    kind = type(a)
+    if kind is not type(b):
         return False
-    if type(a) is float:
+    if kind is list:
+        if len(a) != len(b):
+            return False
+        kinds = tuple(map(type, a))
+        if kinds != tuple(map(type, b)):
+            return False
+        if _DEEP.isdisjoint(kinds):
+            return bool(a == b)  # flat: one C-level comparison
+        return all(map(same, a, b))
+    if kind is float:
         if a != a:  # NaN: equal to a NaN only
             return bool(b != b)
         return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    if type(a) is list:
-        if len(a) != len(b):
-            return False
-        for x, y in zip(a, b, strict=True):
-            if type(x) is not type(y):
-                return False
-            if type(x) in _CONTAINERS_AND_FLOAT:
-                if not same(x, y):
-                    return False
-            elif x != y:
-                return False
-        return True
-    if type(a) is dict:
+    if kind is dict:
         if a.keys() != b.keys():
             return False
         return all(same(value, b[key]) for key, value in a.items())
     return bool(a == b)
 
 
+_DEEP = frozenset((list, dict, float))
+"""Types whose equality ``==`` does not settle: containers recurse, floats have -0.0 and NaN."""
 _CONTAINERS_AND_FLOAT = (list, dict, float)
 
 
