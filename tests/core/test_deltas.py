@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -375,3 +376,29 @@ def test_several_clients_acking_at_random_all_stay_exact(plan: list[list[bool]])
             assert c.receive() == game.state
             if ack:
                 c.ack()
+
+
+class BrokenDiff(Script):
+    name = "broken_diff"
+
+    def diff(self, old: Any, new: Any) -> Any:
+        raise RuntimeError("a bug in the game's diff")
+
+
+def test_a_diff_that_raises_fails_the_tick_like_a_snapshot_that_raises() -> None:
+    games = default_games()
+    games.register(BrokenDiff)
+    core = ServerCore(Settings(), games, epoch=0.0, seed=1)
+    client = DeltaClient(core)
+    client.send(Hello(1, "ada", deltas=True))
+    client.send(Join(game="broken_diff", room="r"))
+    client.take()
+    room = core.rooms.get("r")
+    assert room is not None
+    room.tick(1, 1 / 30)
+    client.receive()
+    client.ack()
+    with pytest.raises(RuntimeError, match="diff"):
+        room.tick(2, 1 / 30)
+    room.fail("game crashed")  # what the ticker does with it
+    assert client.close_code == 1011
