@@ -88,9 +88,25 @@ const decoder = new Decoder({
   },
 });
 
+// The fields §4.2 lists for each server message and for RoomInfo. Any other
+// key is an unknown field: a value of type `any`, like game data (§2).
+const KNOWN_FIELDS = {
+  welcome: ["t", "version", "player", "tick_rate", "snapshot_rate", "tick", "limits", "games", "room",
+            "resume", "resumed", "resume_url"],
+  joined: ["t", "room"],
+  left: ["t", "room"],
+  snapshot: ["t", "id", "tick", "ack", "rtt_us", "jitter_us", "base", "state"],
+  event: ["t", "kind", "player", "name", "text", "tick"],
+  ping: ["t", "nonce"],
+  redirect: ["t", "url", "ticket", "room", "ttl_ms"],
+  error: ["t", "code", "message", "ref"],
+};
+const ROOM_INFO_FIELDS = ["name", "game", "max_players", "players", "info", "spectators", "away"];
+
 // Walk a decoded value: no ext (timestamps included), finite floats only,
-// bin and integer map keys only inside game data, nesting ≤ 32. Returns the
-// value with integer keys turned back into plain property names.
+// bin and integer map keys only inside game data (and bin in unknown fields),
+// nesting ≤ 32. Returns the value with integer keys turned back into plain
+// property names.
 function validateValue(value, path, depth, inGameData) {
   check(depth <= 32, `${path}: nesting deeper than 32 levels`);
   if (value === null || typeof value === "string" || typeof value === "boolean") return value;
@@ -111,6 +127,7 @@ function validateValue(value, path, depth, inGameData) {
   }
   if (typeof value === "object") {
     const out = {};
+    const known = depth === 1 ? KNOWN_FIELDS[value.t] : depth === 2 && path === "$.room" ? ROOM_INFO_FIELDS : undefined;
     for (const [rawKey, item] of Object.entries(value)) {
       let key = rawKey;
       if (rawKey.startsWith(INT_KEY)) {
@@ -120,7 +137,8 @@ function validateValue(value, path, depth, inGameData) {
       // Game data: snapshot.state and RoomInfo.info (welcome.room, joined.room).
       const gameData =
         inGameData || (depth === 1 && key === "state") || (depth === 2 && key === "info" && path === "$.room");
-      out[key] = validateValue(item, `${path}.${key}`, depth + 1, gameData);
+      const unknownField = known !== undefined && !known.includes(key);
+      out[key] = validateValue(item, `${path}.${key}`, depth + 1, gameData || unknownField);
     }
     return out;
   }
