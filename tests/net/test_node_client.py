@@ -108,7 +108,7 @@ async def test_node_spec_client_ignores_what_a_later_server_adds(
     """Unknown fields (bin included: they are of type any, §2) in every message and unknown
     welcome.limits keys (§4.2) are ignored: the whole session still plays."""
     server = await start_server()
-    later = {"x_blob": b"\x00\xff", "x_note": "from a later server", "x_map": {"k": [1.5]}}
+    later = {"x_blob": b"\x00\xff", "x_note": "from a later server", "x_map": {7: [1.5]}}
     async with fake_cluster(
         server.url,
         redirect_hello=False,

@@ -130,10 +130,13 @@ def test_bin_in_a_typed_field_is_refused_and_in_game_data_allowed() -> None:
 
 
 def test_server_messages_follow_the_same_rule() -> None:
+    stated("and so inside a server message's unknown fields (of type `any` as above)")
     ping = {"t": "ping", "nonce": 1}
     assert decode_server_message(msgpack.packb({**ping, "x": b"bin"})) == decode_server_message(
         msgpack.packb(ping)
     )
+    with_int_key = msgpack.packb({**ping, "x": {7: b"bin"}})  # int keys: as in game data
+    assert decode_server_message(with_int_key) == decode_server_message(msgpack.packb(ping))
     with pytest.raises(ProtocolError):
         decode_server_message(msgpack.packb({**ping, "x": math.nan}))
 
