@@ -81,8 +81,8 @@ class RoomRegistry:
     ) -> Room:
         """Resolve a join request to a room with a free seat, creating one if allowed.
 
-        ``matchmade``: a room created here by name was picked by a cluster's
-        matchmaking (so this worker's directory records say it may be picked again).
+        ``matchmade``: a room this creates under the name ``room`` counts as
+        matchmade (a cluster's directory chose that name by matchmaking).
         """
         if game is not None and game not in self._games:
             raise JoinRefused(ErrorCode.UNKNOWN_GAME, f"no game named {game!r}")

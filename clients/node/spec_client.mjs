@@ -101,6 +101,7 @@ const KNOWN_FIELDS = {
   redirect: ["t", "url", "ticket", "room", "ttl_ms"],
   error: ["t", "code", "message", "ref"],
 };
+const CLIENT_TYPES = ["hello", "join", "leave", "input", "chat", "pong", "ack"];
 const ROOM_INFO_FIELDS = ["name", "game", "max_players", "players", "info", "spectators", "away"];
 
 // Walk a decoded value: no ext (timestamps included), finite floats only,
@@ -286,7 +287,9 @@ const validators = {
   error(m) {
     str(m, "code", 0, 64);
     str(m, "message");
-    optStr(m, "ref", 0, 64);
+    const ref = optStr(m, "ref", 0, 64);
+    // §4.2: ref, when present, is the t of one of the client's own message types.
+    check(ref === null || CLIENT_TYPES.includes(ref), `error.ref: not a client message type: ${show(ref)}`);
   },
 };
 
