@@ -350,12 +350,19 @@ function myPosition(snapshot, me) {
 // is conservative: the disc is treated as its bounding square.
 function freeDistance(info, x, y, dir, limit) {
   const r = info.player_radius;
+  // §7's test: out of the world, or a wall's closest point nearer than r (touching is
+  // allowed). A box around the disc would be stricter than the server near a wall's
+  // corner, and could find no free direction where the server lets the player move.
   const blocked = (cx, cy) =>
-    cx - r < 0 ||
-    cy - r < 0 ||
-    cx + r > info.width ||
-    cy + r > info.height ||
-    info.walls.some(([wx, wy, ww, wh]) => cx + r > wx && cx - r < wx + ww && cy + r > wy && cy - r < wy + wh);
+    cx < r ||
+    cy < r ||
+    cx > info.width - r ||
+    cy > info.height - r ||
+    info.walls.some(([wx, wy, ww, wh]) => {
+      const nx = Math.min(Math.max(cx, wx), wx + ww);
+      const ny = Math.min(Math.max(cy, wy), wy + wh);
+      return (cx - nx) ** 2 + (cy - ny) ** 2 < r * r;
+    });
   const step = 0.5;
   let d = 0;
   while (d + step <= limit && !blocked(x + dir[0] * (d + step), y + dir[1] * (d + step))) d += step;
