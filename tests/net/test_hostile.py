@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import struct
 from typing import Any
@@ -280,3 +281,30 @@ async def test_a_clients_close_code_is_checked_as_section_6_1_says(
             opcode, reply, _ = parsed
     assert opcode == 0x8
     assert struct.unpack("!H", reply[:2])[0] == answer
+
+
+@pytest.mark.parametrize(("payload", "answer"), [(struct.pack("!H", 1000), 1000), (b"", None)])
+async def test_a_close_glued_to_the_upgrade_is_answered_after_the_101(
+    start_server: StartServer, payload: bytes, answer: int | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A close frame in the same packet as the request: 101, the close echoed, TCP closed;
+    nothing logged as an error (websockets took the close before it could answer it)."""
+    server = await start_server()
+    with trio.fail_after(3):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream:
+            await stream.send_all(upgrade_request(server.port) + frame(0x8, payload))
+            response = await read_response(stream)
+            assert response.status == 101
+            data = response.rest
+            while (parsed := parse_frame(data)) is None:
+                chunk = await stream.receive_some(65536)
+                assert chunk, "connection ended without a close frame"
+                data += chunk
+            opcode, reply, rest = parsed
+            while chunk := await stream.receive_some(65536):
+                rest += chunk  # then the server ends TCP
+    assert opcode == 0x8
+    assert (struct.unpack("!H", reply[:2])[0] if reply else None) == answer
+    assert rest == b""
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
