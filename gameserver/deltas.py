@@ -44,10 +44,14 @@ class DeltaStats:
 class AudienceState:
     """One audience's state on one snapshot tick: packed once, decoded and diffed on demand."""
 
-    __slots__ = ("_patches", "_value", "diff", "packed", "stats", "tick")
+    __slots__ = ("_patches", "_value", "diff", "grid", "packed", "stats", "tick")
 
-    def __init__(self, tick: int, packed: PackedState, diff: Diff, stats: DeltaStats) -> None:
+    def __init__(
+        self, tick: int, packed: PackedState, diff: Diff, stats: DeltaStats, grid: int = 1
+    ) -> None:
         self.tick = tick
+        self.grid = grid
+        """Clients' bases go on a grid of this many ticks (1: each takes its newest ack)."""
         self.packed = packed
         self.diff = diff
         self.stats = stats
@@ -75,6 +79,10 @@ class AudienceState:
         self.stats.delta_encodes += 1
         return packed
 
+    def has_patch_from(self, base: AudienceState) -> bool:
+        """True when this tick's patch from ``base`` is computed already (no diff to pay)."""
+        return self._patches is not None and base in self._patches
+
     def tick_done(self) -> None:
         """Forget this tick's patches: they hold their bases, which must be let go."""
         self._patches = None
@@ -84,33 +92,48 @@ _UNDECODED: Any = object()
 
 
 class DeltaBases:
-    """One connection's snapshots that may still become its base, and its base."""
+    """One connection's snapshots that may still become its base, and those it acknowledged."""
 
-    __slots__ = ("_sent", "_window_ticks", "base")
+    __slots__ = ("_acked", "_sent", "_window_ticks")
 
     def __init__(self, window_ticks: int) -> None:
         self._window_ticks = window_ticks
         self._sent: deque[tuple[int, AudienceState]] = deque()
-        self.base: tuple[int, AudienceState] | None = None
-        """The newest acknowledged (snapshot id, state), while it may serve."""
+        """Sent and not yet acknowledged, oldest first."""
+        self._acked: deque[tuple[int, AudienceState]] = deque()
+        """Acknowledged, oldest first, none older than the last base used (the client holds
+        every one of them: it drops only states older than the newest base it was sent)."""
 
     def choose(self, snapshot_id: int, state: AudienceState) -> tuple[int | None, PackedState]:
         """What snapshot ``snapshot_id`` carries: (base id or None, patch or full state)."""
-        sent = self._sent
+        sent, acked = self._sent, self._acked
         sent.append((snapshot_id, state))
         oldest = state.tick - self._window_ticks
         while sent[0][1].tick < oldest:
             sent.popleft()
-        base = self.base
-        if base is None:
+        while acked and acked[0][1].tick < oldest:
+            acked.popleft()  # no acknowledgement within the window: full again
+        if not acked:
             return None, state.packed
-        base_id, base_state = base
-        if base_state.tick < oldest:
-            self.base = None  # no acknowledgement within the window: full again
-            return None, state.packed
+        base_id, base_state = acked[-1]
+        # Bases on a grid of ticks: clients whose acks trail by different RTTs meet on
+        # the same few bases, so a tick costs a few diffs instead of one per RTT class.
+        # Only while the room's acks are spread (state.grid > 1): when everyone acks
+        # alike, the newest base is shared anyway and a grid would only cost bytes.
+        grid = state.grid
+        if grid > 1:
+            for i in range(len(acked) - 1, -1, -1):
+                candidate_id, candidate = acked[i]
+                if base_state.tick - candidate.tick >= grid:
+                    break
+                if candidate.tick % grid == 0 or state.has_patch_from(candidate):
+                    base_id, base_state = candidate_id, candidate
+                    break
         patch = state.delta_from(base_state)
         if patch is None:
             return None, state.packed
+        while acked[0][0] < base_id:
+            acked.popleft()  # the client may drop states older than this base now
         return base_id, patch
 
     def acknowledged(self, snapshot_id: int) -> None:
@@ -119,11 +142,19 @@ class DeltaBases:
         while sent and sent[0][0] < snapshot_id:
             sent.popleft()
         if sent and sent[0][0] == snapshot_id:
-            self.base = sent.popleft()
-        else:
-            self.base = None  # too old to keep: the next snapshot is full
+            self._acked.append(sent.popleft())
 
     def reset(self) -> None:
         """A new room (or none): ticks and states of the old one mean nothing here."""
         self._sent.clear()
-        self.base = None
+        self._acked.clear()
+
+
+BASE_GRID_TICKS = 4
+"""While a room's acks are spread (it needed more than one patch per audience on its
+last snapshot tick), bases are taken on ticks that are multiples of this (or already
+diffed this tick), at most this many ticks older than the newest acknowledged one.
+
+``bench/delta_spread.py`` at 50 players with RTTs spread over 20-250 ms: ~8 diffs a
+tick on any base; on the grid, fewer diffs for a few bytes more per snapshot
+(figures in bench/README.md)."""

@@ -11,7 +11,7 @@ back in time, else ``on_leave``.
 Failure rules: ``InvalidInput`` from ``validate_input`` refuses that one input
 (the client gets ``bad_input``); any other exception from ``validate_input``,
 ``on_join`` or ``on_input`` closes that player's connection 1011; an exception
-from ``step`` or ``snapshot`` ends the room (its players get 1011) and nothing
+from ``step``, ``snapshot`` or ``diff`` ends the room (its players get 1011) and nothing
 else.
 """
 

@@ -30,7 +30,7 @@ from protocol import (
     pack_state,
 )
 
-from .deltas import AudienceState, DeltaStats
+from .deltas import BASE_GRID_TICKS, AudienceState, DeltaStats
 from .game import Game, Player
 from .settings import Settings
 from .tick import TickStats
@@ -113,6 +113,7 @@ class Room:
         self.tick_stats: TickStats | None = None
         """Set by the ticker that runs this room."""
         self.delta_stats = DeltaStats()
+        self._acks_spread = False
 
     # -- membership -------------------------------------------------------
 
@@ -305,6 +306,7 @@ class Room:
     def send_snapshots(self, tick: int) -> None:
         """Encode the state once per audience and hand it to each member."""
         audiences: dict[Hashable, AudienceState] = {}
+        encodes_before = self.delta_stats.delta_encodes
         try:
             for seat in list(self.seats.values()):
                 state = self._audience(seat.member.player, tick, audiences)
@@ -316,6 +318,8 @@ class Room:
             for state in audiences.values():
                 state.tick_done()
         self.delta_stats.snapshot_ticks += 1
+        # Acks spread over several ticks (mixed RTTs): put bases on a grid next tick.
+        self._acks_spread = self.delta_stats.delta_encodes - encodes_before > len(audiences)
 
     def _audience(
         self, viewer: Player, tick: int, audiences: dict[Hashable, AudienceState]
@@ -325,7 +329,8 @@ class Room:
         state = audiences.get(key)
         if state is None:
             packed = pack_state(game.snapshot(viewer))
-            state = audiences[key] = AudienceState(tick, packed, game.diff, self.delta_stats)
+            grid = BASE_GRID_TICKS if self._acks_spread else 1
+            state = audiences[key] = AudienceState(tick, packed, game.diff, self.delta_stats, grid)
             self.delta_stats.audience_states += 1
         return state
 

@@ -121,19 +121,28 @@ class Seating:
             raise JoinRefused(ErrorCode.UNKNOWN_GAME, f"no game named {game!r}")
 
     def _seat(
-        self, game: str | None, room: str | None, now: float, *, granted: bool = False
+        self,
+        game: str | None,
+        room: str | None,
+        now: float,
+        *,
+        granted: bool = False,
+        matchmade: bool = False,
     ) -> RoomInfo | None:
         """Join a room; None if the game failed in on_join (then the client is closed).
 
         ``granted``: a cluster's directory already gave this seat (and said whether
-        the room may be created here), so this connection's room cap was checked.
+        the room may be created here), so this connection's room cap was checked;
+        ``matchmade``: the directory's matchmaking created that room.
         """
         self._check_join(game, room)
         rooms = self.core.rooms
         before = len(rooms)
         may_create = granted or self.rooms_created < self.settings.rooms_created_per_connection
         try:
-            self.room, info = rooms.join(cast(RoomMember, self), game, room, now, may_create)
+            self.room, info = rooms.join(
+                cast(RoomMember, self), game, room, now, may_create, matchmade
+            )
         except JoinRefused:
             raise
         except Exception:
@@ -294,7 +303,9 @@ class Seating:
             except JoinRefused as exc:
                 return None, exc
         try:
-            info = self._seat(outcome.game, outcome.room, now, granted=True)
+            info = self._seat(
+                outcome.game, outcome.room, now, granted=True, matchmade=outcome.matchmade
+            )
         except JoinRefused as exc:
             self.core.directory.seat_freed(outcome.room)  # type: ignore[union-attr]
             return None, exc

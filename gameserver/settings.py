@@ -290,6 +290,17 @@ class Settings:
             # Per minute, so a rate under one a second still fits the int map.
             "chat_per_minute": max(1, round(self.chat_per_second * 60)),
             "chat_burst": self.chat_burst,
+            # Added later (PROTOCOL.md §4.2): what else a client must respect or plans with.
+            # Rates are truncated like messages_per_second: a client keeping to them is safe.
+            "frames_per_second": int(self.frames_per_second),
+            "frame_burst": self.frame_burst,
+            "max_fragments": self.max_fragments,
+            "flood_close_after": self.flood_close_after,
+            "bad_messages_allowed": self.bad_messages_allowed,
+            "max_input_seq_gap": self.max_input_seq_gap,
+            "ping_interval_ms": int(self.ping_interval * 1000),
+            "empty_room_grace_ms": int(self.empty_room_grace * 1000),
+            "reconnect_grace_ms": int(self.reconnect_grace * 1000),
         }
 
 

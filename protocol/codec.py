@@ -4,7 +4,11 @@ Decoding is strict and bounded: the frame size is checked before msgpack sees
 it, every container and string length is capped by :class:`DecodeLimits`, map
 keys must be strings, ext types (timestamps included) are refused, trailing
 bytes are refused, NaN/±inf and deep nesting are refused after decoding. Any
-failure raises :class:`ProtocolError`; nothing else escapes ``decode_*``.
+failure raises :class:`ProtocolError`; nothing else escapes ``decode_*``. The
+error's ``ref`` is the message's ``t`` whenever that names a message type of
+this direction and could be read (PROTOCOL.md §4.2 ``error``), also for a
+message that failed to decode after giving its ``t`` (:func:`_readable_type`);
+it is never a string of the peer's choosing, so an ``unknown_type`` has none.
 
 The snapshot fast path: :func:`pack_state` encodes a room's state once per
 audience and :func:`encode_snapshot` wraps it for each player by writing the
@@ -134,17 +138,26 @@ def _unpack(data: bytes, limits: DecodeLimits, types: Mapping[str, Any]) -> Any:
             max_map_len=limits.max_map_len,
             max_ext_len=0,
         )
-    except msgpack.ExtraData:
-        raise ProtocolError(ErrorCode.BAD_MESSAGE, "trailing bytes after the message") from None
+    except msgpack.ExtraData as exc:
+        ref = _ref_of(exc.unpacked, types)
+        raise ProtocolError(
+            ErrorCode.BAD_MESSAGE, "trailing bytes after the message", ref
+        ) from None
     except msgpack.StackError:
-        raise ProtocolError(ErrorCode.BAD_MESSAGE, "nested too deeply") from None
+        raise ProtocolError(
+            ErrorCode.BAD_MESSAGE, "nested too deeply", _readable_type(data, limits, types)
+        ) from None
     except (ValueError, TypeError, msgpack.FormatError, msgpack.OutOfData) as exc:
         # ValueError covers the size caps, strict_map_key, ext types, bad UTF-8
         # (UnicodeDecodeError) and truncated input; TypeError an array or map
         # used as a map key when non-string keys are allowed. Its text is msgpack's own
         # and carries no server state, so it is safe to echo.
         why = str(exc) or type(exc).__name__
-        raise ProtocolError(ErrorCode.BAD_MESSAGE, f"undecodable msgpack: {why}") from None
+        raise ProtocolError(
+            ErrorCode.BAD_MESSAGE,
+            f"undecodable msgpack: {why}",
+            _readable_type(data, limits, types),
+        ) from None
     if type(value) is not dict:
         raise ProtocolError(ErrorCode.BAD_MESSAGE, "a message must be a msgpack map")
     msg_type = value.get("t")
@@ -153,10 +166,46 @@ def _unpack(data: bytes, limits: DecodeLimits, types: Mapping[str, Any]) -> Any:
     cls = types.get(msg_type)
     if cls is None:
         raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {msg_type[:32]!r}")
-    # The type is known here, so the ref echoed in an error is one of ours
-    # (short), never up to max_str_len bytes of the peer's choosing.
+    # The type is known here, so the ref echoed in an error is one of ours.
     check_plain_value(value, limits.max_depth, msg_type, int_keys=limits.int_map_keys)
     return cls.from_wire(value)
+
+
+def _ref_of(value: Any, types: Mapping[str, Any]) -> str | None:
+    """``value``'s ``t`` if it is a map whose ``t`` names one of ``types`` (else None)."""
+    if type(value) is not dict:
+        return None
+    t = value.get("t")
+    return t if type(t) is str and t in types else None
+
+
+def _readable_type(data: bytes, limits: DecodeLimits, types: Mapping[str, Any]) -> str | None:
+    """The ``t`` of a message that failed to decode, if it came before the fault.
+
+    Reads the top-level map entry by entry with the same limits, skipping other
+    values, up to the first ``t``; gives up (None) on the first fault. So a
+    message that writes ``t`` first, as every encoder should (§4), gets its
+    ``ref`` whatever is wrong after it.
+    """
+    unpacker = msgpack.Unpacker(
+        raw=False,
+        strict_map_key=not limits.int_map_keys,
+        max_buffer_size=max(len(data), 1),
+        max_str_len=limits.max_str_len,
+        max_bin_len=limits.max_bin_len,
+        max_array_len=limits.max_array_len,
+        max_map_len=limits.max_map_len,
+        max_ext_len=0,
+    )
+    unpacker.feed(data)
+    try:
+        for _ in range(unpacker.read_map_header()):
+            if unpacker.unpack() == "t":
+                return _ref_of({"t": unpacker.unpack()}, types)
+            unpacker.skip()
+    except (ValueError, TypeError, msgpack.UnpackException):  # a fault before t: t unknown
+        return None
+    return None
 
 
 _DEFAULT_LIMITS = DecodeLimits()

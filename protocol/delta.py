@@ -11,7 +11,10 @@ always an array whose first element says what it is:
   lists ids; ``changed`` holds groups ``[mask, diffmask, id, v…, id, v…]``
   where bit i of ``mask`` marks row element i + 1 as changed, and the bits of
   ``diffmask`` mark those sent as the difference new - old; a group with mask
-  0 holds whole rows that replace theirs in place; ``added`` rows go at the end.
+  0 holds whole rows that replace theirs in place; ``added`` rows go at the end;
+- ``[3, removed, changed, added]``: the same for a table kept in order of its
+  integer ids: the rows are sorted by id once patched (a row coming into view may
+  land between others).
 
 Differences are what make a moving entity cheap: a position that moved 67
 units is one or two bytes instead of three. Equality is strict (``1`` and
@@ -25,13 +28,15 @@ never changes the value it is given.
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any
 
 REPLACE = 0
 MAP = 1
 TABLE = 2
+SORTED_TABLE = 3
 
 MAX_SAFE_INT = 2**53 - 1
 """Differences are used only within ±(2**53 - 1), so JavaScript numbers hold them exactly."""
@@ -50,31 +55,31 @@ class DeltaError(ValueError):
 
 def same(a: Any, b: Any) -> bool:
     """Strict equality: equal values of the same types all the way down."""
-    if type(a) is not type(b):
+    kind = type(a)
+    if kind is not type(b):
         return False
-    if type(a) is float:
+    if kind is list:
+        if len(a) != len(b):
+            return False
+        kinds = tuple(map(type, a))
+        if kinds != tuple(map(type, b)):
+            return False
+        if _DEEP.isdisjoint(kinds):
+            return bool(a == b)  # flat: one C-level comparison
+        return all(map(same, a, b))
+    if kind is float:
         if a != a:  # NaN: equal to a NaN only
             return bool(b != b)
         return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
-    if type(a) is list:
-        if len(a) != len(b):
-            return False
-        for x, y in zip(a, b, strict=True):
-            if type(x) is not type(y):
-                return False
-            if type(x) in _CONTAINERS_AND_FLOAT:
-                if not same(x, y):
-                    return False
-            elif x != y:
-                return False
-        return True
-    if type(a) is dict:
+    if kind is dict:
         if a.keys() != b.keys():
             return False
         return all(same(value, b[key]) for key, value in a.items())
     return bool(a == b)
 
 
+_DEEP = frozenset((list, dict, float))
+"""Types whose equality ``==`` does not settle: containers recurse, floats have -0.0 and NaN."""
 _CONTAINERS_AND_FLOAT = (list, dict, float)
 
 
@@ -134,7 +139,7 @@ def _index(rows: list[Any]) -> dict[Hashable, list[Any]] | None:
 
 
 def _table_patch(old: list[Any], new: list[Any]) -> Patch | None:
-    """A table patch, or None when the two are not tables or the order cannot be kept."""
+    """A table patch, or None when the two are not tables or their order cannot be told."""
     old_index = _index(old)
     if old_index is None:
         return None
@@ -144,15 +149,27 @@ def _table_patch(old: list[Any], new: list[Any]) -> Patch | None:
     removed = [row_id for row_id in old_index if row_id not in new_index]
     kept = len(old) - len(removed)
     old_kept = [row for row in old if row[0] in new_index] if removed else old
+    pairs: Iterable[tuple[list[Any], list[Any]]]
+    if all(before[0] == after[0] for before, after in zip(old_kept, new[:kept], strict=True)):
+        op, pairs, added = TABLE, zip(old_kept, new[:kept], strict=True), new[kept:]
+    elif _sorted_by_int_id(old) and _sorted_by_int_id(new):
+        # Rows kept in id order (an entity coming into view lands between others).
+        op = SORTED_TABLE
+        pairs = ((old_index[row[0]], row) for row in new if row[0] in old_index)
+        added = [row for row in new if row[0] not in old_index]
+    else:
+        return None  # an order neither patch can state: replace the table
     groups: dict[tuple[int, int], list[Any]] = {}
-    for before, after in zip(old_kept, new[:kept], strict=True):
-        if before[0] != after[0]:
-            return None  # the kept rows moved: not expressible, replace the table
+    for before, after in pairs:
         if before == after and same(before, after):
             continue
         _row_change(before, after, groups)
-    added = new[kept:]
-    return [TABLE, removed, list(groups.values()), added]
+    return [op, removed, list(groups.values()), added]
+
+
+def _sorted_by_int_id(rows: list[Any]) -> bool:
+    ids = [row[0] for row in rows]
+    return all(type(i) is int for i in ids) and all(a < b for a, b in itertools.pairwise(ids))
 
 
 def _row_change(
@@ -207,6 +224,12 @@ def apply(old: Any, patch: Any) -> Any:
         return _apply_map(old, patch[1], patch[2])
     if op == TABLE and len(patch) == 4:
         return _apply_table(old, patch[1], patch[2], patch[3])
+    if op == SORTED_TABLE and len(patch) == 4:
+        rows = _apply_table(old, patch[1], patch[2], patch[3])
+        if not all(type(row[0]) is int for row in rows):
+            raise DeltaError("a sorted table patch applies to rows with integer ids")
+        rows.sort(key=_row_id)
+        return rows
     raise DeltaError(f"not a patch: opcode {op!r} with {len(patch)} elements")
 
 
@@ -228,6 +251,10 @@ def _apply_map(old: Any, changes: Any, removed: Any) -> dict[Any, Any]:
 
 
 _MISSING = object()
+
+
+def _row_id(row: list[Any]) -> int:
+    return int(row[0])
 
 
 def _apply_table(old: Any, removed: Any, changed: Any, added: Any) -> list[Any]:

@@ -24,6 +24,9 @@ MAX_TICKET_CHARS = 64
 MAX_URL_CHARS = 512
 """Longest URL in a ``redirect`` or ``welcome.resume_url``."""
 
+MAX_REF_CHARS = 64
+"""Longest ``error.ref`` a client accepts (the server only ever echoes its own type names)."""
+
 RESUME_TOKEN_MAX_CHARS = 64
 """Longest ``hello.resume`` accepted (the server's tokens are 43 chars)."""
 

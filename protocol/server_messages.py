@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from .errors import ErrorCode, ProtocolError
 from .fields import (
     MAX_NAME_CHARS,
+    MAX_REF_CHARS,
     MAX_TICKET_CHARS,
     RESUME_TOKEN_MAX_CHARS,
     drop_none,
@@ -325,7 +326,7 @@ class Error:
         return cls(
             code=get_str(d, t, "code", 64),
             message=get_str(d, t, "message", 1 << 16),
-            ref=get_str(d, t, "ref", 64, optional=True),
+            ref=get_str(d, t, "ref", MAX_REF_CHARS, optional=True),
         )
 
 

@@ -15,8 +15,11 @@ Two WebSocket servers on 127.0.0.1 (port 0) in front of one real game server
   ticket to itself again, forever.
 
 Matchmaking (``hello``/``join`` with a game and no room) is sent to the room
-``far_room``. Plain HTTP requests to the front are proxied to the upstream too,
-so a browser page can be loaded from the front and its WebSocket goes there.
+``far_room``. With ``later_fields``, every server message passed down gains
+those fields, and ``welcome.limits`` gains ``later_limits``: what a later
+server may add (§2 unknown fields, §4.2 limits), which a client must ignore.
+Plain HTTP requests to the front are proxied to the upstream too, so a browser
+page can be loaded from the front and its WebSocket goes there.
 What both saw is recorded (``front_hellos``, ``worker_hellos``, ``redirects``).
 
 Run ``python -m tests.fake_cluster --upstream ws://HOST:PORT/ --port 0`` for a
@@ -58,6 +61,8 @@ class FakeCluster:
     refuse_tickets: int = 0
     loop: bool = False
     far_room: str = "far-1"
+    later_fields: dict[str, Any] = field(default_factory=dict)
+    later_limits: dict[str, int] = field(default_factory=dict)
     front_url: str = ""
     worker_url: str = ""
     front_hellos: list[dict[str, Any]] = field(default_factory=list)
@@ -169,11 +174,19 @@ class FakeCluster:
                 nursery.cancel_scope.cancel()
             await up.aclose()
 
-    @staticmethod
-    async def _downstream(up: Any, ws: ServerConnection, scope: trio.CancelScope) -> None:
+    def _later(self, frame: Any) -> Any:
+        """``frame`` as a later server might send it (unchanged without ``later_*``)."""
+        if not (self.later_fields or self.later_limits) or not isinstance(frame, bytes):
+            return frame
+        message = msgpack.unpackb(frame, raw=False, strict_map_key=False)
+        if message.get("t") == "welcome":
+            message["limits"] = {**message["limits"], **self.later_limits}
+        return msgpack.packb({**message, **self.later_fields})
+
+    async def _downstream(self, up: Any, ws: ServerConnection, scope: trio.CancelScope) -> None:
         try:
             async for frame in up:
-                await ws.send(frame)
+                await ws.send(self._later(frame))
             code, reason = up.close_code or 1000, up.close_reason or ""
         except ConnectionClosed:
             code, reason = up.close_code or 1011, up.close_reason or ""

@@ -1,8 +1,9 @@
-"""The README's promises that code can check: its settings table, its example game and
-its example authenticate hook."""
+"""The README's promises that code can check: its settings table, its example games (the
+quickstart and interest management) and its example authenticate hook."""
 
 from __future__ import annotations
 
+import random
 import re
 import types
 from pathlib import Path
@@ -10,13 +11,16 @@ from urllib.parse import quote
 
 import pytest
 
-from gameserver import AuthRefused, AuthRequest, Game, Identity
+from gameserver import AuthRefused, AuthRequest, Game, Identity, InvalidInput, Player
 from gameserver.core import ServerCore
-from gameserver.game import GameRegistry
+from gameserver.game import GameRegistry, RoomContext
+from gameserver.latency import LatencyReport
 from gameserver.outbox import Outbox
+from gameserver.room import Room
 from gameserver.session import Session
 from gameserver.settings import Settings, settings_table
 from protocol import Hello, Input, Snapshot, decode_server_message, encode
+from tests.helpers import RecordingMember, unpack
 
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
 
@@ -58,6 +62,49 @@ def test_readme_example_game_runs() -> None:
     assert isinstance(snapshot, Snapshot)
     assert snapshot.ack == 1
     assert snapshot.state["scores"] == {session.player_id: 3}
+
+
+def _example_nearby() -> type[Game]:
+    block = re.search(r"```python\n# nearby.py\n(.*?)```", README, re.S)
+    assert block is not None
+    module = types.ModuleType("nearby")
+    exec(compile(block.group(1), "README:nearby.py", "exec"), module.__dict__)
+    game = module.Wanderers
+    assert isinstance(game, type) and issubclass(game, Game)
+    return game
+
+
+def test_readme_interest_management_example() -> None:
+    """The grid example: two players in one cell share one encode and see each other, a
+    third far away sees only itself; a spectator sees everyone; bad input is refused."""
+    game_type = _example_nearby()
+    game = game_type(RoomContext("w", 30, 8, random.Random(0)))
+    room = Room("w", "wanderers", game, max_players=8, settings=Settings(), now=0.0)
+    members = [RecordingMember(pid, f"p{pid}", room) for pid in (1, 2, 3)]
+    for member, where in zip(members, [(100, 100), (140, 120.5), (2000, 2000)], strict=True):
+        room.add(member)
+        game.on_input(
+            member.player, game.validate_input(member.player, {"x": where[0], "y": where[1]})
+        )
+    with pytest.raises(InvalidInput):
+        game.validate_input(members[0].player, {"x": -1, "y": 5})
+    calls: list[int] = []
+    real = game.snapshot
+
+    def counting(viewer: Player) -> object:
+        calls.append(viewer.id)
+        return real(viewer)
+
+    game.snapshot = counting  # type: ignore[method-assign]
+    room.tick(0, 1 / 30)
+    assert len(calls) == 2
+    states = [m.snapshots[-1][2] for m in members]
+    assert states[0] is states[1]
+    assert unpack(states[0]) == {"players": [[1, 100, 100], [2, 140, 120]]}
+    assert unpack(states[2]) == {"players": [[3, 2000, 2000]]}
+    watcher = Player(9, "w", LatencyReport)
+    watcher.spectator = True
+    assert len(real(watcher)["players"]) == 3
 
 
 def _example_auth(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:

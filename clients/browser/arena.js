@@ -1,9 +1,11 @@
 // arena.js: the reference game's rules on the client, as PROTOCOL.md §7
 // states them: the world read from room.info (size, scale, speed, radii,
-// walls), the snapshot state decoded into world units, and one tick of a
-// player's move (one axis at a time, a move into a wall or out of the world
-// refused, touching allowed). The page uses the move to predict its own
-// player between snapshots; the server stays authoritative.
+// walls, and view_radius in a world larger than the screen: arena_wide, where
+// a snapshot holds only what is near the player), the snapshot state decoded
+// into world units, and one tick of a player's move (one axis at a time, a
+// move into a wall or out of the world refused, touching allowed). The page
+// uses the move to predict its own player between snapshots; the server stays
+// authoritative.
 
 /** The static world of room.info, checked; null when it is not an arena world. */
 export function parseInfo(info) {
@@ -22,6 +24,8 @@ export function parseInfo(info) {
     playerRadius: info.player_radius,
     gemRadius: info.gem_radius,
     walls,
+    // Only in a larger world: how far the player sees; the page then follows them.
+    viewRadius: Number.isFinite(info.view_radius) && info.view_radius > 0 ? info.view_radius : null,
   };
 }
 

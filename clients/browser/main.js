@@ -4,7 +4,9 @@
 // second). ?room=NAME in the URL only prefills the Room field: what is asked
 // for is what the form holds, checked as the server checks it. ?watch=NAME
 // prefills it too and, once a name is known, starts watching that room. The
-// name is remembered in localStorage.
+// name is remembered in localStorage. ?game=NAME picks the game (default
+// arena; arena_wide is its larger world, followed by a camera): it stays in the
+// URL, so the invite link and Reconnect keep it.
 //
 // A connection lost while in a room (any close but 1000, 1001, 1008, 4003, 4006)
 // is resumed on its own (PROTOCOL.md §5.12): new connections with the last
@@ -13,10 +15,12 @@
 // same room as the same player, or (resume_failed) as a new one in that room.
 //
 // window.arenaClient is a read-only debugging hook (the browser tests use
-// it): view() returns what the last frame drew, session() the live session.
+// it): view() returns what the last frame drew, camera() where the camera
+// looked (null unless it follows the player), session() the live session.
 
 import { Keyboard } from "./input.js";
 import { Renderer } from "./render.js";
+import { GAME } from "./protocol.js";
 import { GameSession } from "./session.js";
 import { Ui } from "./ui.js";
 
@@ -45,6 +49,7 @@ function boot() {
 
   const params = new URLSearchParams(window.location.search);
   ui.el.name.value = params.get("name") ?? localStorage.getItem(NAME_KEY) ?? "";
+  const game = params.get("game")?.trim() || GAME;
   const watch = params.get("watch");
   ui.el.room.value = watch ?? params.get("room") ?? "";
   // What Reconnect asks for again: {name, room} from the form, the room then set to
@@ -64,6 +69,7 @@ function boot() {
       resumeUrl: resume?.url ?? null,
       seq: resume?.seq ?? 0,
       spectate: request.spectate === true,
+      game,
     });
     session.start(request.name, request.room);
   }
@@ -173,6 +179,7 @@ function boot() {
 
   window.arenaClient = Object.freeze({
     view: () => structuredClone(lastView),
+    camera: () => (renderer.camera ? { ...renderer.camera } : null),
     session: () => session,
   });
   ui.showJoinForm(ui.el.room.value ? `Room ${ui.el.room.value} from the link.` : "");

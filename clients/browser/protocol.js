@@ -20,6 +20,16 @@ export const DEFAULT_LIMITS = Object.freeze({
   // The chat rate (§5.4); a server that predates these two keys used these defaults.
   chat_per_minute: 120,
   chat_burst: 5,
+  // Announced since (§4.2); the page reads none of them but keeps the copy exact.
+  frames_per_second: 240,
+  frame_burst: 480,
+  max_fragments: 64,
+  flood_close_after: 60,
+  bad_messages_allowed: 10,
+  max_input_seq_gap: 1024,
+  ping_interval_ms: 1000,
+  empty_room_grace_ms: 30000,
+  reconnect_grace_ms: 20000,
 });
 
 export const MAX_NAME_CHARS = 32;

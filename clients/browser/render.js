@@ -4,9 +4,16 @@
 // it plain positions in world units. The canvas keeps the world's aspect
 // ratio, follows its CSS size and is drawn at the device's pixel ratio, so it
 // is sharp on any screen.
+//
+// A world with a view radius (arena_wide: larger than the screen, and each
+// snapshot holds only what is near the player) is shown through a camera that
+// keeps the own (predicted) player in the middle of a window of 2 x 1.2 view
+// radii, what lies beyond the view radius dimmed; a spectator, who has no
+// player, sees the whole world.
 
 const COLORS = {
   outside: "#0b1118",
+  fog: "rgba(11, 17, 24, 0.55)",
   floor: "#13212e",
   grid: "rgba(255, 255, 255, 0.04)",
   bounds: "#5b7a99",
@@ -28,12 +35,16 @@ export class Renderer {
     this.canvas = canvas;
     this.ctx = canvas.getContext("2d");
     this.world = null;
+    this.shown = null; // {width, height}: the part of the world the canvas fits
+    this.camera = null; // {x, y, scale}: the world point at the canvas centre, while following
   }
 
   setWorld(world) {
     if (!world || world === this.world) return;
     this.world = world;
-    this.canvas.style.aspectRatio = `${world.width} / ${world.height}`;
+    const r = world.viewRadius;
+    this.shown = r ? { width: 2 * r, height: 1.2 * r } : { width: world.width, height: world.height };
+    this.canvas.style.aspectRatio = `${this.shown.width} / ${this.shown.height}`;
   }
 
   /** Match the backing store to the displayed size; returns the world→pixel scale. */
@@ -45,22 +56,38 @@ export class Renderer {
       this.canvas.width = width;
       this.canvas.height = height;
     }
-    return this.world ? Math.min(width / this.world.width, height / this.world.height) : ratio;
+    return this.world ? Math.min(width / this.shown.width, height / this.shown.height) : ratio;
   }
 
   /** frame: {players: [{id, name, x, y, own}], gems: [{x, y}], message?: string} */
   draw(frame) {
     const ctx = this.ctx;
-    const scale = this._fit();
+    let scale = this._fit();
     ctx.setTransform(1, 0, 0, 1, 0, 0);
     ctx.fillStyle = COLORS.outside;
     ctx.fillRect(0, 0, this.canvas.width, this.canvas.height);
+    this.camera = null;
     if (this.world) {
-      ctx.setTransform(scale, 0, 0, scale, 0, 0);
+      const own = this.world.viewRadius ? frame.players.find((p) => p.own) : undefined;
+      if (own) {
+        // Follow the own player: it stays at the canvas centre.
+        const { width, height } = this.canvas;
+        ctx.setTransform(scale, 0, 0, scale, width / 2 - own.x * scale, height / 2 - own.y * scale);
+        this.camera = { x: own.x, y: own.y, scale };
+      } else if (this.world.viewRadius) {
+        // No own player (a spectator): the whole world, fitted and centred.
+        const { width, height } = this.canvas;
+        scale = Math.min(width / this.world.width, height / this.world.height);
+        const [left, top] = [(width - this.world.width * scale) / 2, (height - this.world.height * scale) / 2];
+        ctx.setTransform(scale, 0, 0, scale, left, top);
+      } else {
+        ctx.setTransform(scale, 0, 0, scale, 0, 0);
+      }
       this._floor(ctx, scale);
       for (const gem of frame.gems) this._gem(ctx, gem);
       const players = [...frame.players].sort((a, b) => Number(a.own) - Number(b.own));
       for (const player of players) this._player(ctx, player);
+      if (own) this._fog(ctx, own);
     }
     if (frame.message) this._message(ctx, frame.message);
   }
@@ -91,6 +118,17 @@ export class Renderer {
       ctx.fillRect(x, y, w, h);
       ctx.strokeRect(x, y, w, h);
     }
+  }
+
+  /** Dim what lies beyond the view radius: the server sends nothing from there. */
+  _fog(ctx, { x, y }) {
+    const r = this.world.viewRadius;
+    const far = 4 * r; // past every edge of the window
+    ctx.beginPath();
+    ctx.rect(x - far, y - far, 2 * far, 2 * far);
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
+    ctx.fillStyle = COLORS.fog;
+    ctx.fill("evenodd");
   }
 
   _gem(ctx, { x, y }) {

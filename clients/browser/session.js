@@ -54,13 +54,15 @@ export class GameSession {
   /** `onJoined(room)`, if given, is called with the RoomInfo of each room entered;
    * `onDropped(session, info)` with a close the page may recover from (true: it does,
    * and the close is not shown). `resume`: a token to take a held seat back; `seq`:
-   * the dropped session's last input seq; `spectate`: watch the room. */
+   * the dropped session's last input seq; `spectate`: watch the room; `game`: the game
+   * to ask for (arena's rules: `arena` or its larger world `arena_wide`). */
   constructor(
     ui,
     keyboard,
-    { onJoined = null, onDropped = null, resume = null, resumeUrl = null, seq = 0, spectate = false } = {},
+    { onJoined = null, onDropped = null, resume = null, resumeUrl = null, seq = 0, spectate = false, game = GAME } = {},
   ) {
     this.ui = ui;
+    this.game = game;
     this.keyboard = keyboard;
     this.onJoined = onJoined;
     this.onDropped = onDropped;
@@ -99,12 +101,12 @@ export class GameSession {
     this.chatBucket = this._chatBucket(); // the defaults until the welcome
   }
 
-  /** Open the connection; hello joins `arena` (matchmaking) or the named room at once. */
+  /** Open the connection; hello joins `this.game` (matchmaking) or the named room at once. */
   start(name, room) {
     this.name = name;
     this.asked = room ?? null;
     this.ui.connection("connecting");
-    const hello = { t: "hello", version: PROTOCOL_VERSION, name, game: GAME, room, presence: true, deltas: true };
+    const hello = { t: "hello", version: PROTOCOL_VERSION, name, game: this.game, room, presence: true, deltas: true };
     if (this.resume) hello.resume = this.resume;
     if (this.spectate) hello.spectate = true;
     // A resume goes to the worker holding the seat (welcome.resume_url, in a cluster).
@@ -184,7 +186,7 @@ export class GameSession {
    * (not in the lobby, or a join is already waiting for its answer). */
   join(room, spectate = false) {
     if (this.state !== "lobby" || this.joinPending) return false;
-    const message = { t: "join", game: GAME, room };
+    const message = { t: "join", game: this.game, room };
     if (spectate) message.spectate = true;
     if (!this.connection.send(message)) return false;
     this.spectate = spectate;
@@ -263,8 +265,8 @@ export class GameSession {
     this.resumed = message.resumed === true;
     this.connection.applyLimits(message.limits);
     this.chatBucket = this._chatBucket();
-    if (Array.isArray(message.games) && !message.games.includes(GAME)) {
-      this.ui.notice(`this server does not run ${GAME} (it runs: ${message.games.join(", ")})`);
+    if (Array.isArray(message.games) && !message.games.includes(this.game)) {
+      this.ui.notice(`this server does not run ${this.game} (it runs: ${message.games.join(", ")})`);
     }
     this.state = "lobby";
     this.ui.connection("connected");
@@ -408,7 +410,7 @@ export class GameSession {
       this.moving = null;
       this.ui.connection("connecting");
       const room = this.asked ?? undefined;
-      const hello = { t: "hello", version: PROTOCOL_VERSION, name: this.name, game: GAME, room };
+      const hello = { t: "hello", version: PROTOCOL_VERSION, name: this.name, game: this.game, room };
       if (this.spectate) hello.spectate = true;
       hello.presence = true;
       hello.deltas = true;

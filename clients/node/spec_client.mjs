@@ -93,9 +93,26 @@ const decoder = new Decoder({
   },
 });
 
+// The fields §4.2 lists for each server message and for RoomInfo. Any other
+// key is an unknown field: a value of type `any`, like game data (§2).
+const KNOWN_FIELDS = {
+  welcome: ["t", "version", "player", "tick_rate", "snapshot_rate", "tick", "limits", "games", "room",
+            "resume", "resumed", "resume_url"],
+  joined: ["t", "room"],
+  left: ["t", "room"],
+  snapshot: ["t", "id", "tick", "ack", "rtt_us", "jitter_us", "base", "state"],
+  event: ["t", "kind", "player", "name", "text", "tick"],
+  ping: ["t", "nonce"],
+  redirect: ["t", "url", "ticket", "room", "ttl_ms"],
+  error: ["t", "code", "message", "ref"],
+};
+const CLIENT_TYPES = ["hello", "join", "leave", "input", "chat", "pong", "ack"];
+const ROOM_INFO_FIELDS = ["name", "game", "max_players", "players", "info", "spectators", "away"];
+
 // Walk a decoded value: no ext (timestamps included), finite floats only,
-// bin and integer map keys only inside game data, nesting ≤ 32. Returns the
-// value with integer keys turned back into plain property names.
+// bin and integer map keys only inside game data (and bin in unknown fields),
+// nesting ≤ 32. Returns the value with integer keys turned back into plain
+// property names.
 function validateValue(value, path, depth, inGameData) {
   check(depth <= 32, `${path}: nesting deeper than 32 levels`);
   if (value === null || typeof value === "string" || typeof value === "boolean") return value;
@@ -116,6 +133,7 @@ function validateValue(value, path, depth, inGameData) {
   }
   if (typeof value === "object") {
     const out = {};
+    const known = depth === 1 ? KNOWN_FIELDS[value.t] : depth === 2 && path === "$.room" ? ROOM_INFO_FIELDS : undefined;
     for (const [rawKey, item] of Object.entries(value)) {
       let key = rawKey;
       if (rawKey.startsWith(INT_KEY)) {
@@ -125,7 +143,8 @@ function validateValue(value, path, depth, inGameData) {
       // Game data: snapshot.state and RoomInfo.info (welcome.room, joined.room).
       const gameData =
         inGameData || (depth === 1 && key === "state") || (depth === 2 && key === "info" && path === "$.room");
-      out[key] = validateValue(item, `${path}.${key}`, depth + 1, gameData);
+      const unknownField = known !== undefined && !known.includes(key);
+      out[key] = validateValue(item, `${path}.${key}`, depth + 1, gameData || unknownField);
     }
     return out;
   }
@@ -279,7 +298,9 @@ const validators = {
   error(m) {
     str(m, "code", 0, 64);
     str(m, "message");
-    optStr(m, "ref", 0, 64);
+    const ref = optStr(m, "ref", 0, 64);
+    // §4.2: ref, when present, is the t of one of the client's own message types.
+    check(ref === null || CLIENT_TYPES.includes(ref), `error.ref: not a client message type: ${show(ref)}`);
   },
 };
 
@@ -340,12 +361,19 @@ function myPosition(snapshot, me) {
 // is conservative: the disc is treated as its bounding square.
 function freeDistance(info, x, y, dir, limit) {
   const r = info.player_radius;
+  // §7's test: out of the world, or a wall's closest point nearer than r (touching is
+  // allowed). A box around the disc would be stricter than the server near a wall's
+  // corner, and could find no free direction where the server lets the player move.
   const blocked = (cx, cy) =>
-    cx - r < 0 ||
-    cy - r < 0 ||
-    cx + r > info.width ||
-    cy + r > info.height ||
-    info.walls.some(([wx, wy, ww, wh]) => cx + r > wx && cx - r < wx + ww && cy + r > wy && cy - r < wy + wh);
+    cx < r ||
+    cy < r ||
+    cx > info.width - r ||
+    cy > info.height - r ||
+    info.walls.some(([wx, wy, ww, wh]) => {
+      const nx = Math.min(Math.max(cx, wx), wx + ww);
+      const ny = Math.min(Math.max(cy, wy), wy + wh);
+      return (cx - nx) ** 2 + (cy - ny) ** 2 < r * r;
+    });
   const step = 0.5;
   let d = 0;
   while (d + step <= limit && !blocked(x + dir[0] * (d + step), y + dir[1] * (d + step))) d += step;

@@ -12,12 +12,13 @@ keeps it alive, so nothing outlives the workers by more than three heartbeats
 
     P:w:<worker>     worker presence: JSON {url, index, host, pid, rooms, players}; TTL
     P:workers        live workers (zset: worker -> when its presence expires)
-    P:r:<room>       room record (hash): worker, url, game, seats, taken, seq; TTL,
-                     refreshed by the owner's heartbeat
+    P:r:<room>       room record (hash): worker, url, game, seats, taken, seq, mm
+                     ('1': matchmaking created it); TTL, refreshed by the owner's heartbeat
     P:rv:<room>      seats reserved behind tickets (zset: ticket -> expiry in ms)
-    P:open:<game>    rooms of a game with a free seat (zset: room -> creation seq)
+    P:open:<game>    matchmade rooms of a game with a free seat (zset: room -> creation seq);
+                     a room created by name is never in it (joined by name only)
     P:t:<ticket>     a redirect's seat ticket (hash): room, worker, game, seats,
-                     player, name, user; expires after ``ticket_ttl``
+                     player, name, user, mm; expires after ``ticket_ttl``
     P:seq:room       creation order of rooms (matchmaking fills the oldest first)
     P:seq:name:<g>   the n of matchmade room names ``<game>-<n>``
     P:seq:player     player ids, handed out to workers in blocks
@@ -77,6 +78,8 @@ class SeatHere:
     room: str
     game: str
     created: bool
+    matchmade: bool = False
+    """Matchmaking created the room (so it may pick it again); False: created by name."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +109,8 @@ class TicketSeat:
     name: str
     spectate: bool = False
     """A spectator's ticket: watch the room, no seat."""
+    matchmade: bool = False
+    """Matchmaking created the room (what this worker registers it as, should it reopen it)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,7 +135,7 @@ def parse_claim(reply: Sequence[Any]) -> SeatHere | SeatElsewhere | SeatRefused:
     """Read ``CLAIM``'s answer."""
     kind, *rest = (_text(v) for v in reply)
     if kind == "here":
-        return SeatHere(rest[0], rest[1], rest[2] == "1")
+        return SeatHere(rest[0], rest[1], rest[2] == "1", rest[3:4] == ["1"])
     if kind == "there":
         return SeatElsewhere(rest[0], rest[1], rest[2])
     if kind == "refused":
@@ -142,7 +147,9 @@ def parse_consume(reply: Sequence[Any]) -> TicketSeat | TicketRefused:
     """Read ``CONSUME``'s answer."""
     kind, *rest = (_text(v) for v in reply)
     if kind == "ok":
-        return TicketSeat(rest[0], rest[1], int(rest[2]), rest[3], rest[4] == "1")
+        return TicketSeat(
+            rest[0], rest[1], int(rest[2]), rest[3], rest[4] == "1", rest[5:6] == ["1"]
+        )
     if kind == "bad":
         return TicketRefused(rest[0])
     raise ValueError(f"unexpected CONSUME reply {reply!r}")

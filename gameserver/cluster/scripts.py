@@ -35,13 +35,16 @@ local function raise(counter, floor)
   redis.call('PEXPIRE', counter, COUNTER_TTL)
 end
 
--- A room stays among the open ones while it has a free seat, or a reservation that
--- may lapse and free one (matchmaking must find it to give that seat back).
+-- A matchmade room stays among the open ones while it has a free seat, or a reservation
+-- that may lapse and free one (matchmaking must find it to give that seat back). A room
+-- created by name (mm '0') is never open: it is joined by its name only (PROTOCOL.md 5.2).
 local function reopen(name, key)
   local seats = tonumber(redis.call('HGET', key, 'seats'))
   local taken = tonumber(redis.call('HGET', key, 'taken'))
   local open = P .. ':open:' .. redis.call('HGET', key, 'game')
-  if taken < seats or redis.call('ZCARD', P .. ':rv:' .. name) > 0 then
+  if redis.call('HGET', key, 'mm') ~= '1' then
+    redis.call('ZREM', open, name)
+  elseif taken < seats or redis.call('ZCARD', P .. ':rv:' .. name) > 0 then
     redis.call('ZADD', open, redis.call('HGET', key, 'seq'), name)
     redis.call('PEXPIRE', open, TTL)
   else
@@ -56,12 +59,13 @@ local function give_back(name, key, n)
 end
 
 -- A new record for a room of worker wid (any reservations of an older room of that
--- name are dropped: they were for that room, not this one).
-local function open_room(name, wid, url, game, seats, taken)
+-- name are dropped: they were for that room, not this one). mm: '1' if matchmaking
+-- created it (only those are open to matchmaking), '0' if it was created by name.
+local function open_room(name, wid, url, game, seats, taken, mm)
   local key = P .. ':r:' .. name
   redis.call('DEL', P .. ':rv:' .. name)
   redis.call('HSET', key, 'worker', wid, 'url', url, 'game', game, 'seats', seats,
-             'taken', taken, 'seq', bump(P .. ':seq:room'))
+             'taken', taken, 'seq', bump(P .. ':seq:room'), 'mm', mm)
   redis.call('PEXPIRE', key, TTL)
   reopen(name, key)
   return key
@@ -96,7 +100,9 @@ local spectate = ARGV[14] == '1'
 -- A spectator takes no seat: it is told where the room is (a ticket, for another worker).
 local function watch(name, key)
   local owner = redis.call('HGET', key, 'worker')
-  if owner == wid then return {'here', name, redis.call('HGET', key, 'game'), '0'} end
+  if owner == wid then
+    return {'here', name, redis.call('HGET', key, 'game'), '0', redis.call('HGET', key, 'mm')}
+  end
   local tkey = P .. ':t:' .. ticket
   redis.call('HSET', tkey, 'room', name, 'worker', owner, 'game', redis.call('HGET', key, 'game'),
              'seats', redis.call('HGET', key, 'seats'), 'player', ARGV[11], 'name', ARGV[12],
@@ -113,12 +119,13 @@ local function seat(name, key)
   local owner = redis.call('HGET', key, 'worker')
   if owner == wid then
     reopen(name, key)
-    return {'here', name, redis.call('HGET', key, 'game'), '0'}
+    return {'here', name, redis.call('HGET', key, 'game'), '0', redis.call('HGET', key, 'mm')}
   end
   -- Another worker's room: the seat waits behind a single-use ticket.
   local tkey = P .. ':t:' .. ticket
   redis.call('HSET', tkey, 'room', name, 'worker', owner, 'game', redis.call('HGET', key, 'game'),
-             'seats', seats, 'player', ARGV[11], 'name', ARGV[12], 'user', ARGV[13])
+             'seats', seats, 'player', ARGV[11], 'name', ARGV[12], 'user', ARGV[13],
+             'mm', redis.call('HGET', key, 'mm'))
   redis.call('PEXPIRE', tkey, ticket_ttl)
   local rv = P .. ':rv:' .. name
   redis.call('ZADD', rv, now + ticket_ttl, ticket)
@@ -127,20 +134,20 @@ local function seat(name, key)
   return {'there', name, redis.call('HGET', key, 'url'), ticket}
 end
 
-local function create(name)
+local function create(name, mm)
   if spectate then return {'refused', 'no_such_room', 'no room to watch'} end
   if not may_create then
     return {'refused', 'too_many_rooms', 'no more rooms may be opened for you here'}
   end
-  open_room(name, wid, url, game, new_seats, 1)
-  return {'here', name, game, '1'}
+  open_room(name, wid, url, game, new_seats, 1, mm)
+  return {'here', name, game, '1', mm}
 end
 
 if want ~= '' then
   local key = live(want)
   if key == nil then
     if game == '' then return {'refused', 'no_such_room', "no room named '" .. want .. "'"} end
-    return create(want)
+    return create(want, '0')
   end
   local runs = redis.call('HGET', key, 'game')
   if game ~= '' and runs ~= game then
@@ -149,7 +156,7 @@ if want ~= '' then
   return seat(want, key) or {'refused', 'room_full', "room '" .. want .. "' is full"}
 end
 
--- Matchmaking: the oldest room of the game with a free seat, on any live worker.
+-- Matchmaking: the oldest matchmade room of the game with a free seat, on any live worker.
 local open = P .. ':open:' .. game
 for _, name in ipairs(redis.call('ZRANGE', open, 0, -1)) do
   local key = live(name)
@@ -162,7 +169,7 @@ for _, name in ipairs(redis.call('ZRANGE', open, 0, -1)) do
 end
 while true do
   local name = game .. '-' .. bump(P .. ':seq:name:' .. game)
-  if redis.call('EXISTS', P .. ':r:' .. name) == 0 then return create(name) end
+  if redis.call('EXISTS', P .. ':r:' .. name) == 0 then return create(name, '1') end
 end
 """
 )
@@ -201,7 +208,7 @@ if why then
 end
 if key == nil then
   -- The room was disposed meanwhile: this worker opens it again, with this seat.
-  open_room(f.room, ARGV[4], ARGV[6], f.game, f.seats, 1)
+  open_room(f.room, ARGV[4], ARGV[6], f.game, f.seats, 1, f.mm or '0')
 elseif reserved == 0 then
   -- Its reservation had lapsed and was given back: take the seat again, if still free.
   if tonumber(redis.call('HGET', key, 'taken')) >= tonumber(redis.call('HGET', key, 'seats')) then
@@ -210,7 +217,7 @@ elseif reserved == 0 then
   redis.call('HINCRBY', key, 'taken', 1)
   reopen(f.room, key)
 end
-return {'ok', f.room, f.game, f.player, f.name, '0'}
+return {'ok', f.room, f.game, f.player, f.name, '0', f.mm or '0'}
 """
 )
 
@@ -299,11 +306,12 @@ return lost
 REGISTER = (
     _PRELUDE
     + """
--- ARGV: P, ttl, worker, url, then groups: room, game, seats, seated here.
+-- ARGV: P, ttl, worker, url, then groups: room, game, seats, seated here, matchmade.
 -- Answers the rooms another worker holds under the same name meanwhile.
 local taken_over = {}
-for i = 5, #ARGV, 4 do
+for i = 5, #ARGV, 5 do
   local name, game, seats, seated = ARGV[i], ARGV[i + 1], ARGV[i + 2], tonumber(ARGV[i + 3])
+  local mm = ARGV[i + 4]  -- used for a record Redis lost; a record it kept keeps its own
   local key = live(name)
   if key and redis.call('HGET', key, 'worker') ~= ARGV[3] then
     table.insert(taken_over, name)
@@ -313,7 +321,7 @@ for i = 5, #ARGV, 4 do
     redis.call('PEXPIRE', key, TTL)
     reopen(name, key)
   else
-    open_room(name, ARGV[3], ARGV[4], game, seats, seated)
+    open_room(name, ARGV[3], ARGV[4], game, seats, seated, mm)
   end
 end
 return taken_over

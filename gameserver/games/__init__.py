@@ -6,12 +6,14 @@ import importlib
 
 from ..game import Game, GameRegistry
 from .arena import Arena
+from .arena_wide import ArenaWide
 
 
 def default_games() -> GameRegistry:
     """A registry holding the reference games."""
     registry = GameRegistry()
     registry.register(Arena)
+    registry.register(ArenaWide)
     return registry
 
 
@@ -26,4 +28,4 @@ def load_game(spec: str) -> type[Game]:
     return game
 
 
-__all__ = ["Arena", "default_games", "load_game"]
+__all__ = ["Arena", "ArenaWide", "default_games", "load_game"]

@@ -10,8 +10,9 @@ units, which keeps a 50-player snapshot under 1 KB.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from ..game import Game, InvalidInput, Player, RoomContext
 
@@ -43,26 +44,74 @@ class Avatar:
     score: int = 0
 
 
-_WALL_EDGES = tuple((x, y, x + w, y + h) for x, y, w, h in WALLS)
-"""Walls as (left, top, right, bottom): the form the collision test wants."""
+Edge = tuple[float, float, float, float]
+"""A wall as (left, top, right, bottom)."""
+BUCKET = 200.0
+"""Side of the squares a many-walled world sorts its walls into for ``World.blocked``."""
+FEW_WALLS = 8
+"""Up to this many walls ``World.blocked`` tests them all: a lookup would cost more."""
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """A map: its size and walls ((x, y, w, h) each), and the collision test against them."""
+
+    width: float
+    height: float
+    walls: tuple[tuple[float, float, float, float], ...]
+    edges: tuple[Edge, ...] = field(init=False, repr=False)
+    """Walls as (left, top, right, bottom): the form the collision test wants."""
+    buckets: dict[tuple[float, float], tuple[Edge, ...]] | None = field(
+        init=False, repr=False, compare=False
+    )
+    """For many walls: the edges within PLAYER_RADIUS of each BUCKET square, by square."""
+
+    def __post_init__(self) -> None:
+        edges = tuple((x, y, x + w, y + h) for x, y, w, h in self.walls)
+        object.__setattr__(self, "edges", edges)
+        buckets = None
+        if len(edges) > FEW_WALLS:
+            found: dict[tuple[float, float], list[Edge]] = {}
+            m = PLAYER_RADIUS
+            for edge in edges:
+                left, top, right, bottom = edge
+                i0, i1 = math.floor((left - m) / BUCKET), math.floor((right + m) / BUCKET)
+                j0, j1 = math.floor((top - m) / BUCKET), math.floor((bottom + m) / BUCKET)
+                for i in range(i0, i1 + 1):
+                    for j in range(j0, j1 + 1):
+                        found.setdefault((i, j), []).append(edge)
+            buckets = {square: tuple(edges) for square, edges in found.items()}
+        object.__setattr__(self, "buckets", buckets)
+
+    def blocked(self, x: float, y: float, r: float = PLAYER_RADIUS) -> bool:
+        """True if a disc of radius ``r`` at (x, y) leaves the world or overlaps a wall.
+
+        Runs twice per moving player per tick, so it is written for speed: a
+        bounding-box test rejects far walls before the exact disc-rectangle test,
+        and a many-walled world tests only the walls sorted into (x, y)'s square
+        (every wall a disc of radius up to PLAYER_RADIUS there could touch).
+        """
+        if x < r or y < r or x > self.width - r or y > self.height - r:
+            return True
+        edges = self.edges
+        if self.buckets is not None and r <= PLAYER_RADIUS:
+            edges = self.buckets.get((x // BUCKET, y // BUCKET), ())  # 3.0 finds key (3, …)
+        r2 = r * r
+        for left, top, right, bottom in edges:
+            if left - r < x < right + r and top - r < y < bottom + r:
+                nx = left if x < left else right if x > right else x
+                ny = top if y < top else bottom if y > bottom else y
+                if (x - nx) * (x - nx) + (y - ny) * (y - ny) < r2:
+                    return True
+        return False
+
+
+ARENA_WORLD = World(WIDTH, HEIGHT, WALLS)
 
 
 def blocked(x: float, y: float, r: float = PLAYER_RADIUS) -> bool:
-    """True if a disc of radius ``r`` at (x, y) leaves the arena or overlaps a wall.
-
-    Runs twice per moving player per tick, so it is written for speed: a
-    bounding-box test rejects far walls before the exact disc-rectangle test.
-    """
-    if x < r or y < r or x > WIDTH - r or y > HEIGHT - r:
-        return True
-    r2 = r * r
-    for left, top, right, bottom in _WALL_EDGES:
-        if left - r < x < right + r and top - r < y < bottom + r:
-            nx = left if x < left else right if x > right else x
-            ny = top if y < top else bottom if y > bottom else y
-            if (x - nx) * (x - nx) + (y - ny) * (y - ny) < r2:
-                return True
-    return False
+    """True if a disc of radius ``r`` at (x, y) leaves the arena or overlaps a wall."""
+    return ARENA_WORLD.blocked(x, y, r)
 
 
 def _axis(data: dict[str, Any], key: str) -> float:
@@ -78,6 +127,9 @@ class Arena(Game):
     """Move, avoid walls, collect gems."""
 
     name = "arena"
+    world: ClassVar[World] = ARENA_WORLD
+    """The map; a subclass with another one (``arena_wide``) plays by the same rules."""
+    gem_count: ClassVar[int] = GEM_COUNT
 
     def __init__(self, ctx: RoomContext) -> None:
         super().__init__(ctx)
@@ -85,16 +137,17 @@ class Arena(Game):
         self.avatars: dict[int, Avatar] = {}
         self.gems: dict[int, tuple[float, float]] = {}
         self._next_gem = 1
-        for _ in range(GEM_COUNT):
+        for _ in range(self.gem_count):
             self._spawn_gem()
 
     def _free_spot(self, radius: float) -> tuple[float, float]:
+        world = self.world
         for _ in range(1000):
-            x = self.rng.uniform(radius, WIDTH - radius)
-            y = self.rng.uniform(radius, HEIGHT - radius)
-            if not blocked(x, y, radius):
+            x = self.rng.uniform(radius, world.width - radius)
+            y = self.rng.uniform(radius, world.height - radius)
+            if not world.blocked(x, y, radius):
                 return x, y
-        return WIDTH / 2, radius  # top edge is always free of walls
+        return world.width / 2, radius  # top edge is always free of walls
 
     def _spawn_gem(self) -> None:
         self.gems[self._next_gem] = self._free_spot(GEM_RADIUS)
@@ -102,13 +155,13 @@ class Arena(Game):
 
     def info(self) -> dict[str, Any]:
         return {
-            "width": WIDTH,
-            "height": HEIGHT,
+            "width": self.world.width,
+            "height": self.world.height,
             "scale": SCALE,
             "speed": SPEED,
             "player_radius": PLAYER_RADIUS,
             "gem_radius": GEM_RADIUS,
-            "walls": [list(w) for w in WALLS],
+            "walls": [list(w) for w in self.world.walls],
         }
 
     def on_join(self, player: Player) -> None:
@@ -137,7 +190,16 @@ class Arena(Game):
         avatar = self.avatars[player.id]
         avatar.dx, avatar.dy = command
 
+    def gems_near(self, x: float, y: float) -> Iterable[tuple[int, tuple[float, float]]]:
+        """(id, position) of every gem a player at (x, y) may touch, in a fixed order.
+
+        Here all of them; ``arena_wide`` asks its grid, which makes a tick's pickups
+        cost the players, not players x gems.
+        """
+        return self.gems.items()
+
     def step(self, dt: float) -> None:
+        blocked = self.world.blocked
         reach = (PLAYER_RADIUS + GEM_RADIUS) ** 2
         stride = SPEED * dt
         gems = self.gems
@@ -152,7 +214,7 @@ class Arena(Game):
                 if not blocked(x, ny):
                     avatar.y = y = ny
             taken = None
-            for gem_id, (gx, gy) in gems.items():
+            for gem_id, (gx, gy) in self.gems_near(x, y):
                 if (x - gx) * (x - gx) + (y - gy) * (y - gy) <= reach:
                     taken = gem_id
                     break
@@ -163,11 +225,16 @@ class Arena(Game):
 
     def snapshot(self, viewer: Player) -> dict[str, Any]:
         return {
-            "players": [
-                [pid, round(a.x * SCALE), round(a.y * SCALE), a.score]
-                for pid, a in self.avatars.items()
-            ],
-            "gems": [
-                [gid, round(x * SCALE), round(y * SCALE)] for gid, (x, y) in self.gems.items()
-            ],
+            "players": self.player_rows(self.avatars.items()),
+            "gems": self.gem_rows(self.gems.items()),
         }
+
+    @staticmethod
+    def player_rows(avatars: Iterable[tuple[int, Avatar]]) -> list[list[int]]:
+        """Snapshot rows [id, x, y, score] of these players (``arena_wide``: the near ones)."""
+        return [[pid, round(a.x * SCALE), round(a.y * SCALE), a.score] for pid, a in avatars]
+
+    @staticmethod
+    def gem_rows(gems: Iterable[tuple[int, tuple[float, float]]]) -> list[list[int]]:
+        """Snapshot rows [id, x, y] of these gems."""
+        return [[gid, round(x * SCALE), round(y * SCALE)] for gid, (x, y) in gems]

@@ -348,7 +348,8 @@ class RedisDirectory:
             return
         args = self._args(self.worker.id, self.worker.url)
         for room in rooms:
-            args += [room.name, room.game_name, room.max_players, len(room.seats)]
+            matchmade = "1" if self.core.rooms.matchmade(room) else "0"
+            args += [room.name, room.game_name, room.max_players, len(room.seats), matchmade]
             self._freed.pop(room.name, None)  # the count below includes those leaves
         taken_over: Any = await self._register(args=args)
         for name in taken_over or ():

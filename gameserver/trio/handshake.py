@@ -27,7 +27,7 @@ from typing import cast
 
 import trio
 from websockets.exceptions import PayloadTooBig
-from websockets.frames import Frame
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import OPEN
 from websockets.server import ServerProtocol
@@ -244,6 +244,12 @@ async def open_websocket(
                     )
                     await _flush(stream, protocol)
                     return None
+                if protocol.state is OPEN and protocol.close_rcvd is not None:
+                    # A close frame came in the same packets as the request: websockets
+                    # took it while CONNECTING, when it cannot answer, and counts the
+                    # connection as ended. Answer it now, as RFC 6455 asks, and end.
+                    await stream.send_all(close_echo(protocol.close_rcvd))
+                    return None
                 if protocol.state is OPEN:
                     for data in replies:
                         if data:
@@ -271,3 +277,13 @@ async def open_websocket(
     finally:
         if counted and opened is None:
             front.counter.closed(peer_ip)
+
+
+NO_STATUS_RECEIVED = 1005
+"""What websockets records for a close frame without a code (RFC 6455 §7.1.5)."""
+
+
+def close_echo(received: Close) -> bytes:
+    """The close frame answering ``received`` (the same code; none when it had none)."""
+    payload = b"" if received.code == NO_STATUS_RECEIVED else received.serialize()
+    return Frame(Opcode.CLOSE, payload).serialize(mask=False, extensions=[])

@@ -25,9 +25,17 @@ class ThreadPlayer:
     """``with ThreadPlayer(url, "py", room="r1") as player: player.wait_for(...)``."""
 
     def __init__(
-        self, url: str, name: str, *, room: str, timeout: float = 5.0, deltas: bool = True
+        self,
+        url: str,
+        name: str,
+        *,
+        room: str,
+        timeout: float = 5.0,
+        game: str = "arena",
+        deltas: bool = True,
     ) -> None:
         self.url = url
+        self.game = game
         self.deltas = deltas
         """Ask for delta snapshots (the client library applies them) or get them all whole."""
         self.name = name
@@ -62,7 +70,7 @@ class ThreadPlayer:
         self._token = trio.lowlevel.current_trio_token()
         try:
             async with connect(
-                self.url, self.name, game="arena", room=self.room, deltas=self.deltas
+                self.url, self.name, game=self.game, room=self.room, deltas=self.deltas
             ) as client:
                 self._client = client
                 self.player_id = client.player_id

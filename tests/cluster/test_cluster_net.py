@@ -276,7 +276,7 @@ async def test_players_keep_playing_while_redis_is_away(redis_prefix: str) -> No
             async with AsyncExitStack() as stack:
                 ada = await open_player(stack, url_of(first))
                 with trio.fail_after(5):
-                    await ada.hello("ada", game="arena", room="duel")
+                    await ada.hello("ada", game="arena")  # matchmade: arena-1
                 redis.stop()
                 # Snapshots keep coming while Redis is gone...
                 with trio.fail_after(5):
@@ -297,15 +297,16 @@ async def test_players_keep_playing_while_redis_is_away(redis_prefix: str) -> No
                     )
 
                 await eventually(both_back, limit=10)
-                # The room was registered again: matchmaking finds it, through the other worker.
+                # The room was registered again, as matchmade (PROTOCOL.md §5.2): matchmaking
+                # finds it, through the other worker.
                 await bob.ws.send(encode(Join(game="arena")))
                 with trio.fail_after(5):
                     redirect = await bob.until(Redirect)
-                assert redirect.room == "duel"
+                assert redirect.room == "arena-1"
                 await bob.follow(redirect, "bob")
                 with trio.fail_after(5):
                     back = await bob.until(Welcome)
-                assert back.room is not None and back.room.name == "duel"
+                assert back.room is not None and back.room.name == "arena-1"
                 with trio.fail_after(5):
                     await ada.until(Snapshot)
             await cluster.aclose()

@@ -57,13 +57,14 @@ class Scripts:
         ticket_ttl_ms: int = 10_000,
         player: int = 1,
         user: str = "",
+        spectate: bool = False,
     ) -> SeatHere | SeatElsewhere | SeatRefused:
         self.tickets += 1
         reply: Any = await self.claim_script(
             args=[
                 self.prefix, TTL_MS, game, room, worker, f"ws://{worker}/", seats,
                 "1" if may_create else "0", f"ticket-{self.tickets}", ticket_ttl_ms,
-                player, f"p{player}", user,
+                player, f"p{player}", user, "1" if spectate else "0",
             ]
         )  # fmt: skip
         return parse_claim(reply)
@@ -103,9 +104,9 @@ async def scripts(redis_server: RedisServer, redis_prefix: str) -> AsyncIterator
 
 async def test_matchmaking_creates_a_room_owned_by_the_claimer(scripts: Scripts) -> None:
     first = await scripts.claim("w1")
-    assert first == SeatHere("arena-1", "arena", created=True)
+    assert first == SeatHere("arena-1", "arena", created=True, matchmade=True)
     again = await scripts.claim("w1")
-    assert again == SeatHere("arena-1", "arena", created=False)
+    assert again == SeatHere("arena-1", "arena", created=False, matchmade=True)
     record = await scripts.room("arena-1")
     assert record["worker"] == "w1" and record["taken"] == "2" and record["seats"] == "50"
     assert 0 < await scripts.client.pttl(f"{scripts.prefix}:r:arena-1") <= TTL_MS
@@ -118,7 +119,7 @@ async def test_another_worker_gets_a_ticket_for_the_same_room(scripts: Scripts) 
     assert there.room == "arena-1" and there.url == "ws://w1/"
     assert await scripts.taken("arena-1") == 2  # the reservation holds a seat
     seat = await scripts.consume(there.ticket, "w1")
-    assert seat == TicketSeat("arena-1", "arena", 9, "p9")
+    assert seat == TicketSeat("arena-1", "arena", 9, "p9", matchmade=True)
     assert await scripts.taken("arena-1") == 2  # the reservation became the seat
     replay = await scripts.consume(there.ticket, "w1")
     assert isinstance(replay, TicketRefused)
@@ -128,9 +129,36 @@ async def test_a_full_room_is_skipped_and_the_next_created(scripts: Scripts) -> 
     for _ in range(3):
         assert isinstance(await scripts.claim("w1", seats=3), SeatHere)
     fourth = await scripts.claim("w2", seats=3)
-    assert fourth == SeatHere("arena-2", "arena", created=True)
+    assert fourth == SeatHere("arena-2", "arena", created=True, matchmade=True)
     named = await scripts.claim("w2", room="arena-1", seats=3)
     assert named == SeatRefused(ErrorCode.ROOM_FULL, "room 'arena-1' is full")
+
+
+async def test_matchmaking_never_picks_a_room_created_by_name(scripts: Scripts) -> None:
+    """PROTOCOL.md §5.2: a join by game fills only rooms matchmaking created, on any worker."""
+    named = await scripts.claim("w1", room="lobby")
+    assert named == SeatHere("lobby", "arena", created=True, matchmade=False)
+    assert await scripts.client.zrange(f"{scripts.prefix}:open:arena", 0, -1) == ()
+    matched = await scripts.claim("w2")
+    assert matched == SeatHere("arena-1", "arena", created=True, matchmade=True)
+    assert await scripts.claim("w2") == SeatHere("arena-1", "arena", created=False, matchmade=True)
+    assert await scripts.taken("lobby") == 1  # nobody was matched into it
+    # Watching by game alone picks a matchmade room too, never the named one.
+    watched = await scripts.claim("w1", spectate=True)
+    assert isinstance(watched, SeatElsewhere) and watched.room == "arena-1"
+    # The named room is still joined by its name, from any worker.
+    by_name = await scripts.claim("w2", room="lobby", player=5)
+    assert isinstance(by_name, SeatElsewhere) and by_name.room == "lobby"
+    seat = await scripts.consume(by_name.ticket, "w1")
+    assert seat == TicketSeat("lobby", "arena", 5, "p5", matchmade=False)
+    # Reopened from a ticket or re-registered after Redis lost it, a room keeps its kind.
+    await scripts.run(scripts.leave_script, "w1", "lobby")
+    await scripts.run(scripts.register_script, "w1", "ws://w1/", "lobby", "arena", 50, 2, "0")
+    assert (await scripts.room("lobby"))["mm"] == "0"
+    await scripts.run(scripts.leave_script, "w2", "arena-1")
+    await scripts.run(scripts.register_script, "w2", "ws://w2/", "arena-1", "arena", 50, 2, "1")
+    assert (await scripts.room("arena-1"))["mm"] == "1"
+    assert await scripts.client.zrange(f"{scripts.prefix}:open:arena", 0, -1) == ("arena-1",)
 
 
 async def test_named_rooms_refusals(scripts: Scripts) -> None:
@@ -237,7 +265,19 @@ async def test_leave_refresh_and_register(scripts: Scripts) -> None:
     await scripts.run(scripts.leave_script, "w1", "a")
     assert await scripts.room("a") == {}
     taken_over: Any = await scripts.run(
-        scripts.register_script, "w2", "ws://w2/", "b", "arena", 50, 3, "c", "arena", 50, 7
+        scripts.register_script,
+        "w2",
+        "ws://w2/",
+        "b",
+        "arena",
+        50,
+        3,
+        "0",
+        "c",
+        "arena",
+        50,
+        7,
+        "0",
     )
     assert list(taken_over) == ["b"]  # w1 holds b
     record = await scripts.room("c")
@@ -317,7 +357,9 @@ async def test_counters_are_raised_to_what_workers_hold(scripts: Scripts) -> Non
     assert await scripts.client.get(f"{scripts.prefix}:seq:player") == "8192"
     assert await scripts.client.get(f"{scripts.prefix}:seq:name:arena") == "1"
     # The next matchmade room is arena-2, not a second arena-1.
-    assert await scripts.claim("w1", seats=1) == SeatHere("arena-2", "arena", created=True)
+    assert await scripts.claim("w1", seats=1) == SeatHere(
+        "arena-2", "arena", created=True, matchmade=True
+    )
 
 
 async def test_every_key_expires(scripts: Scripts) -> None:
@@ -325,7 +367,7 @@ async def test_every_key_expires(scripts: Scripts) -> None:
     await scripts.claim("w2", room="x")
     await scripts.claim("w1")
     await scripts.run(scripts.refresh_script, "w1", "{}", 4096, "1", "x", 1, "arena-1", 1)
-    await scripts.run(scripts.register_script, "w3", "ws://w3/", "y", "arena", 50, 2)
+    await scripts.run(scripts.register_script, "w3", "ws://w3/", "y", "arena", 50, 2, "0")
     keys = [k async for k in scripts.client.scan_iter(match=f"{scripts.prefix}:*")]
     assert keys
     for key in keys:

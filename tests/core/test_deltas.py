@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -337,3 +338,67 @@ def test_views_that_change_audience_stay_exact(plan: list[tuple[int, bool]]) -> 
         assert client.receive() == game.per_viewer[client.pid]
         if ack:
             client.ack()
+
+
+def test_acks_spread_over_many_ticks_meet_on_a_few_bases() -> None:
+    """Sixteen clients whose acks trail by 0..7 ticks: without a grid, 8 diffs a tick."""
+    core = make_core()
+    clients = [joined(core) for _ in range(16)]
+    game = game_of(core)
+    room = core.rooms.get("r")
+    assert room is not None
+    per_tick = []
+    for n in range(1, 61):
+        game.state = players(20, 1000 + 7 * n)
+        before = room.delta_stats.delta_encodes
+        tick(core, n)
+        per_tick.append(room.delta_stats.delta_encodes - before)
+        for i, c in enumerate(clients):
+            assert c.receive() == game.state
+            lag = i % 8
+            if len(c.received) > lag:
+                c.ack(c.received[-1 - lag].id)
+    assert max(per_tick[20:]) <= 3, per_tick
+    assert sum(per_tick[20:]) / 40 < 3
+    assert all(s.base is not None for c in clients for s in c.received[10:])
+
+
+@PROPERTY
+@given(st.lists(st.lists(st.booleans(), min_size=4, max_size=4), min_size=1, max_size=40))
+def test_several_clients_acking_at_random_all_stay_exact(plan: list[list[bool]]) -> None:
+    core = make_core()
+    clients = [joined(core) for _ in range(4)]
+    game = game_of(core)
+    for n, acks in enumerate(plan, start=1):
+        game.state = players(6, n * 13)
+        tick(core, n)
+        for c, ack in zip(clients, acks, strict=True):
+            assert c.receive() == game.state
+            if ack:
+                c.ack()
+
+
+class BrokenDiff(Script):
+    name = "broken_diff"
+
+    def diff(self, old: Any, new: Any) -> Any:
+        raise RuntimeError("a bug in the game's diff")
+
+
+def test_a_diff_that_raises_fails_the_tick_like_a_snapshot_that_raises() -> None:
+    games = default_games()
+    games.register(BrokenDiff)
+    core = ServerCore(Settings(), games, epoch=0.0, seed=1)
+    client = DeltaClient(core)
+    client.send(Hello(1, "ada", deltas=True))
+    client.send(Join(game="broken_diff", room="r"))
+    client.take()
+    room = core.rooms.get("r")
+    assert room is not None
+    room.tick(1, 1 / 30)
+    client.receive()
+    client.ack()
+    with pytest.raises(RuntimeError, match="diff"):
+        room.tick(2, 1 / 30)
+    room.fail("game crashed")  # what the ticker does with it
+    assert client.close_code == 1011

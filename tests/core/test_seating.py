@@ -97,11 +97,13 @@ def test_a_hello_waits_for_the_directory_then_is_welcomed_in_the_room() -> None:
         "ada",
     )
     assert request.may_create
-    directory.answer(SeatHere("arena-7", "arena", created=True))
+    directory.answer(SeatHere("arena-7", "arena", created=True, matchmade=True))
     welcome = sent(outbox)[0]
     assert isinstance(welcome, Welcome) and welcome.room is not None
     assert welcome.room.name == "arena-7" and session.state is State.IN_ROOM
-    assert core.rooms.get("arena-7") is not None
+    created = core.rooms.get("arena-7")
+    # Created here as the directory's matchmaking made it: what a re-register tells Redis.
+    assert created is not None and core.rooms.matchmade(created)
     session.connection_lost(2.0)  # dropped: the seat is held, still counted
     assert directory.freed == Counter()
     room = core.rooms.get("arena-7")

@@ -296,8 +296,11 @@ def test_spectator_cap_chat_setting_and_missing_room() -> None:
     second.hello("mal")
     first.send(Join(room="arena-1", spectate=True))
     assert isinstance(first.take()[0], Joined)
-    second.send(Join(game="arena", spectate=True))
+    second.send(Join(room="arena-1", spectate=True))
     assert second.errors() == [("spectators_full", "join")]
+    # arena-1 was created by name: watching by game alone never picks it (§5.2, §5.13).
+    second.send(Join(game="arena", spectate=True))
+    assert second.errors() == [("no_such_room", "join")]
     second.send(Join(room="nowhere", game="arena", spectate=True))
     assert second.errors() == [("no_such_room", "join")]
     assert core.rooms.get("nowhere") is None

@@ -179,7 +179,7 @@ def test_hello_gets_welcome_then_first_ping() -> None:
             snapshot_rate=30,
             tick=30,
             limits=core.settings.client_limits(),
-            games=("arena", "tiny", "rec"),
+            games=("arena", "arena_wide", "tiny", "rec"),
             room=None,
             resume=token,
         ),
@@ -348,6 +348,34 @@ def test_join_by_game_fills_a_room_then_opens_another() -> None:
     assert [p.name for p in joined_c.room.players] == ["cy"]
     assert a.take() == []  # arena-1 hears nothing of arena-2
     assert len(core.rooms) == 2
+
+
+def test_matchmaking_never_picks_a_room_created_by_name() -> None:
+    """§5.2: a join by game fills only rooms matchmaking created (empty ones within their
+    grace included); a room created by name, even one named like arena-1, is joined by
+    its name only, and is not watched by game either."""
+    core = make_core()
+    a, b, c, d, e = (Client(core) for _ in range(5))
+    for client, name in ((a, "ada"), (b, "bob"), (c, "cy"), (d, "di"), (e, "eve")):
+        client.hello(name)
+    a.send(Join(game="arena", room="arena-1"))  # by name, in matchmaking's own form
+    assert isinstance(a.take()[0], Joined)
+    b.send(Join(game="arena"))
+    joined_b = b.take()[0]
+    assert isinstance(joined_b, Joined) and joined_b.room.name == "arena-2"
+    assert not core.rooms.matchmade(room_named(core, "arena-1"))
+    assert core.rooms.matchmade(room_named(core, "arena-2"))
+    e.send(Join(game="arena", spectate=True))
+    watched = e.take()[0]
+    assert isinstance(watched, Joined) and watched.room.name == "arena-2"
+    b.send(Leave())
+    b.take()
+    c.send(Join(game="arena"))  # arena-2 is empty but within its grace: picked
+    joined_c = c.take()[0]
+    assert isinstance(joined_c, Joined) and joined_c.room.name == "arena-2"
+    d.send(Join(room="arena-1"))  # a named room is still joined by its name
+    joined_d = d.take()[0]
+    assert isinstance(joined_d, Joined) and joined_d.room.name == "arena-1"
 
 
 def test_game_max_players_overrides_the_setting() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import struct
 from typing import Any
@@ -30,6 +31,7 @@ from protocol import (
 from .conftest import (
     StartServer,
     expect,
+    frame,
     hello,
     parse_frame,
     raw_ws,
@@ -238,3 +240,71 @@ async def test_bad_frame_glued_to_the_upgrade_gets_its_close_code(
             opcode, payload, _ = parsed
     assert opcode == 0x8
     assert struct.unpack("!H", payload[:2])[0] == code
+
+
+@pytest.mark.parametrize(
+    ("payload", "answer"),
+    [
+        (struct.pack("!H", 999), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 1004), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 1005), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 1006), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 1015), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 2999), CloseCode.PROTOCOL_ERROR),
+        (struct.pack("!H", 5000), CloseCode.PROTOCOL_ERROR),
+        (b"\x03", CloseCode.PROTOCOL_ERROR),  # one byte: no code
+        (struct.pack("!H", 1000), 1000),
+        (struct.pack("!H", 1001), 1001),
+        (struct.pack("!H", 1014), 1014),
+        (struct.pack("!H", 3000), 3000),
+        (struct.pack("!H", 4999), 4999),
+    ],
+)
+async def test_a_clients_close_code_is_checked_as_section_6_1_says(
+    start_server: StartServer, payload: bytes, answer: int
+) -> None:
+    """PROTOCOL.md §6.1: a close frame's code outside the RFC 6455 §7.4 ranges gets 1002; a
+    valid one is answered with the same code (the closing handshake)."""
+    server = await start_server()
+    with trio.fail_after(3):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream:
+            await stream.send_all(upgrade_request(server.port))
+            response = await read_response(stream)
+            assert response.status == 101
+            await stream.send_all(frame(0x8, payload))
+            data = response.rest
+            while (parsed := parse_frame(data)) is None:
+                chunk = await stream.receive_some(65536)
+                assert chunk, "connection ended without a close frame"
+                data += chunk
+            opcode, reply, _ = parsed
+    assert opcode == 0x8
+    assert struct.unpack("!H", reply[:2])[0] == answer
+
+
+@pytest.mark.parametrize(("payload", "answer"), [(struct.pack("!H", 1000), 1000), (b"", None)])
+async def test_a_close_glued_to_the_upgrade_is_answered_after_the_101(
+    start_server: StartServer, payload: bytes, answer: int | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A close frame in the same packet as the request: 101, the close echoed, TCP closed;
+    nothing logged as an error (websockets took the close before it could answer it)."""
+    server = await start_server()
+    with trio.fail_after(3):
+        stream = await trio.open_tcp_stream("127.0.0.1", server.port)
+        async with stream:
+            await stream.send_all(upgrade_request(server.port) + frame(0x8, payload))
+            response = await read_response(stream)
+            assert response.status == 101
+            data = response.rest
+            while (parsed := parse_frame(data)) is None:
+                chunk = await stream.receive_some(65536)
+                assert chunk, "connection ended without a close frame"
+                data += chunk
+            opcode, reply, rest = parsed
+            while chunk := await stream.receive_some(65536):
+                rest += chunk  # then the server ends TCP
+    assert opcode == 0x8
+    assert (struct.unpack("!H", reply[:2])[0] if reply else None) == answer
+    assert rest == b""
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]

@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from clients.python.client import connect
 from gameserver import GameRegistry
 from gameserver.room import Room
-from protocol import Chat, Error, Event, Input
+from protocol import Chat, Error, Event, Input, Snapshot
 
 from .conftest import (
     StartServer,
@@ -61,6 +61,7 @@ FAMILIES = [
     "gameserver_messages_sent_total",
     "gameserver_sent_bytes_total",
     "gameserver_errors_sent_total",
+    "gameserver_snapshots_built_total",
     "gameserver_handshake_refusals_total",
     "gameserver_handshakes_dropped_total",
     "gameserver_clients_evicted_total",
@@ -105,7 +106,8 @@ async def test_every_family_moves_with_a_session(start_server: StartServer) -> N
             await client.next_snapshot()  # the first ping came before it: answered
             await client.send_raw(b"\xc1")  # undecodable: error bad_message
             await expect(client, lambda m: isinstance(m, Error))
-            await client.send_input({"dx": 1})
+            await client.send_input({"dx": 1})  # it acks snapshot 1: deltas follow
+            await expect(client, lambda m: isinstance(m, Snapshot) and m.base is not None)
             await client.send(Input(1, {"dx": 1}))  # seq 1 again: ignored
             await client.send(Chat("hello"))
             await expect(client, lambda m: isinstance(m, Event) and m.kind == "chat")
@@ -133,6 +135,8 @@ async def test_every_family_moves_with_a_session(start_server: StartServer) -> N
         during, "gameserver_snapshot_bytes_sum"
     )
     assert value(during, "gameserver_errors_sent_total", code="bad_message") == 1
+    built = value(after, "gameserver_snapshots_built_total", kind="full")
+    assert built >= 1 and value(after, "gameserver_snapshots_built_total", kind="delta") >= 1
     assert value(during, "gameserver_handshake_refusals_total", status="404") == 1
     assert value(during, "gameserver_rtt_seconds_count") >= 1
     assert value(during, "gameserver_jitter_seconds_count") >= 1

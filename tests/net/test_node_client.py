@@ -106,6 +106,24 @@ async def test_node_spec_client_follows_a_redirect(start_server: StartServer, no
     assert summary["input_acked"] >= 1 and summary["left"] is True and summary["close"] == 1000
 
 
+async def test_node_spec_client_ignores_what_a_later_server_adds(
+    start_server: StartServer, node: str
+) -> None:
+    """Unknown fields (bin included: they are of type any, §2) in every message and unknown
+    welcome.limits keys (§4.2) are ignored: the whole session still plays."""
+    server = await start_server()
+    later = {"x_blob": b"\x00\xff", "x_note": "from a later server", "x_map": {7: [1.5]}}
+    async with fake_cluster(
+        server.url,
+        redirect_hello=False,
+        redirect_join=False,
+        later_fields=later,
+        later_limits={"x_new_limit": 7},
+    ) as cluster:
+        summary = summary_of(*await run_spec_client(node, cluster.front_url, "node-later"))
+    assert summary["redirects"] == 0 and summary["left"] is True and summary["close"] == 1000
+
+
 async def test_node_spec_client_starts_over_after_bad_ticket(
     start_server: StartServer, node: str
 ) -> None:

@@ -170,6 +170,27 @@ def test_moving_players_cost_a_few_bytes_each() -> None:
     assert delta < 4 * 50 + 32
 
 
+def test_a_row_coming_into_view_between_others_keeps_a_table_sorted_by_id() -> None:
+    old = [[2, 20], [5, 50], [9, 90]]
+    new = [[2, 21], [4, 40], [9, 90], [12, 120]]
+    patch = diff(old, new)
+    assert patch == [3, [5], [[1, 1, 2, 1]], [[4, 40], [12, 120]]]
+    assert apply(old, patch) == new
+
+
+@PROPERTY
+@given(
+    st.dictionaries(st.integers(-50, 50), st.integers(-9, 9), max_size=8),
+    st.dictionaries(st.integers(-50, 50), st.integers(-9, 9), max_size=8),
+)
+def test_tables_sorted_by_id_round_trip(old_rows: dict[int, int], new_rows: dict[int, int]) -> None:
+    old = [[i, v] for i, v in sorted(old_rows.items())]
+    new = [[i, v] for i, v in sorted(new_rows.items())]
+    patch = wire(diff(old, new))
+    assert patch[0] in (2, 3)
+    assert_exact(apply(old, patch), new)
+
+
 def test_a_reordered_table_is_replaced_whole() -> None:
     old = [[1, 10], [2, 20]]
     new = [[2, 20], [1, 10]]
@@ -188,6 +209,7 @@ def test_a_reordered_table_is_replaced_whole() -> None:
         (5, [7, 1]),
         (5, "x"),
         (5, []),
+        ([["a", 1]], [3, [], [], [[1, 2]]]),
     ],
 )
 def test_a_patch_that_does_not_fit_raises_delta_error(old: Any, patch: Any) -> None:
