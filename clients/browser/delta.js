@@ -6,6 +6,7 @@
 //   [0, value]                          replace
 //   [1, changes, removed]               map patch: key → patch, keys removed
 //   [2, removed, changed, added]        table patch: rows [id, ...] by id
+//   [3, removed, changed, added]        the same, then the rows sorted by (int) id
 // and never mutates what it is given: unchanged parts of the new state are
 // shared with the old one, changed parts are new objects. DeltaState keeps the
 // states of the snapshots the client applied (and so acknowledges) by id, as
@@ -17,6 +18,7 @@
 const REPLACE = 0;
 const MAP_PATCH = 1;
 const TABLE_PATCH = 2;
+const SORTED_TABLE_PATCH = 3;
 const MAX_MASK_BITS = 30; // a group's mask covers row elements 1..30
 
 /** How many states DeltaState keeps by default. §5.6: the last snapshot_rate ids
@@ -60,6 +62,8 @@ export function applyPatch(old, patch, path = "") {
       return applyMapPatch(old, patch, path);
     case TABLE_PATCH:
       return applyTablePatch(old, patch, path);
+    case SORTED_TABLE_PATCH:
+      return sortById(applyTablePatch(old, patch, path), path);
     default:
       return fail(path, `unknown patch opcode ${JSON.stringify(patch[0])}`);
   }
@@ -164,6 +168,14 @@ function applyTablePatch(old, patch, path) {
     rows.push(row);
   }
   return rows;
+}
+
+/** `rows` (a new array) in ascending order of their ids, which must all be integers. */
+function sortById(rows, path) {
+  for (const row of rows) {
+    if (!Number.isInteger(row[0])) fail(path, `sorted table patch on a row with id ${JSON.stringify(row[0])}`);
+  }
+  return rows.sort((a, b) => a[0] - b[0]);
 }
 
 /**

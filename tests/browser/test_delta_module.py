@@ -18,6 +18,7 @@ import os
 import random
 import shutil
 import subprocess
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +116,7 @@ def test_patches_that_do_not_fit_fail_clearly(node: str) -> None:
         [BASE, [1, {"players": [1, {}, []]}, []]],  # map patch on a table
         [[[1, "a"]], [2, [], [[1, 1, 1, 5]], []]],  # difference on a string
         [BASE, [1, {"players": [2, [], [[8, 0, 3, 1]], []]}, []]],  # element 4 of 4
+        [[["a", 1]], [3, [], [], []]],  # sorted table patch on a string id
     ]
     patches = run(node, patches=cases)["patches"]
     for case, (kind, message) in zip(cases, patches, strict=True):
@@ -224,9 +226,11 @@ def evolve(rng: random.Random, value: Any, depth: int = 0) -> Any:
         if rng.random() < 0.05:
             rng.shuffle(rows)
         taken = {r[0] for r in rows}
-        for new_id in rng.sample(range(20, 40), rng.randint(0, 2)):
+        for new_id in rng.sample(range(40), rng.randint(0, 2)):
             if new_id not in taken:
                 rows.append([new_id, rng.randint(0, 5000), rng.randint(0, 5000), 0])
+        if all(type(r[0]) is int for r in rows) and rng.random() < 0.5:
+            rows.sort(key=lambda r: r[0])  # kept in id order (a sorted table patch)
         return rows
     if isinstance(value, list):
         return [evolve(rng, v, depth + 1) for v in value]
@@ -278,8 +282,20 @@ def random_sequence(rng: random.Random, length: int) -> tuple[list[Any], list[di
     return states, snapshots
 
 
+def opcodes_of(patch: Any) -> list[int]:
+    """The opcodes in ``patch`` and the patches inside it (table groups hold no patch)."""
+    if not isinstance(patch, list) or not patch or patch[0] not in (0, 1, 2, 3):
+        return []
+    found = [patch[0]]
+    if patch[0] == 1 and isinstance(patch[1], dict):
+        for inner in patch[1].values():
+            found += opcodes_of(inner)
+    return found
+
+
 def test_random_states_diffed_in_python_apply_in_js(node: str) -> None:
-    """Python's diff, JS's apply: 300 random sequences of 40 states, every state equal."""
+    """Python's diff, JS's apply: 300 random sequences of 40 states, every state equal,
+    every kind of patch (replace, map, table, sorted table) among them."""
     rng = random.Random(1913)
     expected = []
     sequences = []
@@ -293,6 +309,9 @@ def test_random_states_diffed_in_python_apply_in_js(node: str) -> None:
         assert result["states"] == as_js(states), snapshots
         deltas += result["deltas"]
     assert deltas > 300 * 30  # most snapshots were deltas, not replacements
+    patches = [snap["state"] for s in sequences for snap in s if snap["base"] is not None]
+    opcodes = Counter(op for patch in patches for op in opcodes_of(patch))
+    assert min(opcodes[op] for op in (0, 1, 2, 3)) > 50, opcodes  # every kind of patch, often
 
     # Each patch alone, old left as it was (the runner compares old's bytes before and after).
     pairs = [[s[i - 1], diff(s[i - 1], s[i])] for s in expected[:100] for i in range(1, len(s))]
