@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gameserver.game import RoomContext
-from gameserver.games.arena import SCALE, Arena
+from gameserver.games.arena import SCALE, SPEED, Arena
 from gameserver.room import Room
 from gameserver.settings import Settings
 from tests.helpers import RecordingMember, unpack
@@ -78,7 +78,7 @@ def serve(
     return Served(game.info(), events, positions)
 
 
-PREDICT = """async ([info, tickRate, events]) => {
+PREDICT = """async ([info, tickRate, events, rttMs]) => {
     const { ArenaRules, parseInfo } = await import("/static/arena.js");
     const { Predictor } = await import("/static/predict.js");
     const predictor = new Predictor(new ArenaRules(parseInfo(info), tickRate), tickRate);
@@ -90,7 +90,7 @@ PREDICT = """async ([info, tickRate, events]) => {
         } else {
             const [tick, ack, x, y] = rest;
             const before = predictor.prediction(at);
-            predictor.reconcile(tick, ack, x, y, at);
+            predictor.reconcile(tick, ack, x, y, at, rttMs, 0);
             const after = predictor.prediction(at);
             seen.push({ tick, ack, before, after, lead: predictor.lead });
         }
@@ -129,8 +129,9 @@ def test_prediction_follows_the_servers_rule(
     sends.append((1007 + 2 * inputs_per_second * interval, 0.0, 0.0))
     served = serve(tick_rate, sends, latency_ms, START, ticks=4 * tick_rate)
     final = served.positions[max(served.positions)]
-    assert final == pytest.approx((START[0] + 200, START[1] + 200)), final  # no wall met
-    seen = page.evaluate(PREDICT, [served.info, tick_rate, served.events])
+    second = tick_rate * round(SPEED / tick_rate * SCALE) / SCALE  # a second's move, on the grid
+    assert final == pytest.approx((START[0] + second, START[1] + second)), final  # no wall met
+    seen = page.evaluate(PREDICT, [served.info, tick_rate, served.events, 2 * latency_ms])
 
     settled = [s for s in seen if s["ack"] is not None and s["ack"] > 4]
     assert len(settled) > 2 * tick_rate
@@ -156,44 +157,58 @@ RECONCILE = """async () => {
     const p = new Predictor(new ArenaRules(world, 10), 10); // 10 ticks/s: 20 units a tick
     const x = (at) => p.prediction(at).x;
     const seen = {};
-    p.reconcile(10, null, 100, 60, 1000); // tick 10 arrives at 1000 ms: lead 0 for now
+    // Tick 10 arrives at 1000 ms, RTT 100 ms, no jitter: lead 0 + 1 tick, drawn at lead - 1.
+    p.reconcile(10, null, 100, 60, 1000, 100, 0);
+    seen.leads = [p.lead, p.shown];
     seen.standing = x(1090);
-    p.inputSent(1, 1, 0, 1005); // applied at tick ceil(10.05) = 11
-    seen.pressed = [x(1005), x(1050), x(1100), x(1150)];
-    p.reconcile(11, 1, 120, 60, 1100); // applied at 11 indeed: lead bound 11 - 10.05
-    seen.lead = p.lead;
-    seen.acked = [p.unacknowledged, x(1100), x(1200)];
-    p.inputSent(2, 0, 0, 1110); // stop: applied at ceil(11.1 + 0.95) = 13
-    seen.released = [x(1110), x(1150), x(2000)];
-    const foreseen = x(1200);
-    p.reconcile(12, 1, 140, 60, 1200); // still moving at 12, as foreseen
-    seen.atTwelve = [foreseen, x(1200), x(2000)];
-    const shown = p.position(1300).x;
-    p.reconcile(13, 2, 137, 60, 1300); // the server says 137: 3 units off
-    seen.corrected = [shown, p.position(1300).x, x(1300), p.position(2300).x];
-    p.reconcile(14, 2, 137, 60, 1400);
-    seen.lateBound = p.lead; // 13 - 11.1 = 1.9: the lowest bound stays
+    p.inputSent(1, 1, 0, 1005); // foreseen at tick ceil(10.05 + 1) = 12
+    seen.pressed = [x(1005), x(1050), x(1100), x(1150), x(1200)];
+    p.reconcile(11, null, 100, 60, 1100, 100, 0); // not applied by 11: as foreseen
+    p.reconcile(12, 1, 120, 60, 1200, 100, 0); // applied at 12 indeed
+    seen.acked = [p.unacknowledged, x(1200), x(1300), p.lead];
+    p.inputSent(2, 0, 0, 1210); // stop: foreseen at ceil(12.1 + 1) = 14
+    seen.released = [x(1210), x(1300), x(2000)];
+    const foreseen = x(1300);
+    p.reconcile(13, 1, 140, 60, 1300, 100, 0); // still moving at 13, as foreseen
+    seen.atThirteen = [foreseen, x(1300), x(2000)];
+    const shown = p.position(1400).x;
+    p.reconcile(14, 2, 137, 60, 1400, 100, 0); // the server says 137: 3 units off
+    seen.corrected = [shown, p.position(1400).x, x(1400), p.position(2400).x];
+    // Standing still: the leads settle on the lowest bound, 14 - 12.1 (12 - 10.05 is 1.95).
+    seen.settled = [p.lead, p.shown];
+    p.inputSent(3, 1, 0, 1505); // foreseen at ceil(15.05 + 1.9) = 17
+    const before = p.position(1700).x;
+    p.reconcile(17, 2, 137, 60, 1700, 100, 0); // tick 17 without it: it is late
+    seen.late = [before, p.position(1700).x, x(1700), p.lead, p.shown];
     return seen;
 }"""
 
 
 def test_reconcile_by_hand(open_page: OpenPage) -> None:
-    """Predictor on made-up snapshots: a press, its acknowledgement, a release, a correction."""
+    """Predictor on made-up snapshots: a press, its acknowledgement, a release, a correction,
+    a late start absorbed by the drawing clock."""
     seen = open_page("/").page.evaluate(RECONCILE)
+    assert seen["leads"] == pytest.approx([1, 1])
     assert seen["standing"] == 100  # no input: the snapshot's position
-    # Sent at 1005 ms, applied at tick 11: drawn moving from then on, between ticks.
-    assert seen["pressed"] == pytest.approx([101, 110, 120, 130])
-    assert seen["lead"] == pytest.approx(0.95)
+    # Applied at tick 12; drawn one tick short of the lead: moving from 1100 ms on.
+    assert seen["pressed"] == pytest.approx([100, 100, 100, 110, 120])
     # Acknowledged: the velocity holds (no input pending) until the next input.
-    assert seen["acked"] == pytest.approx([0, 139, 159])
-    # The stop applies at tick 13: one more step (to 140, tick 12), then still.
-    assert seen["released"] == pytest.approx([140, 140, 140])
-    assert seen["atTwelve"] == pytest.approx([140, 140, 140])  # nothing to correct
+    assert seen["acked"] == pytest.approx([0, 120, 140, 1])
+    # The stop applies at tick 14: one more step (to 140, tick 13), then still; the disc
+    # is never drawn past 140.
+    assert seen["released"] == pytest.approx([122, 140, 140])
+    assert seen["atThirteen"] == pytest.approx([140, 140, 140])  # nothing to correct
     # A correction is blended: shown where it was drawn, then at the server's position.
     before, after, predicted, later = seen["corrected"]
     assert after == pytest.approx(before) and predicted == 137
     assert later == pytest.approx(137, abs=0.01)
-    assert seen["lateBound"] == pytest.approx(0.95)
+    assert seen["settled"] == pytest.approx([1.9, 1.9])
+    # Foreseen at 17, still not applied at 17: lead and drawing clock move a whole tick on,
+    # so the disc drawn moving goes on from where it was (no jump, no crawl).
+    before, after, predicted, lead, shown_lead = seen["late"]
+    assert before == pytest.approx(175) and after == pytest.approx(175)
+    assert predicted == pytest.approx(175)
+    assert (lead, shown_lead) == pytest.approx((2.9, 2.9))
 
 
 TIMELINE = """async () => {
