@@ -101,7 +101,7 @@ def judge(
     after = [f for f in frames if f[0] > down]
     along = [(t, (x - x0) * dx + (y - y0) * dy) for t, x, y in after]
     moving = [(t, d) for t, d in along if d > MOVED]
-    assert moving, "the disc was never drawn moving"
+    assert moving, f"the disc was never drawn moving: {[f for f in frames if f[0] > down - 50][:8]}"
     first_t, first_d = moving[0]
     speed = STEP * 30 / 1000  # units per ms
     start = first_t - first_d / speed  # when steady motion through the first moved frame began
