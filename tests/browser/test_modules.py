@@ -286,3 +286,37 @@ def test_timeline_interpolates_between_snapshots(open_page: OpenPage) -> None:
     assert 200 < seen["eased"] < seen["target"]  # eased, not jumped
     assert seen["settled"] == pytest.approx(seen["target"])
     assert seen["capped"] == 500  # never more than half a second
+
+
+LABELS = """async () => {
+    const { placeLabels } = await import("/static/render.js");
+    const world = { width: 1000, height: 600, playerRadius: 12 };
+    const width = (p) => p.name.length * 7;
+    const close = [
+        { name: "ada (you)", x: 500, y: 300 },
+        { name: "grace", x: 510, y: 302 },
+        { name: "linus", x: 495, y: 296 },
+    ];
+    const edge = [{ name: "top", x: 3, y: 14 }];
+    return { close: placeLabels(close, width, world), edge: placeLabels(edge, width, world) };
+}"""
+
+
+def test_name_labels_of_close_discs_do_not_overlap(open_page: OpenPage) -> None:
+    """Three discs within a few units: the first label (the own player's) stays above its
+    disc, the others go below it or further out, and no two labels overlap; at the top-left
+    corner a label goes below its disc and is not cut off at the side."""
+    seen = open_page("/").page.evaluate(LABELS)
+    close = seen["close"]
+    assert close[0]["above"] is True and close[0]["y"] == 300 - 12 - 5
+    boxes = []
+    for label in close:
+        half = len(label["player"]["name"]) * 7 / 2 + 2
+        top = label["y"] - 15 if label["above"] else label["y"]
+        boxes.append((label["x"] - half, label["x"] + half, top, top + 15))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = a[1] <= b[0] or b[1] <= a[0] or a[3] <= b[2] or b[3] <= a[2]
+            assert apart, (a, b)
+    [edge] = seen["edge"]
+    assert edge["above"] is False and edge["x"] - (3 * 7 / 2 + 2) >= 0
