@@ -22,34 +22,32 @@
 // `lead` is measured: when a snapshot first acknowledges an input sent at s,
 // tick − s / tickMs is at least the lead (the input was applied at that tick
 // or before). Standing still with nothing pending (when nothing drawn depends
-// on it) the lead is the lowest of the last LEAD_SAMPLES such bounds, or before
-// any input was acknowledged, the snapshots' arrival (tick − arrival / tickMs,
-// lowest seen: the way down) plus the server's RTT (snapshot.rtt_us: the way
-// up). So a stop is foreseen at the earliest tick it may take effect.
+// on it) the lead is set to the lowest of the last LEAD_SAMPLES such bounds,
+// or before any input was acknowledged, to the snapshots' arrival (tick −
+// arrival / tickMs, lowest seen: the way down) plus the server's RTT
+// (snapshot.rtt_us: the way up); it was arrival alone, the round trip left
+// out, which made the first move after every join crawl, then surge.
 //
 // The screen shows the server's position at the continuous tick
 // now / tickMs + shown − 1, between the two ticks around it, where `shown` is
-// the lead less a margin for the spread of the lead (jitter on the way up:
-// the spread of the bounds, or before them twice the snapshot's jitter, at
-// most MAX_MARGIN ticks). Every tick drawn is then one the inputs already sent
-// decide, even for an input a little faster than foreseen: a release never
-// shows a step the server will not take (drawing partway into the next tick at
-// the held speed and pulling back when the stop cancelled it was the slide-back
-// on every release), and a press shows within 1 + margin ticks.
+// the lead less a margin: twice the round trip's jitter (snapshot.jitter_us;
+// FIRST_MARGIN ticks before the first RTT; at most MAX_MARGIN). Every tick
+// drawn is then one the inputs already sent decide, even an input up to the
+// margin faster than foreseen: a release never shows a step the server will
+// not take. (Drawing partway into the next tick at the held speed, and pulling
+// back when a stop cancelled it, was the slide-back on every release.) A press
+// shows within 1 + margin ticks of being sent.
 //
-// While the player is drawn moving, changing `shown` would show as a jump
-// along the path, so the leads move by whole ticks only, when a snapshot
-// proves them wrong:
-// - an input applied earlier than foreseen (its bound is below the lead)
-//   lowers the lead by whole ticks until it is not; `shown` follows only if it
-//   was more than the lead (the margin was too small);
-// - for the input that started a move from standing still, applied earlier or
-//   later than foreseen (a snapshot past its foreseen tick does not acknowledge
-//   it), both move by the same whole ticks: the foreseen path and the drawing
-//   clock shift alike, so the disc goes on at full speed with no jump, and the
-//   first move after a join neither crawls nor surges.
-// What is left (a stop applied later than foreseen) is blended out over ~100 ms,
-// forwards.
+// A move from standing still is foreseen at the lead. If a snapshot shows it
+// applied at another tick (one past its foreseen tick does not acknowledge
+// it, or one acknowledges it earlier), the lead and `shown` move by the same
+// whole ticks: the foreseen path and the drawing clock shift alike, so the
+// disc goes on at full speed with no jump (no crawl, no surge). While moving,
+// nothing else changes them (a change would show as a jump along the path).
+// Any other change of direction (a stop, a turn) is foreseen at `shown`, the
+// earliest it may take effect, so the disc is never drawn past a stop; one
+// applied later shows as a short creep forwards, blended out over ~100 ms,
+// like any other correction.
 
 const SMOOTHING_MS = 100;
 const SNAP_DISTANCE = 60; // world units: past this a correction is a jump, not a drift
