@@ -5,6 +5,15 @@ matched to that stamp, so a client can neither forge nor replay a sample. The
 smoothing follows RFC 6298 (SRTT gain 1/8, RTTVAR gain 1/4; the first sample
 sets SRTT = R, RTTVAR = R/2) and jitter follows RFC 3550 §6.4.1: the mean of
 ``|R_i - R_{i-1}|`` with gain 1/16.
+
+Two changes let the estimate settle within a second of a connection instead of
+~30 s (the session sends a burst of pings after the welcome, ``ping_burst``):
+the first sample, taken right behind the welcome while the client is still
+starting (tens of ms high), is only used until the second arrives, which
+starts the estimate again; and from there the gains are never below 1/n for
+the n-th sample of the restarted estimate (1/(n-1) for jitter, which needs
+two), so SRTT and jitter are plain means until the RFC gains are the larger:
+from the 8th sample for SRTT, the 16th for jitter.
 """
 
 from __future__ import annotations
@@ -80,14 +89,24 @@ class LatencyEstimator:
         """Send time of the oldest ping still waiting for its pong."""
         return min(self._outstanding.values(), default=None)
 
+    @property
+    def pings_sent(self) -> int:
+        """How many pings were sent (nonces handed out)."""
+        return self._next_nonce - 1
+
     def _add_sample(self, r: float) -> None:
         old = self.report
-        if old.samples == 0:
-            srtt, rttvar, jitter, min_rtt = r, r / 2, 0.0, r
+        n = old.samples  # this sample's number in the estimate restarted at the 2nd sample
+        if n <= 1:
+            # The 1st sample stands alone; the 2nd starts the estimate again (see above).
+            srtt, rttvar, jitter = r, r / 2, 0.0
+            min_rtt = r if n == 0 else min(old.min_rtt, r)
         else:
-            rttvar = 0.75 * old.rtt_var + 0.25 * abs(old.rtt - r)
-            srtt = 0.875 * old.rtt + 0.125 * r
-            jitter = old.jitter + (abs(r - old.last_rtt) - old.jitter) / 16
+            rttvar_gain = max(0.25, 1 / n)
+            rttvar = (1 - rttvar_gain) * old.rtt_var + rttvar_gain * abs(old.rtt - r)
+            rtt_gain = max(0.125, 1 / n)
+            srtt = (1 - rtt_gain) * old.rtt + rtt_gain * r
+            jitter = old.jitter + (abs(r - old.last_rtt) - old.jitter) * max(1 / 16, 1 / (n - 1))
             min_rtt = min(old.min_rtt, r)
         self.report = LatencyReport(
             rtt=srtt,

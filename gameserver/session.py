@@ -240,11 +240,15 @@ class Session(Seating):
             return
         if self._next_ping is not None and now >= self._next_ping:
             self.outbox.send(encode(Ping(self.latency.ping_sent(now))))
+            # A burst first, so RTT and jitter settle within a second (latency.py).
+            settings = self.settings
+            burst = self.latency.pings_sent < settings.ping_burst
+            interval = settings.ping_burst_interval if burst else settings.ping_interval
             # Keep pings on their grid; after a late timer, restart the grid from now
             # rather than sending the missed pings back to back.
-            self._next_ping += self.settings.ping_interval
+            self._next_ping += interval
             if self._next_ping <= now:
-                self._next_ping = now + self.settings.ping_interval
+                self._next_ping = now + interval
 
     # -- what the room calls (RoomMember) -------------------------------------
 

@@ -141,11 +141,17 @@ class ArenaRules {
       let x = avatar.x;
       let y = avatar.y;
       if (avatar.dx || avatar.dy) {
+        // On the 1/SCALE grid, as arena.py keeps positions (unless that touches a wall).
+        const gx = roundHalfEven(x * SCALE) / SCALE;
+        const gy = roundHalfEven(y * SCALE) / SCALE;
+        if (!blocked(gx, gy)) [x, y] = [gx, gy];
         // Move per axis so a player slides along a wall instead of sticking.
-        const nx = x + avatar.dx * stride;
-        if (!blocked(nx, y)) avatar.x = x = nx;
-        const ny = y + avatar.dy * stride;
-        if (!blocked(x, ny)) avatar.y = y = ny;
+        const nx = roundHalfEven((x + avatar.dx * stride) * SCALE) / SCALE;
+        if (!blocked(nx, y)) x = nx;
+        const ny = roundHalfEven((y + avatar.dy * stride) * SCALE) / SCALE;
+        if (!blocked(x, ny)) y = ny;
+        avatar.x = x;
+        avatar.y = y;
       }
       let taken = null;
       for (const [gemId, [gx, gy]] of gems) {

@@ -3,9 +3,15 @@
 // walls, and view_radius in a world larger than the screen: arena_wide, where
 // a snapshot holds only what is near the player), the snapshot state decoded
 // into world units, and one tick of a player's move (one axis at a time, a
-// move into a wall or out of the world refused, touching allowed). The page
-// uses the move to predict its own player between snapshots; the server stays
-// authoritative.
+// move into a wall or out of the world refused, touching allowed), on the
+// 1/scale grid as the server keeps it. The page uses the move to predict its
+// own player between snapshots; the server stays authoritative.
+
+/** Math.round with ties to even, as Python's round(): the server's rounding, bit for bit. */
+export function roundHalfEven(v) {
+  const r = Math.round(v); // ties up; r − v is exact for |v| < 2^52
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
 
 /** The static world of room.info, checked; null when it is not an arena world. */
 export function parseInfo(info) {
@@ -73,12 +79,21 @@ export class ArenaRules {
     return false;
   }
 
-  /** One tick at velocity (dx, dy): x first, then y from the new x; a blocked axis stays. */
+  /** A coordinate on the 1/scale grid, as the server rounds it. */
+  grid(v) {
+    return roundHalfEven(v * this.world.scale) / this.world.scale;
+  }
+
+  /** One tick at velocity (dx, dy): on the grid (unless that touches a wall), x first, then
+   * y from the new x, each rounded to the grid; a blocked axis stays. */
   step(x, y, dx, dy) {
     if (dx || dy) {
-      const nx = x + dx * this.stride;
+      const gx = this.grid(x);
+      const gy = this.grid(y);
+      if (!this.blocked(gx, gy)) [x, y] = [gx, gy];
+      const nx = this.grid(x + dx * this.stride);
       if (!this.blocked(nx, y)) x = nx;
-      const ny = y + dy * this.stride;
+      const ny = this.grid(y + dy * this.stride);
       if (!this.blocked(x, ny)) y = ny;
     }
     return [x, y];

@@ -2,7 +2,9 @@
 // key position, event.code, so ZQSD on an AZERTY keyboard works the same);
 // keys typed into a text field (chat, name) never move the player; and every
 // key counts as released when the window loses focus or is hidden, since the
-// browser sends no keyup then and the player would run on forever.
+// browser sends no keyup then and the player would run on forever. Each
+// change of the direction held is reported at once (`changed`), so the page
+// can send it without waiting for its input pacer.
 
 const DIRECTIONS = {
   ArrowUp: [0, -1],
@@ -20,12 +22,16 @@ function typing(target) {
 }
 
 export class Keyboard {
-  /** @param {() => boolean} active  whether keys should steer now (in a room) */
-  constructor(active) {
+  /**
+   * @param {() => boolean} active  whether keys should steer now (in a room)
+   * @param {() => void} changed  called when the direction held changes
+   */
+  constructor(active, changed = () => {}) {
     this.active = active;
+    this.changed = changed;
     this.held = new Set();
     window.addEventListener("keydown", (event) => this._down(event));
-    window.addEventListener("keyup", (event) => this.held.delete(event.code));
+    window.addEventListener("keyup", (event) => this._update(() => this.held.delete(event.code)));
     window.addEventListener("blur", () => this.releaseAll());
     document.addEventListener("visibilitychange", () => {
       if (document.hidden) this.releaseAll();
@@ -36,11 +42,19 @@ export class Keyboard {
     if (!(event.code in DIRECTIONS) || typing(event.target) || !this.active()) return;
     if (event.ctrlKey || event.metaKey || event.altKey) return;
     event.preventDefault(); // arrows would scroll the page
-    this.held.add(event.code);
+    this._update(() => this.held.add(event.code));
   }
 
   releaseAll() {
-    this.held.clear();
+    this._update(() => this.held.clear());
+  }
+
+  /** Change the keys held; report a change of direction. */
+  _update(change) {
+    const [dx, dy] = this.direction();
+    change();
+    const [nx, ny] = this.direction();
+    if (nx !== dx || ny !== dy) this.changed();
   }
 
   /** The direction held now: dx, dy each -1, 0 or 1 (opposite keys cancel). */

@@ -45,7 +45,10 @@ function boot() {
   let session = null;
   let lastView = { players: [], gems: [] };
   let hudAt = 0;
-  const keyboard = new Keyboard(() => session?.state === "room");
+  const keyboard = new Keyboard(
+    () => session?.state === "room",
+    () => session?.inputChanged(), // a new direction goes out at once, within the input rate
+  );
 
   const params = new URLSearchParams(window.location.search);
   ui.el.name.value = params.get("name") ?? localStorage.getItem(NAME_KEY) ?? "";

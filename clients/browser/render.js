@@ -3,13 +3,53 @@
 // own player ringed in white). It knows nothing of the network: main.js hands
 // it plain positions in world units. The canvas keeps the world's aspect
 // ratio, follows its CSS size and is drawn at the device's pixel ratio, so it
-// is sharp on any screen.
+// is sharp on any screen. Name labels are placed after all discs, own first,
+// each above its disc, or below it, or further up, wherever it overlaps no
+// label placed before it (placeLabels), so two close discs keep both names
+// readable.
 //
 // A world with a view radius (arena_wide: larger than the screen, and each
 // snapshot holds only what is near the player) is shown through a camera that
 // keeps the own (predicted) player in the middle of a window of 2 x 1.2 view
 // radii, what lies beyond the view radius dimmed; a spectator, who has no
 // player, sees the whole world.
+
+const LABEL_HEIGHT = 15; // world units: a 13 px label and its outline
+const LABEL_GAP = 5; // between a disc and its label
+
+/**
+ * Where each label goes: [{player, x, y, above}] (x the centre, y the baseline side nearest
+ * the disc), never cut off at the sides, in the order given (earlier ones win).
+ * `width(player)` is a label's width in world units; `world` gives width and playerRadius.
+ */
+export function placeLabels(players, width, world) {
+  const placed = [];
+  const r = world.playerRadius;
+  for (const player of players) {
+    const half = width(player) / 2 + 2;
+    const x = Math.min(Math.max(player.x, half), world.width - half);
+    const top = player.y - r - LABEL_GAP; // a label above ends here
+    const bottom = player.y + r + LABEL_GAP; // a label below starts here
+    const candidates = [];
+    if (top - LABEL_HEIGHT > 1) candidates.push({ y: top, above: true });
+    candidates.push({ y: bottom, above: false });
+    for (let k = 1; k <= 3; k += 1) {
+      if (top - (k + 1) * LABEL_HEIGHT > 1) candidates.push({ y: top - k * LABEL_HEIGHT, above: true });
+      candidates.push({ y: bottom + k * LABEL_HEIGHT, above: false });
+    }
+    const box = (c) => {
+      const y0 = c.above ? c.y - LABEL_HEIGHT : c.y;
+      return { left: x - half, right: x + half, top: y0, bottom: y0 + LABEL_HEIGHT };
+    };
+    const free = (b) =>
+      placed.every(
+        ({ box: o }) => b.right <= o.left || o.right <= b.left || b.bottom <= o.top || o.bottom <= b.top,
+      );
+    const chosen = candidates.find((c) => free(box(c))) ?? candidates[0];
+    placed.push({ player, x, y: chosen.y, above: chosen.above, box: box(chosen) });
+  }
+  return placed.map(({ player, x, y, above }) => ({ player, x, y, above }));
+}
 
 const COLORS = {
   outside: "#0b1118",
@@ -87,6 +127,13 @@ export class Renderer {
       for (const gem of frame.gems) this._gem(ctx, gem);
       const players = [...frame.players].sort((a, b) => Number(a.own) - Number(b.own));
       for (const player of players) this._player(ctx, player);
+      // Labels over every disc; the own one placed first, so it stays where it always is.
+      const labelled = [...players].reverse();
+      const width = (player) => {
+        ctx.font = this._font(player);
+        return ctx.measureText(this._label(player)).width;
+      };
+      for (const label of placeLabels(labelled, width, this.world)) this._name(ctx, label);
       if (own) this._fog(ctx, own);
     }
     if (frame.message) this._message(ctx, frame.message);
@@ -162,20 +209,26 @@ export class Renderer {
       ctx.strokeStyle = "rgba(255, 255, 255, 0.45)";
       ctx.stroke();
     }
-    ctx.font = `${own ? "bold " : ""}13px system-ui, sans-serif`;
-    const label = own ? `${name} (you)` : name;
-    // Above the disc, or below it at the top edge; never cut off at the sides.
-    const half = ctx.measureText(label).width / 2 + 2;
-    const lx = Math.min(Math.max(x, half), this.world.width - half);
-    const above = y - r - 5 > 16;
+  }
+
+  _font({ own }) {
+    return `${own ? "bold " : ""}13px system-ui, sans-serif`;
+  }
+
+  _label({ name, own }) {
+    return own ? `${name} (you)` : name;
+  }
+
+  _name(ctx, { player, x, y, above }) {
+    ctx.font = this._font(player);
     ctx.textAlign = "center";
     ctx.textBaseline = above ? "bottom" : "top";
-    const ly = above ? y - r - 5 : y + r + 5;
+    const label = this._label(player);
     ctx.lineWidth = 3;
     ctx.strokeStyle = COLORS.shadow;
-    ctx.strokeText(label, lx, ly);
+    ctx.strokeText(label, x, y);
     ctx.fillStyle = COLORS.name;
-    ctx.fillText(label, lx, ly);
+    ctx.fillText(label, x, y);
   }
 
   _message(ctx, text) {

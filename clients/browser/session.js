@@ -9,6 +9,9 @@
 // min(tick_rate, messages_per_second / 2) per second, 30 by default; sent
 // while a key is held and once when the direction changes (an input holds
 // until the next one, so standing still costs nothing), with seq 1, 2, 3, …
+// A change of direction is sent at once (the keyboard calls inputChanged)
+// when the last input went out at least one interval ago, and the pacer's beat
+// restarts from it; otherwise the beat sends it, one interval after the last.
 // and the newest snapshot id as `ack`. Fewer than input_queue_depth inputs
 // are ever unacknowledged. Leaving the room stops them at once (the server
 // would refuse any input after the leave with not_in_room).
@@ -91,6 +94,8 @@ export class GameSession {
     this.deltas = null; // the connection's DeltaState: snapshot states by id
     this.deltaFailures = 0; // snapshots dropped: their base was not held
     this.inputTimer = null; // the input pacer's next send, while in a room
+    this.inputInterval = null; // ms between inputs at most, while pacing
+    this.lastInputAt = -Infinity; // when the last input was sent (performance.now())
     this.abandoned = false; // close() was called: a newer session (or none) owns the page
     this.connection = null;
     this.redirects = 0; // redirects followed by this session (§5.11)
@@ -334,7 +339,8 @@ export class GameSession {
     while (this.arrivals[0] < now - 1000) this.arrivals.shift();
     this.timeline.push(message.tick, state, now);
     const me = state.players.get(this.playerId);
-    if (me) this.predictor.reconcile(message.tick, message.ack, me.x, me.y, now);
+    const [rttMs, jitterMs] = [message.rtt_us / 1000, message.jitter_us / 1000];
+    if (me) this.predictor.reconcile(message.tick, message.ack, me.x, me.y, now, rttMs, jitterMs);
   }
 
   /** The snapshot with its whole state (a delta applied to its base), or null when its
@@ -447,14 +453,33 @@ export class GameSession {
 
   _startPacing(interval) {
     this._stopPacing();
-    let due = performance.now() + interval;
+    this.inputInterval = interval;
+    this._beat(performance.now() + interval);
+  }
+
+  /** The pacer: a send due at `due`, then one every interval (late: skip, never burst). */
+  _beat(due) {
+    const interval = this.inputInterval;
     const tick = () => {
       const now = performance.now();
       this._sendInput(now);
-      due = Math.max(due + interval, now + 1); // late (throttled tab): skip, never burst
+      // 1 to 1.5 intervals apart, at random: inputs sent in step with the ticks would all
+      // meet the same phase of the server's tick, and the lead (predict.js) would be measured
+      // at that phase only. Late (throttled tab): skip, never burst.
+      due = Math.max(due + interval * (1 + Math.random() / 2), now + 1);
       this.inputTimer = setTimeout(tick, due - now);
     };
-    this.inputTimer = setTimeout(tick, interval);
+    this.inputTimer = setTimeout(tick, Math.max(0, due - performance.now()));
+  }
+
+  /** The keys held changed: send the new direction now if the input rate allows it. */
+  inputChanged() {
+    if (this.inputTimer === null || this.state !== "room") return;
+    const now = performance.now();
+    if (now - this.lastInputAt < this.inputInterval) return; // the next beat sends it
+    clearTimeout(this.inputTimer);
+    this._sendInput(now);
+    this._beat(now + this.inputInterval);
   }
 
   _stopPacing() {
@@ -478,6 +503,7 @@ export class GameSession {
       if (this.connection.send(message, { optional: true })) {
         this.seq = seq;
         this.lastSent = { dx, dy };
+        this.lastInputAt = now;
         this.predictor.inputSent(seq, ...clampInput(dx, dy), now);
         this._acked(snapshotId, now);
       }

@@ -206,13 +206,19 @@ class Arena(Game):
         for avatar in self.avatars.values():
             x, y = avatar.x, avatar.y
             if avatar.dx or avatar.dy:
+                # Positions stay on the 1/SCALE grid that snapshots carry, so a client
+                # replaying moves from a snapshot computes exactly these (PROTOCOL.md §7).
+                gx, gy = round(x * SCALE) / SCALE, round(y * SCALE) / SCALE
+                if not blocked(gx, gy):  # a spawn point off the grid, unless that touches a wall
+                    x, y = gx, gy
                 # Move per axis so a player slides along a wall instead of sticking.
-                nx = x + avatar.dx * stride
+                nx = round((x + avatar.dx * stride) * SCALE) / SCALE
                 if not blocked(nx, y):
-                    avatar.x = x = nx
-                ny = y + avatar.dy * stride
+                    x = nx
+                ny = round((y + avatar.dy * stride) * SCALE) / SCALE
                 if not blocked(x, ny):
-                    avatar.y = y = ny
+                    y = ny
+                avatar.x, avatar.y = x, y
             taken = None
             for gem_id, (gx, gy) in self.gems_near(x, y):
                 if (x - gx) * (x - gx) + (y - gy) * (y - gy) <= reach:

@@ -1,17 +1,25 @@
-"""A TCP proxy on 127.0.0.1 that a test can cut: every connection through it is reset.
+"""A TCP proxy on 127.0.0.1 that a test can cut, and that can add latency.
 
 The browser tests load the page through it, so the page's WebSocket goes through it
 too; ``cut()`` then drops those connections the way a network does (a TCP reset
 both ways: no close frame for the page or the server) while the proxy keeps
 accepting new ones. Plain threads and sockets: sync Playwright owns the test's thread.
+
+Latency (``delay`` and ``jitter``, seconds, each way): every chunk read is passed on
+``delay`` plus a uniform draw in [-jitter, jitter] after it was read, but never
+before the chunk read ahead of it (TCP keeps byte order, so a late chunk holds up
+the ones behind it, as on a real path).
 """
 
 from __future__ import annotations
 
 import contextlib
+import queue
+import random
 import socket
 import struct
 import threading
+import time
 from types import TracebackType
 
 
@@ -40,8 +48,14 @@ class _Pair:
 class CuttableProxy:
     """``with CuttableProxy(port) as proxy:`` forwards 127.0.0.1:proxy.port to ``port``."""
 
-    def __init__(self, target_port: int) -> None:
+    def __init__(
+        self, target_port: int, delay: float = 0.0, jitter: float = 0.0, seed: int = 0
+    ) -> None:
+        assert 0 <= jitter <= delay, "a jitter larger than the delay would send before reading"
         self.target_port = target_port
+        self.delay = delay
+        self.jitter = jitter
+        self._rng = random.Random(seed)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port: int = self._listener.getsockname()[1]
         self._lock = threading.Lock()
@@ -74,8 +88,23 @@ class CuttableProxy:
             except OSError:
                 _reset(client)
                 continue
+            for sock in (client, upstream):  # a delayed chunk must not wait for Nagle too
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             pair = _Pair(client, upstream)
             for source, sink in ((client, upstream), (upstream, client)):
+                if self.delay > 0:
+                    chunks: queue.SimpleQueue[tuple[float, bytes | None]] = queue.SimpleQueue()
+                    pair.pumps.append(
+                        threading.Thread(
+                            target=self._read_late, args=(pair, source, chunks), daemon=True
+                        )
+                    )
+                    pair.pumps.append(
+                        threading.Thread(
+                            target=self._send_late, args=(pair, sink, chunks), daemon=True
+                        )
+                    )
+                    continue
                 pump = threading.Thread(target=self._pump, args=(pair, source, sink), daemon=True)
                 pair.pumps.append(pump)
             with self._lock:
@@ -90,6 +119,46 @@ class CuttableProxy:
                 sink.sendall(data)
             if not pair.cut.is_set():
                 sink.shutdown(socket.SHUT_WR)  # a real end of stream: pass it on
+        except OSError:
+            pass  # the other side went away
+
+    def _due(self, last: float) -> float:
+        """When a chunk read now goes out: its delay and jitter, never before ``last``."""
+        with self._lock:
+            spread = self._rng.uniform(-self.jitter, self.jitter)
+        return max(last, time.monotonic() + self.delay + spread)
+
+    def _read_late(
+        self,
+        pair: _Pair,
+        source: socket.socket,
+        chunks: queue.SimpleQueue[tuple[float, bytes | None]],
+    ) -> None:
+        """Read ``source``, stamping each chunk with its due time; None marks the end."""
+        due = 0.0
+        try:
+            while data := source.recv(65536):
+                due = self._due(due)
+                chunks.put((due, data))
+        except OSError:
+            pass
+        finally:
+            chunks.put((self._due(due), None))
+
+    @staticmethod
+    def _send_late(
+        pair: _Pair, sink: socket.socket, chunks: queue.SimpleQueue[tuple[float, bytes | None]]
+    ) -> None:
+        """Write each chunk to ``sink`` at its due time (in order), until the end or a cut."""
+        try:
+            while True:
+                due, data = chunks.get()
+                if pair.cut.wait(max(0.0, due - time.monotonic())):
+                    return
+                if data is None:
+                    sink.shutdown(socket.SHUT_WR)  # a real end of stream: pass it on
+                    return
+                sink.sendall(data)
         except OSError:
             pass  # the other side went away
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from gameserver.game import RoomContext
-from gameserver.games.arena import SCALE, Arena
+from gameserver.games.arena import SCALE, SPEED, Arena
 from gameserver.room import Room
 from gameserver.settings import Settings
 from tests.helpers import RecordingMember, unpack
@@ -78,19 +78,19 @@ def serve(
     return Served(game.info(), events, positions)
 
 
-PREDICT = """async ([info, tickRate, events]) => {
-    const { ArenaRules, parseInfo } = await import("/static/arena.js");
+PREDICT = """async ([info, tickRate, events, rttMs]) => {
+    const { ArenaRules, clampInput, parseInfo } = await import("/static/arena.js");
     const { Predictor } = await import("/static/predict.js");
     const predictor = new Predictor(new ArenaRules(parseInfo(info), tickRate), tickRate);
     const seen = [];
     for (const [kind, at, ...rest] of events) {
         if (kind === "input") {
             const [seq, dx, dy] = rest;
-            predictor.inputSent(seq, dx, dy, at);
+            predictor.inputSent(seq, ...clampInput(dx, dy), at); // as session.js sends it
         } else {
             const [tick, ack, x, y] = rest;
             const before = predictor.prediction(at);
-            predictor.reconcile(tick, ack, x, y, at);
+            predictor.reconcile(tick, ack, x, y, at, rttMs, 0);
             const after = predictor.prediction(at);
             seen.push({ tick, ack, before, after, lead: predictor.lead });
         }
@@ -116,9 +116,9 @@ def test_prediction_follows_the_servers_rule(
     Right for a second, down for a second, then stop, sent at the page's input rate
     (which need not divide the tick rate: at 10 ticks/s and 6 inputs/s an input
     moves the player for 1 or 2 ticks, 1.67 on average). Once a few inputs have been
-    acknowledged (the lead is measured), no snapshot moves the prediction by more
-    than a snapshot's rounding (0.1 units), the turn and the stop included; it ends
-    exactly where the server stops the player.
+    acknowledged (the lead is measured), no snapshot moves the prediction at all (the
+    server keeps positions on the snapshots' grid), the turn and the stop included; it
+    ends exactly where the server stops the player.
     """
     page = open_page("/").page
     interval = 1000 / inputs_per_second
@@ -129,14 +129,15 @@ def test_prediction_follows_the_servers_rule(
     sends.append((1007 + 2 * inputs_per_second * interval, 0.0, 0.0))
     served = serve(tick_rate, sends, latency_ms, START, ticks=4 * tick_rate)
     final = served.positions[max(served.positions)]
-    assert final == pytest.approx((START[0] + 200, START[1] + 200)), final  # no wall met
-    seen = page.evaluate(PREDICT, [served.info, tick_rate, served.events])
+    second = tick_rate * round(SPEED / tick_rate * SCALE) / SCALE  # a second's move, on the grid
+    assert final == pytest.approx((START[0] + second, START[1] + second)), final  # no wall met
+    seen = page.evaluate(PREDICT, [served.info, tick_rate, served.events, 2 * latency_ms])
 
     settled = [s for s in seen if s["ack"] is not None and s["ack"] > 4]
     assert len(settled) > 2 * tick_rate
     for s in settled:
         moved = abs(s["after"]["x"] - s["before"]["x"]) + abs(s["after"]["y"] - s["before"]["y"])
-        assert moved <= 0.1 + 1e-9, s
+        assert moved <= 1e-9, s
     # Between two ticks the page shows part of the next step; a turn or a stop not sent
     # yet cannot be foreseen, so that part may pass the corner: never a whole step.
     step = served.info["speed"] / tick_rate
@@ -148,6 +149,30 @@ def test_prediction_follows_the_servers_rule(
     assert last["after"]["y"] == pytest.approx(final[1], abs=0.05)
 
 
+def test_prediction_agrees_exactly_over_a_long_run(open_page: OpenPage) -> None:
+    """Twenty seconds of random keys (diagonals, walls and edges met) at 30 ticks/s, 20 inputs
+    a second, 80 ms each way: once the lead is measured, no snapshot moves the prediction by
+    even 1e-9 units, and it ends on the server's position exactly."""
+    page = open_page("/").page
+    rng = random.Random(20)
+    sends = []
+    direction = (0.0, 0.0)
+    for i in range(20 * 20):
+        if rng.random() < 0.15:
+            direction = (float(rng.choice((-1, 0, 1))), float(rng.choice((-1, 0, 1))))
+        sends.append((1007 + i * 50.0, *direction))
+    sends.append((1007 + len(sends) * 50.0, 0.0, 0.0))
+    served = serve(30, sends, 80.0, START, ticks=23 * 30)
+    seen = page.evaluate(PREDICT, [served.info, 30, served.events, 160.0])
+    settled = [s for s in seen if s["ack"] is not None and s["ack"] > 4]
+    assert len(settled) > 20 * 30
+    for s in settled:
+        moved = abs(s["after"]["x"] - s["before"]["x"]) + abs(s["after"]["y"] - s["before"]["y"])
+        assert moved <= 1e-9, s
+    final = served.positions[max(served.positions)]
+    assert (seen[-1]["after"]["x"], seen[-1]["after"]["y"]) == final
+
+
 RECONCILE = """async () => {
     const { ArenaRules } = await import("/static/arena.js");
     const { Predictor } = await import("/static/predict.js");
@@ -156,44 +181,58 @@ RECONCILE = """async () => {
     const p = new Predictor(new ArenaRules(world, 10), 10); // 10 ticks/s: 20 units a tick
     const x = (at) => p.prediction(at).x;
     const seen = {};
-    p.reconcile(10, null, 100, 60, 1000); // tick 10 arrives at 1000 ms: lead 0 for now
+    // Tick 10 arrives at 1000 ms, RTT 100 ms, no jitter: lead 0 + 1 tick, drawn at lead - 1.
+    p.reconcile(10, null, 100, 60, 1000, 100, 0);
+    seen.leads = [p.lead, p.shown];
     seen.standing = x(1090);
-    p.inputSent(1, 1, 0, 1005); // applied at tick ceil(10.05) = 11
-    seen.pressed = [x(1005), x(1050), x(1100), x(1150)];
-    p.reconcile(11, 1, 120, 60, 1100); // applied at 11 indeed: lead bound 11 - 10.05
-    seen.lead = p.lead;
-    seen.acked = [p.unacknowledged, x(1100), x(1200)];
-    p.inputSent(2, 0, 0, 1110); // stop: applied at ceil(11.1 + 0.95) = 13
-    seen.released = [x(1110), x(1150), x(2000)];
-    const foreseen = x(1200);
-    p.reconcile(12, 1, 140, 60, 1200); // still moving at 12, as foreseen
-    seen.atTwelve = [foreseen, x(1200), x(2000)];
-    const shown = p.position(1300).x;
-    p.reconcile(13, 2, 137, 60, 1300); // the server says 137: 3 units off
-    seen.corrected = [shown, p.position(1300).x, x(1300), p.position(2300).x];
-    p.reconcile(14, 2, 137, 60, 1400);
-    seen.lateBound = p.lead; // 13 - 11.1 = 1.9: the lowest bound stays
+    p.inputSent(1, 1, 0, 1005); // foreseen at tick ceil(10.05 + 1) = 12
+    seen.pressed = [x(1005), x(1050), x(1100), x(1150), x(1200)];
+    p.reconcile(11, null, 100, 60, 1100, 100, 0); // not applied by 11: as foreseen
+    p.reconcile(12, 1, 120, 60, 1200, 100, 0); // applied at 12 indeed
+    seen.acked = [p.unacknowledged, x(1200), x(1300), p.lead];
+    p.inputSent(2, 0, 0, 1210); // stop: foreseen at ceil(12.1 + 1) = 14
+    seen.released = [x(1210), x(1300), x(2000)];
+    const foreseen = x(1300);
+    p.reconcile(13, 1, 140, 60, 1300, 100, 0); // still moving at 13, as foreseen
+    seen.atThirteen = [foreseen, x(1300), x(2000)];
+    const shown = p.position(1400).x;
+    p.reconcile(14, 2, 137, 60, 1400, 100, 0); // the server says 137: 3 units off
+    seen.corrected = [shown, p.position(1400).x, x(1400), p.position(2400).x];
+    // Standing still: the leads settle on the lowest bound, 14 - 12.1 (12 - 10.05 is 1.95).
+    seen.settled = [p.lead, p.shown];
+    p.inputSent(3, 1, 0, 1505); // foreseen at ceil(15.05 + 1.9) = 17
+    const before = p.position(1700).x;
+    p.reconcile(17, 2, 137, 60, 1700, 100, 0); // tick 17 without it: it is late
+    seen.late = [before, p.position(1700).x, x(1700), p.lead, p.shown];
     return seen;
 }"""
 
 
 def test_reconcile_by_hand(open_page: OpenPage) -> None:
-    """Predictor on made-up snapshots: a press, its acknowledgement, a release, a correction."""
+    """Predictor on made-up snapshots: a press, its acknowledgement, a release, a correction,
+    a late start absorbed by the drawing clock."""
     seen = open_page("/").page.evaluate(RECONCILE)
+    assert seen["leads"] == pytest.approx([1, 1])
     assert seen["standing"] == 100  # no input: the snapshot's position
-    # Sent at 1005 ms, applied at tick 11: drawn moving from then on, between ticks.
-    assert seen["pressed"] == pytest.approx([101, 110, 120, 130])
-    assert seen["lead"] == pytest.approx(0.95)
+    # Applied at tick 12; drawn one tick short of the lead: moving from 1100 ms on.
+    assert seen["pressed"] == pytest.approx([100, 100, 100, 110, 120])
     # Acknowledged: the velocity holds (no input pending) until the next input.
-    assert seen["acked"] == pytest.approx([0, 139, 159])
-    # The stop applies at tick 13: one more step (to 140, tick 12), then still.
-    assert seen["released"] == pytest.approx([140, 140, 140])
-    assert seen["atTwelve"] == pytest.approx([140, 140, 140])  # nothing to correct
+    assert seen["acked"] == pytest.approx([0, 120, 140, 1])
+    # The stop applies at tick 14: one more step (to 140, tick 13), then still; the disc
+    # is never drawn past 140.
+    assert seen["released"] == pytest.approx([122, 140, 140])
+    assert seen["atThirteen"] == pytest.approx([140, 140, 140])  # nothing to correct
     # A correction is blended: shown where it was drawn, then at the server's position.
     before, after, predicted, later = seen["corrected"]
     assert after == pytest.approx(before) and predicted == 137
     assert later == pytest.approx(137, abs=0.01)
-    assert seen["lateBound"] == pytest.approx(0.95)
+    assert seen["settled"] == pytest.approx([1.9, 1.9])
+    # Foreseen at 17, still not applied at 17: lead and drawing clock move a whole tick on,
+    # so the disc drawn moving goes on from where it was (no jump, no crawl).
+    before, after, predicted, lead, shown_lead = seen["late"]
+    assert before == pytest.approx(175) and after == pytest.approx(175)
+    assert predicted == pytest.approx(175)
+    assert (lead, shown_lead) == pytest.approx((2.9, 2.9))
 
 
 TIMELINE = """async () => {
@@ -247,3 +286,37 @@ def test_timeline_interpolates_between_snapshots(open_page: OpenPage) -> None:
     assert 200 < seen["eased"] < seen["target"]  # eased, not jumped
     assert seen["settled"] == pytest.approx(seen["target"])
     assert seen["capped"] == 500  # never more than half a second
+
+
+LABELS = """async () => {
+    const { placeLabels } = await import("/static/render.js");
+    const world = { width: 1000, height: 600, playerRadius: 12 };
+    const width = (p) => p.name.length * 7;
+    const close = [
+        { name: "ada (you)", x: 500, y: 300 },
+        { name: "grace", x: 510, y: 302 },
+        { name: "linus", x: 495, y: 296 },
+    ];
+    const edge = [{ name: "top", x: 3, y: 14 }];
+    return { close: placeLabels(close, width, world), edge: placeLabels(edge, width, world) };
+}"""
+
+
+def test_name_labels_of_close_discs_do_not_overlap(open_page: OpenPage) -> None:
+    """Three discs within a few units: the first label (the own player's) stays above its
+    disc, the others go below it or further out, and no two labels overlap; at the top-left
+    corner a label goes below its disc and is not cut off at the side."""
+    seen = open_page("/").page.evaluate(LABELS)
+    close = seen["close"]
+    assert close[0]["above"] is True and close[0]["y"] == 300 - 12 - 5
+    boxes = []
+    for label in close:
+        half = len(label["player"]["name"]) * 7 / 2 + 2
+        top = label["y"] - 15 if label["above"] else label["y"]
+        boxes.append((label["x"] - half, label["x"] + half, top, top + 15))
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1 :]:
+            apart = a[1] <= b[0] or b[1] <= a[0] or a[3] <= b[2] or b[3] <= a[2]
+            assert apart, (a, b)
+    [edge] = seen["edge"]
+    assert edge["above"] is False and edge["x"] - (3 * 7 / 2 + 2) >= 0

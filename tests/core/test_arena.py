@@ -49,12 +49,12 @@ def steer(arena: Arena, p: Player, dx: float, dy: float) -> None:
 
 
 def test_one_step_moves_speed_times_dt_in_open_space() -> None:
-    """At full stick a step moves exactly SPEED * dt."""
+    """At full stick a step moves SPEED * dt, rounded to the 1/SCALE grid (6.7 at 30 Hz)."""
     arena = make_arena()
     p = joined(arena, 100.0, 300.0)
     steer(arena, p, 1, 0)
     arena.step(DT)
-    assert arena.avatars[1].x == pytest.approx(100.0 + SPEED * DT)
+    assert arena.avatars[1].x == round((100.0 + SPEED * DT) * SCALE) / SCALE == 106.7
     assert arena.avatars[1].y == 300.0
 
 
@@ -224,3 +224,21 @@ def test_deterministic_with_a_seeded_rng() -> None:
 
     assert play(42) == play(42)
     assert play(42) != play(43)
+
+
+def test_positions_stay_on_the_snapshot_grid() -> None:
+    """A long random walk (diagonals, walls, edges): after every tick each moving player is
+    exactly where its snapshot says (x, y as integers / SCALE), so a client replaying moves
+    from snapshot positions computes the server's own numbers."""
+    arena = make_arena()
+    rng = random.Random(7)
+    players = [joined(arena, 50.0 + 0.123 * i, 300.0 + 0.0456 * i, pid=i) for i in range(1, 5)]
+    for _ in range(600):
+        for p in players:
+            if rng.random() < 0.2:
+                steer(arena, p, rng.choice((-1, -0.5, 0, 0.5, 1)), rng.choice((-1, 0, 1)))
+        arena.step(DT)
+        for pid, x, y, _score in arena.snapshot(players[0])["players"]:
+            avatar = arena.avatars[pid]
+            if avatar.dx or avatar.dy:
+                assert (avatar.x, avatar.y) == (x / SCALE, y / SCALE)

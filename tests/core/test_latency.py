@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from gameserver.latency import LatencyEstimator, LatencyReport
@@ -28,32 +30,60 @@ def test_first_sample_sets_srtt_and_half_rttvar() -> None:
     assert report.rtt_us == 80_000
 
 
-def test_later_samples_follow_rfc6298() -> None:
-    """RTTVAR = 3/4 RTTVAR + 1/4 |SRTT - R| (old SRTT), then SRTT = 7/8 SRTT + 1/8 R."""
+def test_second_sample_starts_again() -> None:
+    """The 1st sample (taken while the client starts) is dropped when the 2nd arrives."""
     est = LatencyEstimator()
-    est.pong_received(est.ping_sent(0.0), 0.080)
-    est.pong_received(est.ping_sent(1.0), 1.120)  # R = 0.120
+    est.pong_received(est.ping_sent(0.0), 0.112)  # 30 ms high
+    est.pong_received(est.ping_sent(0.1), 0.182)  # R = 0.082
     r = est.report
-    assert r.rtt_var == pytest.approx(0.75 * 0.040 + 0.25 * 0.040)  # 0.040
-    assert r.rtt == pytest.approx(0.875 * 0.080 + 0.125 * 0.120)  # 0.085
-    est.pong_received(est.ping_sent(2.0), 2.040)  # R = 0.040
+    assert (r.rtt, r.rtt_var, r.jitter) == pytest.approx((0.082, 0.041, 0.0))
+    assert r.min_rtt == pytest.approx(0.082)
+    assert r.last_rtt == pytest.approx(0.082)
+    assert r.samples == 2
+
+
+def test_plain_means_until_the_rfc_gains_are_larger() -> None:
+    """After the restart, SRTT is the mean of the samples and jitter the mean |R_i - R_{i-1}|."""
+    est = LatencyEstimator()
+    samples = [0.300, 0.080, 0.120, 0.040, 0.100]
+    for i, r in enumerate(samples):
+        est.pong_received(est.ping_sent(float(i)), i + r)
     r = est.report
-    assert r.rtt_var == pytest.approx(0.75 * 0.040 + 0.25 * abs(0.085 - 0.040))  # 0.04125
-    assert r.rtt == pytest.approx(0.875 * 0.085 + 0.125 * 0.040)  # 0.079375
+    assert r.rtt == pytest.approx((0.080 + 0.120 + 0.040 + 0.100) / 4)
+    assert r.jitter == pytest.approx((0.040 + 0.080 + 0.060) / 3)
     assert r.min_rtt == pytest.approx(0.040)
-    assert r.last_rtt == pytest.approx(0.040)
-    assert r.samples == 3
+    assert r.samples == 5
 
 
-def test_jitter_rfc3550_gain_one_sixteenth() -> None:
-    """J += (|R_i - R_{i-1}| - J) / 16."""
+def test_rfc6298_and_rfc3550_gains_take_over() -> None:
+    """From the 8th sample of the restarted estimate SRTT has gain 1/8 (RTTVAR 1/4) and from
+    the 16th jitter has 1/16, as RFC 6298 and RFC 3550 state."""
     est = LatencyEstimator()
-    est.pong_received(est.ping_sent(0.0), 0.080)
-    est.pong_received(est.ping_sent(1.0), 1.120)
-    assert est.report.jitter == pytest.approx(0.040 / 16)  # 0.0025
-    est.pong_received(est.ping_sent(2.0), 2.120)
-    assert est.report.jitter == pytest.approx(0.0025 + (0.0 - 0.0025) / 16)
-    assert est.report.jitter_us == round(est.report.jitter * 1e6)
+    for i in range(17):  # the 1st, then 16 of the restarted estimate, alternating
+        est.pong_received(est.ping_sent(float(i)), i + (0.080 if i % 2 else 0.120))
+    old = est.report
+    est.pong_received(est.ping_sent(17.0), 17.200)  # R = 0.200
+    r = est.report
+    assert r.rtt_var == pytest.approx(0.75 * old.rtt_var + 0.25 * abs(old.rtt - 0.200))
+    assert r.rtt == pytest.approx(0.875 * old.rtt + 0.125 * 0.200)
+    assert r.jitter == pytest.approx(old.jitter + (abs(0.200 - old.last_rtt) - old.jitter) / 16)
+    assert r.jitter_us == round(r.jitter * 1e6)
+    assert r.samples == 18
+
+
+def test_settles_within_a_second_of_a_burst() -> None:
+    """A 150 ms link with ±20 ms each way, the first sample 30 ms high (the issue's case):
+    eight pings 0.1 s apart bring SRTT within 10 ms of the link's mean and jitter within half
+    of the link's mean |R_i - R_{i-1}| (18.4 ms for two uniform ±20 ms legs); a ping a
+    second from the start (RFC gains alone) would still be ~18 ms high after 8 s."""
+    rng = random.Random(13)
+    links = [0.150 + rng.uniform(-0.02, 0.02) + rng.uniform(-0.02, 0.02) for _ in range(8)]
+    links[0] += 0.030
+    est = LatencyEstimator()
+    for i, r in enumerate(links):
+        est.pong_received(est.ping_sent(i / 10), i / 10 + r)
+    assert abs(est.report.rtt - 0.150) < 0.010, est.report
+    assert 0.0092 < est.report.jitter < 0.0276, est.report
 
 
 def test_unknown_nonce_ignored() -> None:

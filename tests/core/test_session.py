@@ -188,7 +188,7 @@ def test_hello_gets_welcome_then_first_ping() -> None:
     assert client.session.state is State.LOBBY
     assert client.session.player.name == "ada"
     assert client.close_code is None
-    assert client.session.next_timer() == 2.0
+    assert client.session.next_timer() == 1.0 + core.settings.ping_burst_interval
 
 
 def test_hello_with_game_joins_at_once() -> None:
@@ -637,7 +637,7 @@ def test_arena_input_moves_the_player() -> None:
 
 def test_snapshot_carries_rtt_and_jitter_after_pongs() -> None:
     """After pongs, snapshots carry the measured RTT and jitter in microseconds."""
-    core = make_core()
+    core = make_core(ping_burst=1)
     client = Client(core)
     client.hello("ada", game="rec")  # ping 1 sent at t=0
     tick(client, 0)
@@ -651,9 +651,16 @@ def test_snapshot_carries_rtt_and_jitter_after_pongs() -> None:
     client.send(Pong(2), now=1.120)
     tick(client, 2)
     [snap] = client.take()
+    assert isinstance(snap, Snapshot)  # the 2nd sample starts the estimate again
+    assert (snap.rtt_us, snap.jitter_us) == (120_000, 0)
+    client.session.on_timer(2.0)
+    assert client.take() == [Ping(3)]
+    client.send(Pong(3), now=2.100)
+    tick(client, 3)
+    [snap] = client.take()
     assert isinstance(snap, Snapshot)
-    assert (snap.rtt_us, snap.jitter_us) == (85_000, 2_500)
-    assert client.session.player.latency.samples == 2
+    assert (snap.rtt_us, snap.jitter_us) == (110_000, 20_000)
+    assert client.session.player.latency.samples == 3
 
 
 def test_pong_rtt_is_measured_to_its_arrival_not_to_its_handling() -> None:
@@ -699,9 +706,26 @@ def test_pong_with_unknown_nonce_is_ignored() -> None:
 # -- pings ------------------------------------------------------------------------
 
 
+def test_a_burst_of_pings_then_one_every_interval() -> None:
+    """After the welcome: ping_burst pings ping_burst_interval apart, then every ping_interval."""
+    client = Client(make_core(ping_interval=1.0, ping_burst=3, ping_burst_interval=0.1))
+    client.hello()
+    assert client.session.latency.pings_sent == 1  # right behind the welcome
+    assert client.session.next_timer() == pytest.approx(0.1)
+    client.session.on_timer(0.1)
+    assert client.take() == [Ping(2)]
+    assert client.session.next_timer() == pytest.approx(0.2)
+    client.session.on_timer(0.2)
+    assert client.take() == [Ping(3)]
+    assert client.session.next_timer() == pytest.approx(1.2)
+    client.session.on_timer(1.2)
+    assert client.take() == [Ping(4)]
+    assert client.session.next_timer() == pytest.approx(2.2)
+
+
 def test_pings_every_interval() -> None:
     """on_timer sends a ping each ping_interval; next_timer says when."""
-    client = Client(make_core(ping_interval=1.0))
+    client = Client(make_core(ping_interval=1.0, ping_burst=1))
     client.hello()
     assert client.session.next_timer() == 1.0
     client.session.on_timer(0.5)
@@ -713,7 +737,7 @@ def test_pings_every_interval() -> None:
 
 def test_late_timer_sends_one_ping() -> None:
     """A timer run several intervals late sends one ping, and the next is an interval later."""
-    client = Client(make_core(ping_interval=1.0, ping_timeout=10.0))
+    client = Client(make_core(ping_interval=1.0, ping_timeout=10.0, ping_burst=1))
     client.hello()
     client.take()
     client.session.on_timer(3.5)  # the event loop was blocked: pings at 1, 2, 3 were missed
@@ -725,7 +749,7 @@ def test_late_timer_sends_one_ping() -> None:
 
 def test_ping_timeout_closes_4002() -> None:
     """A ping unanswered for ping_timeout closes the connection 4002."""
-    client = Client(make_core(ping_interval=1.0, ping_timeout=10.0))
+    client = Client(make_core(ping_interval=1.0, ping_timeout=10.0, ping_burst=1))
     client.hello()
     for t in range(1, 10):
         client.session.on_timer(float(t))

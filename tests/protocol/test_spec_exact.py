@@ -409,12 +409,13 @@ def test_a_gem_is_tested_after_both_axes_only() -> None:
     arena, (p,) = arena_with((100.0, 100.0))
     arena.on_input(p, arena.validate_input(p, {"dx": 0.6, "dy": 0.8}))
     stride = 200.0 / 30
-    after_x = 100.0 + 0.6 * stride
+    after_x = round((100.0 + 0.6 * stride) * 10) / 10  # positions stay on the 1/scale grid
+    after_y = round((100.0 + 0.8 * stride) * 10) / 10
     # Within reach of the point after the x move, out of reach after the y move.
     arena.gems = {7: (after_x, 100.0 - (PLAYER_RADIUS + GEM_RADIUS))}
     arena.step(1 / 30)
     avatar = arena.avatars[p.id]
-    assert (avatar.x, avatar.y) == (after_x, 100.0 + 0.8 * stride)
+    assert (avatar.x, avatar.y) == (after_x, after_y)
     assert avatar.score == 0 and 7 in arena.gems
 
 

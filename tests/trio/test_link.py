@@ -39,6 +39,9 @@ GUARD = 60.0
 
 def make_core(**settings: Any) -> ServerCore:
     settings.setdefault("log_level", "WARNING")
+    # One ping after the welcome, then every ping_interval: these tests count on that grid
+    # (the burst after a welcome is tested in tests/core/test_session.py).
+    settings.setdefault("ping_burst", 1)
     return ServerCore(Settings(**settings), default_games(), epoch=0.0)
 
 
