@@ -106,6 +106,7 @@ def loadtest_command(
         "--churn", "0",
         "--chat-interval", "0",
         "--lean",
+        "--input-rate", str(args.input_rate),
         *MODE_FLAGS[mode],
         "--server-pid", str(pid),
         "--max-failure-rate", "1",
@@ -318,6 +319,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", type=float, default=15.0, help="measured seconds per run")
     parser.add_argument("--ramp-up", type=float, default=3.0, help="seconds to connect the bots")
     parser.add_argument("--procs", type=int, default=2, help="bot processes")
+    parser.add_argument(
+        "--input-rate",
+        type=float,
+        default=10.0,
+        help="inputs per second per bot (10: the load tester's; the page sends ~24-30 held)",
+    )
     parser.add_argument("--bots-nice", type=int, default=10, help="niceness of the bots")
     parser.add_argument("--quiet-pct", type=float, default=15.0, help="wait for busy < this %%")
     parser.add_argument("--quiet-patience", type=float, default=60.0, help="… at most (s)")

@@ -330,7 +330,10 @@ class Room:
         if state is None:
             packed = pack_state(game.snapshot(viewer))
             grid = BASE_GRID_TICKS if self._acks_spread else 1
-            state = audiences[key] = AudienceState(tick, packed, game.diff, self.delta_stats, grid)
+            stats = self.delta_stats
+            state = audiences[key] = AudienceState(
+                tick, packed, game.diff, stats, grid, stats.snapshot_ticks
+            )
             self.delta_stats.audience_states += 1
         return state
 

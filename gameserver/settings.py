@@ -255,17 +255,19 @@ class Settings:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
                 raise ValueError(f"trusted_proxies: {proxy!r} is no address or CIDR") from None
-
-    @property
-    def clustered(self) -> bool:
-        """True when rooms are found through the Redis directory (any worker count)."""
-        return self.redis is not None
         if self.reconnect_grace < 0:
             raise ValueError("reconnect_grace must not be negative (0 turns resume off)")
         if self.max_spectators_per_room < 0:
             raise ValueError("max_spectators_per_room must not be negative")
         if not 0 <= self.delta_window <= 10:
             raise ValueError("delta_window must be 0..10 seconds (0 turns deltas off)")
+        if self.delta_window and self.delta_window_ticks < 1:
+            raise ValueError("delta_window must be 0 or at least one tick")
+
+    @property
+    def clustered(self) -> bool:
+        """True when rooms are found through the Redis directory (any worker count)."""
+        return self.redis is not None
 
     @property
     def tick_interval(self) -> float:

@@ -19,7 +19,7 @@ always an array whose first element says what it is:
 Differences are what make a moving entity cheap: a position that moved 67
 units is one or two bytes instead of three. Equality is strict (``1`` and
 ``1.0`` and ``True`` differ, ``0.0`` and ``-0.0`` too) because a client must
-end with exactly the server's state, byte for byte once packed.
+end with exactly the server's state, value for value and type for type.
 
 ``diff`` and ``apply`` work on decoded values (what msgpack gives back: lists,
 dicts with str or int keys, ints, floats, str, bytes, bool, None); ``apply``
@@ -40,6 +40,15 @@ SORTED_TABLE = 3
 
 MAX_SAFE_INT = 2**53 - 1
 """Differences are used only within ±(2**53 - 1), so JavaScript numbers hold them exactly."""
+MAX_BASE_AGE = 60
+"""A delta's ``base`` is at least its own snapshot ``id`` - 60: a client that keeps the states
+of the last 64 snapshot ids it received always holds the base (PROTOCOL.md §5.6)."""
+MAX_NESTED_MAP_PATCHES = 4
+"""Maps patched key by key within maps; deeper ones are replaced whole. Each level nests a
+patch two levels deeper than the state, so a patch is at most 2 + 2 * 4 levels deeper
+than its state: keep states within 22 levels and patches stay within §2's 32."""
+MAX_GROUP_LEN = 65_000
+"""Elements in one group of a table patch: under the 65,536 a client decodes in an array."""
 MAX_MASKED_FIELDS = 30
 """Row elements a mask can name (bits 0..29 stay within JavaScript's 32-bit bit operations)."""
 
@@ -98,10 +107,10 @@ def diff(old: Any, new: Any) -> Patch:
     return [REPLACE, new]
 
 
-def _patch(old: Any, new: Any) -> Patch | None:
-    """A patch, or None when ``new`` is ``old``."""
-    if type(old) is dict and type(new) is dict:
-        return _map_patch(old, new)
+def _patch(old: Any, new: Any, maps: int = 0) -> Patch | None:
+    """A patch, or None when ``new`` is ``old``; ``maps``: map patches around this one."""
+    if type(old) is dict and type(new) is dict and maps < MAX_NESTED_MAP_PATCHES:
+        return _map_patch(old, new, maps + 1)
     if type(old) is list and type(new) is list:
         if old == new and same(old, new):
             return None
@@ -110,11 +119,11 @@ def _patch(old: Any, new: Any) -> Patch | None:
     return None if same(old, new) else [REPLACE, new]
 
 
-def _map_patch(old: dict[Any, Any], new: dict[Any, Any]) -> Patch | None:
+def _map_patch(old: dict[Any, Any], new: dict[Any, Any], maps: int) -> Patch | None:
     changes: dict[Any, Patch] = {}
     for key, value in new.items():
         if key in old:
-            patch = _patch(old[key], value)
+            patch = _patch(old[key], value, maps)
             if patch is not None:
                 changes[key] = patch
         else:
@@ -164,7 +173,21 @@ def _table_patch(old: list[Any], new: list[Any]) -> Patch | None:
         if before == after and same(before, after):
             continue
         _row_change(before, after, groups)
-    return [op, removed, list(groups.values()), added]
+    return [op, removed, _within_array_limit(groups.values()), added]
+
+
+def _within_array_limit(groups: Iterable[list[Any]]) -> list[list[Any]]:
+    """Groups split so that none is longer than a client decodes (§2: 65,536 elements)."""
+    out = []
+    for group in groups:
+        if len(group) <= MAX_GROUP_LEN:
+            out.append(group)
+            continue
+        mask, diffmask, body = group[0], group[1], group[2:]
+        width = 1 if mask == 0 else 1 + mask.bit_count()
+        step = (MAX_GROUP_LEN - 2) // width * width
+        out.extend([mask, diffmask, *body[i : i + step]] for i in range(0, len(body), step))
+    return out
 
 
 def _sorted_by_int_id(rows: list[Any]) -> bool:
@@ -215,6 +238,15 @@ def _safe(n: int) -> bool:
 
 def apply(old: Any, patch: Any) -> Any:
     """The state ``patch`` makes of ``old``; raises :class:`DeltaError` if it does not fit."""
+    try:
+        return _apply(old, patch)
+    except DeltaError:
+        raise
+    except (TypeError, IndexError, KeyError, ValueError, OverflowError, RecursionError) as exc:
+        raise DeltaError(f"the patch does not fit the state: {exc!r}") from None
+
+
+def _apply(old: Any, patch: Any) -> Any:
     if type(patch) is not list or not patch:
         raise DeltaError("a patch is a non-empty array")
     op = patch[0]
@@ -242,7 +274,7 @@ def _apply_map(old: Any, changes: Any, removed: Any) -> dict[Any, Any]:
             raise DeltaError(f"map patch removes a key that is not there: {key!r}")
     for key, patch in changes.items():
         if key in new:
-            new[key] = apply(new[key], patch)
+            new[key] = _apply(new[key], patch)
         elif type(patch) is list and len(patch) == 2 and patch[0] == REPLACE:
             new[key] = patch[1]
         else:
@@ -311,7 +343,7 @@ class SnapshotStates:
     ``keep`` are held in any case.
     """
 
-    def __init__(self, apply_patch: Any = None, keep: int = 64) -> None:
+    def __init__(self, apply_patch: Any = None, keep: int = MAX_BASE_AGE + 4) -> None:
         self.apply_patch = apply_patch or apply
         self._keep = keep
         self._states: dict[int, Any] = {}

@@ -82,6 +82,7 @@ from protocol import (
     encode,
 )
 from protocol.delta import DeltaError, SnapshotStates
+from protocol.delta import apply as delta_apply
 from protocol.server_messages import DEFAULT_DELTA_FORMAT
 
 
@@ -174,11 +175,13 @@ class GameClient:
         """Set while close() reads what still arrives; done when it has finished."""
         self.deltas = deltas
         """Ask for delta snapshots in ``hello`` (PROTOCOL.md §5.6)."""
-        self._custom_apply = apply_patch is not None
-        self._states = SnapshotStates(apply_patch)
+        self._own_apply = apply_patch
+        """The game's ``apply``, for rooms whose ``RoomInfo.delta`` is not the generic format."""
+        self._states = SnapshotStates()
         self._acking = True
         """False where we cannot apply the room's deltas (or lost a base): no acks, so full."""
         self._acked_id = 0
+        self._acked_at = -math.inf
         self._input_at = -math.inf
         self.deltas_applied = 0
         """Delta snapshots received and applied."""
@@ -264,8 +267,8 @@ class GameClient:
             if message.base is not None:
                 self.deltas_applied += 1
                 message = dataclasses.replace(message, state=state)
-            elif self.room is not None:
-                self._acking = self._can_apply(self.room)
+            if self.room is not None:
+                self._acking = self._can_apply(self.room)  # again, after a lost base
             self.latest_snapshot = message
             if message.ack is not None and message.ack >= self.next_seq:
                 self.next_seq = message.ack + 1  # after a resume: the seat's numbering
@@ -282,17 +285,23 @@ class GameClient:
     def _entered(self, room: RoomInfo) -> None:
         self.room = room
         self._states.clear()
+        generic = room.delta == DEFAULT_DELTA_FORMAT
+        self._states.apply_patch = delta_apply if generic else self._own_apply or _no_apply
         self._acking = self._can_apply(room)
 
     def _can_apply(self, room: RoomInfo) -> bool:
-        return room.delta == DEFAULT_DELTA_FORMAT or self._custom_apply
+        return room.delta == DEFAULT_DELTA_FORMAT or self._own_apply is not None
 
     async def _ack_if_idle(self, snapshot_id: int) -> None:
-        """Acknowledge a snapshot with an ``ack`` message when no input will soon carry it."""
+        """Acknowledge a snapshot with an ``ack`` message when no input will soon carry it,
+        at most every other message the server's rate allows (pongs and inputs have the rest)."""
         if not (self.deltas and self._acking) or snapshot_id <= self._acked_id:
             return
-        if trio.current_time() - self._input_at >= IDLE_ACK_AFTER:
-            self._acked_id = snapshot_id
+        now = trio.current_time()
+        limits = self.welcome.limits if self.welcome is not None else {}
+        spacing = 2.0 / max(float(limits.get("messages_per_second", 60)), 1.0)
+        if now - self._input_at >= IDLE_ACK_AFTER and now - self._acked_at >= spacing:
+            self._acked_id, self._acked_at = snapshot_id, now
             await self.send(Ack(snapshot_id))
 
     async def hello(
@@ -472,7 +481,7 @@ class GameClient:
 
     async def ack(self) -> None:
         """Acknowledge the newest snapshot explicitly (``send_input`` does it implicitly)."""
-        if self.latest_snapshot is not None:
+        if self.latest_snapshot is not None and self._acking:
             self._acked_id = self.latest_snapshot.id
             await self.send(Ack(self.latest_snapshot.id))
 
@@ -600,6 +609,10 @@ async def connect(
             with trio.move_on_after(CLOSE_GRACE, shield=True):
                 await client.ws.aclose()
             raise
+
+
+def _no_apply(old: Any, patch: Any) -> Any:
+    raise DeltaError("a delta in a format this client cannot apply")
 
 
 IDLE_ACK_AFTER = 0.1

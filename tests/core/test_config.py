@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from typing import Any
 
 import pytest
 
@@ -118,3 +119,17 @@ def test_a_bad_file_value_is_reported_even_when_a_flag_overrides_it() -> None:
 def test_parse_text_refuses_an_unknown_type() -> None:
     with pytest.raises(ValueError, match="no parser"):
         parse_text("list[int]", "1")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"reconnect_grace": -1.0}, "reconnect_grace"),
+        ({"max_spectators_per_room": -1}, "max_spectators_per_room"),
+        ({"delta_window": 11.0}, "delta_window"),
+        ({"delta_window": 0.001}, "at least one tick"),
+    ],
+)
+def test_out_of_range_settings_are_refused(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        Settings(**overrides)

@@ -13,7 +13,7 @@ from gameserver.game import Game, Player
 from gameserver.games import default_games
 from gameserver.settings import Settings
 from protocol import Ack, Hello, Join, Joined, Leave, Snapshot, pack_state
-from protocol.delta import apply, same
+from protocol.delta import MAX_BASE_AGE, apply, same
 from tests.core.test_session import Client
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -402,3 +402,57 @@ def test_a_diff_that_raises_fails_the_tick_like_a_snapshot_that_raises() -> None
         room.tick(2, 1 / 30)
     room.fail("game crashed")  # what the ticker does with it
     assert client.close_code == 1011
+
+
+def test_a_base_is_never_more_than_max_base_age_ids_back() -> None:
+    """With a long delta_window, a client that acked once long ago still gets full snapshots
+    once its base is MAX_BASE_AGE ids back: a client keeping 64 states always holds bases."""
+    core = make_core(delta_window=10.0)
+    client = joined(core)
+    game = game_of(core)
+    game.state = players(3, 0)
+    tick(core, 1)
+    client.receive()
+    client.ack()
+    for n in range(2, MAX_BASE_AGE + 5):
+        game.state = players(3, n)
+        tick(core, n)
+        assert client.receive() == game.state
+    bases = [s.base for s in client.received]
+    assert bases[1 : MAX_BASE_AGE + 1] == [1] * MAX_BASE_AGE
+    assert bases[MAX_BASE_AGE + 1 :] == [None] * (len(bases) - MAX_BASE_AGE - 1)
+
+
+def test_a_state_msgpack_cannot_give_back_goes_out_full_and_the_room_plays_on() -> None:
+    core = make_core()
+    client = joined(core)
+    other = joined(core, deltas=False)
+    game = game_of(core)
+    game.state = {(1, 2): 3}  # packs (array key), does not unpack
+    tick(core, 1)
+    client.outbox.take()
+    client.ack(1)
+    tick(core, 2)
+    room = core.rooms.get("r")
+    assert room is not None and not room.closed
+    frames = client.outbox.take()
+    assert len(frames) == 1 and b"\xa4base\xc0" in frames[0]  # base nil: full
+    assert other.outbox.take()
+
+
+def test_a_huge_table_patch_stays_within_the_clients_array_limit() -> None:
+    from protocol import SERVER_DECODE_LIMITS, decode_server_message
+
+    core = make_core(max_message_bytes=1 << 20)
+    client = joined(core)
+    game = game_of(core)
+    game.state = {"rows": [[i, 0, 0] for i in range(40_000)]}
+    tick(core, 1)
+    client.receive()
+    client.ack()
+    game.state = {"rows": [[i, 1, 1] for i in range(40_000)]}
+    tick(core, 2)
+    (frame,) = client.outbox.take()
+    message = decode_server_message(frame, SERVER_DECODE_LIMITS)
+    assert isinstance(message, Snapshot) and message.base == 1
+    assert apply(client.states[1], message.state) == game.state

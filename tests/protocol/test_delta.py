@@ -215,3 +215,36 @@ def test_a_reordered_table_is_replaced_whole() -> None:
 def test_a_patch_that_does_not_fit_raises_delta_error(old: Any, patch: Any) -> None:
     with pytest.raises(DeltaError):
         apply(old, patch)
+
+
+@PROPERTY
+@given(values, values)
+def test_apply_raises_only_delta_error_on_any_patch(old: Any, patch: Any) -> None:
+    """Whatever a server sends, a client's apply gives a state or a DeltaError."""
+    try:
+        apply(old, patch)
+    except DeltaError:
+        pass
+
+
+@PROPERTY
+@given(values, st.lists(values, max_size=4))
+def test_apply_raises_only_delta_error_on_patch_shaped_garbage(old: Any, parts: list[Any]) -> None:
+    for op in (0, 1, 2, 3):
+        try:
+            apply(old, [op, *parts])
+        except DeltaError:
+            pass
+
+
+def test_deeply_nested_maps_give_a_patch_within_the_clients_depth_limit() -> None:
+    from protocol import SERVER_DECODE_LIMITS
+    from protocol.validate import check_plain_value
+
+    def nest(depth: int, leaf: int) -> Any:
+        return leaf if depth == 0 else {"k": nest(depth - 1, leaf)}
+
+    old, new = nest(22, 1), nest(22, 2)
+    patch = diff(old, new)
+    check_plain_value(patch, SERVER_DECODE_LIMITS.max_depth, "snapshot")  # raises past 32
+    assert apply(old, patch) == new
