@@ -63,10 +63,10 @@
 // `ahead` foresees: targets may lie past `shown`, never short of it, so every
 // tick drawn stays decided; the cost is that a stop then shows a little later.
 // While moving, nothing else changes lead, margin or `shown` (a change would
-// show as a jump along the path); at rest `ahead` comes back to `shown`. Inputs sent before the
-// first snapshot (no lead yet) go without a target and are foreseen as
-// repeats are: a move from standing still at the lead, others at the lead
-// less the jitter (the earliest they may take effect).
+// show as a jump along the path); at rest `ahead` comes back to `shown`.
+// Inputs sent before the first snapshot (no lead yet) go without a target and
+// are foreseen as repeats are: a move from standing still at the lead, others
+// at the lead less the jitter (the earliest they may take effect).
 
 const SMOOTHING_MS = 100;
 const SNAP_DISTANCE = 60; // world units: past this a correction is a jump, not a drift
