@@ -9,20 +9,23 @@
 // Gambetta's "Fast-Paced Multiplayer"), on the server's own rule (§5.3, §7):
 // an input without `tick` is applied at the first tick after it arrives (one
 // with `tick` at that tick, see below), and its direction is then the
-// player's velocity, tick after tick, until the next input is applied. So an input moves the player for as many ticks as pass until the
-// next one is applied: tick_rate / input rate on average (1.67 at 10 ticks/s
-// and 6 inputs a second), not a fixed whole number of ticks per input.
+// player's velocity, tick after tick, until the next input is applied. So
+// an input moves the player for as many ticks as pass until the next one is
+// applied: tick_rate / input rate on average (1.67 at 10 ticks/s and 6
+// inputs a second), not a fixed whole number of ticks per input.
 //
 // The prediction replays exactly that: from the server's position in the
 // newest snapshot (tick T, after input `ack`), tick by tick, first with the
 // acknowledged input's velocity, each input not yet acknowledged taking over
 // at the tick it will be applied. An input sent at local time s is foreseen to
-// be applied at tick ceil(s / tickMs + lead).
+// be applied at tick ceil(s / tickMs + lead) without a target, at its
+// target with one.
 //
 // `lead` is measured: when a snapshot first acknowledges an input sent at s
 // without a target (or one that came after its target), tick − s / tickMs is
-// at least the lead (the input was applied at that tick or before). Standing still with nothing pending (when nothing drawn depends
-// on it) the lead is set to the lowest of the last LEAD_SAMPLES such bounds,
+// at least the lead (the input was applied at that tick or before). Standing
+// still with nothing pending (when nothing drawn depends on it) the lead is
+// set to the lowest of the last LEAD_SAMPLES such bounds,
 // or before any input was acknowledged, to the snapshots' arrival (tick −
 // arrival / tickMs, lowest seen: the way down) plus the server's RTT
 // (snapshot.rtt_us: the way up); it was arrival alone, the round trip left

@@ -13,9 +13,10 @@
 // when the last input went out at least one interval ago, and the pacer's beat
 // restarts from it; otherwise the beat sends it, one interval after the last.
 // and the newest snapshot id as `ack`; a change of direction also names the
-// server tick to apply it at (`tick`, §5.3), the one the prediction foresees. Fewer than input_queue_depth inputs
-// are ever unacknowledged. Leaving the room stops them at once (the server
-// would refuse any input after the leave with not_in_room).
+// server tick to apply it at (`tick`, §5.3), the one the prediction foresees.
+// Fewer than input_queue_depth inputs are ever unacknowledged. Leaving the
+// room stops them at once (the server would refuse any input after the leave
+// with not_in_room).
 //
 // Clusters (§5.11): a hello or join answered with `redirect` opens a new
 // connection to its url and says hello there with the ticket; the old one is
