@@ -134,7 +134,8 @@ class Game:
         return data
 
     def on_input(self, player: Player, command: Any) -> None:
-        """Apply one validated input (called at the next tick, in ``seq`` order)."""
+        """Apply one validated input (called at the next tick, or at its ``input.tick``, in
+        ``seq`` order)."""
 
     def step(self, dt: float) -> None:
         """Advance the simulation by ``dt`` seconds (always ``1 / tick_rate``)."""

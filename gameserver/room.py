@@ -72,7 +72,8 @@ class Seat:
     """A member's place in the room and their pending inputs."""
 
     member: RoomMember
-    inputs: deque[tuple[int, Any]] = field(default_factory=deque)
+    inputs: deque[tuple[int, Any, int | None]] = field(default_factory=deque)
+    """(seq, command, tick): waiting, in seq order, for the next tick or for ``tick``."""
     last_seq: int | None = None
     """Newest ``seq`` accepted into the queue."""
     applied_seq: int | None = None
@@ -254,11 +255,14 @@ class Room:
 
     # -- inputs -------------------------------------------------------------
 
-    def queue_input(self, player_id: int, seq: int, command: Any) -> ErrorCode | None:
-        """Hold a validated input for the next tick; an error code if refused.
+    def queue_input(
+        self, player_id: int, seq: int, command: Any, tick: int | None = None
+    ) -> ErrorCode | None:
+        """Hold a validated input for the next tick (or ``tick``); an error code if refused.
 
         A ``seq`` that does not increase, or jumps too far, is ignored and
-        counted without an error (it is a stale or forged duplicate).
+        counted without an error (it is a stale or forged duplicate). A ``tick``
+        more than ``max_input_lead`` past the current one is refused.
         """
         seat = self.seats.get(player_id)
         if seat is None:
@@ -268,10 +272,12 @@ class Room:
             seat.ignored_inputs += 1
             self.inputs_ignored += 1
             return None
+        if tick is not None and tick > self.tick_no + self._settings.max_input_lead:
+            return ErrorCode.INPUT_TOO_EARLY
         if len(seat.inputs) >= self._settings.input_queue_depth:
             return ErrorCode.INPUT_QUEUE_FULL
         seat.last_seq = seq
-        seat.inputs.append((seq, command))
+        seat.inputs.append((seq, command, tick))
         return None
 
     # -- the tick -------------------------------------------------------------
@@ -282,8 +288,10 @@ class Room:
         return tick * sr // tr != (tick - 1) * sr // tr
 
     def tick(self, tick: int, dt: float) -> None:
-        """Apply queued inputs, step the game, and send snapshots if due.
+        """Apply queued inputs that are due, step the game, and send snapshots if due.
 
+        An input with a ``tick`` waits until that tick; those after it wait behind it
+        (seq order). One whose tick has passed is applied now, as one without.
         Exceptions from ``step``/``snapshot`` propagate: the caller fails the room.
         """
         self.tick_no = tick
@@ -291,7 +299,10 @@ class Room:
         for seat in list(self.seats.values()):
             player = seat.member.player
             while seat.inputs and not self.closed:
-                seq, command = seat.inputs.popleft()
+                seq, command, at = seat.inputs[0]
+                if at is not None and at > tick:
+                    break
+                seat.inputs.popleft()
                 try:
                     game.on_input(player, command)
                 except Exception:

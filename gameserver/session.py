@@ -461,8 +461,12 @@ class Session(Seating):
             log.exception("%s: game.validate_input failed", self.peer)
             self.close(CloseCode.INTERNAL_ERROR, "game error on your input")
             return
-        error = room.queue_input(self.player.id, message.seq, command)
-        if error is not None:
+        error = room.queue_input(self.player.id, message.seq, command, message.tick)
+        if error is ErrorCode.INPUT_TOO_EARLY:
+            lead = self.settings.max_input_lead
+            detail = f"input.tick {message.tick}: more than {lead} ticks past tick {room.tick_no}"
+            self._refuse(error, detail, Input.TYPE)
+        elif error is not None:
             self._refuse(error, "input dropped", Input.TYPE)
 
     def _on_ack(self, snapshot_id: int) -> None:

@@ -118,7 +118,13 @@ class Settings:
     max_chat_chars: int = 200
     """Longest chat line in characters, after control characters are removed."""
     input_queue_depth: int = 16
-    """Inputs held per player between two ticks; more get ``input_queue_full`` and are dropped."""
+    """Inputs held per player, waiting for the next tick or their ``input.tick``; more get
+    ``input_queue_full`` and are dropped. 16 holds, at one input a tick, every input of a
+    client targeting ticks up to ``max_input_lead`` (15) ahead, with one to spare."""
+    max_input_lead: int = 15
+    """Ticks past the room's current tick an ``input.tick`` may target (0.5 s at 30 Hz: above
+    any RTT a tick-targeting client needs); a later one gets ``input_too_early`` and is dropped.
+    Keep it under ``input_queue_depth``: inputs that wait that long fill the queue."""
     max_input_seq_gap: int = 1024
     """Largest forward jump of an input ``seq``; a larger jump is ignored and counted."""
 
@@ -292,6 +298,7 @@ class Settings:
             "message_burst": self.message_burst,
             "max_chat_chars": self.max_chat_chars,
             "input_queue_depth": self.input_queue_depth,
+            "max_input_lead": self.max_input_lead,
             "max_players_per_room": self.max_players_per_room,
             "ping_timeout_ms": int(self.ping_timeout * 1000),
             "hello_timeout_ms": int(self.hello_timeout * 1000),
@@ -323,7 +330,7 @@ _POSITIVE = (
 )  # fmt: skip
 _AT_LEAST_ONE = (
     "message_burst", "flood_close_after", "bad_messages_allowed", "max_chat_chars",
-    "input_queue_depth", "max_input_seq_gap", "event_queue_depth", "max_rooms",
+    "input_queue_depth", "max_input_seq_gap", "max_input_lead", "event_queue_depth", "max_rooms",
     "max_connections", "max_connections_per_ip", "frame_burst", "max_fragments",
     "max_send_backlog_bytes", "max_request_header_bytes", "chat_burst",
     "rooms_created_per_connection", "max_pending_handshakes", "directory_join_burst",

@@ -195,13 +195,13 @@ class Input:
     data: Any
     ack: int | None = None
     """Optional: the newest snapshot id received (same as sending ``ack``)."""
+    tick: int | None = None
+    """Optional: apply at the first server tick >= this one, never earlier (PROTOCOL.md §5.3)."""
 
     def to_wire(self) -> dict[str, Any]:
-        # data is required on the wire even when nil: only ack is dropped when None.
+        # data is required on the wire even when nil: only ack and tick are dropped when None.
         wire = {"t": self.TYPE, "seq": self.seq, "data": self.data}
-        if self.ack is not None:
-            wire["ack"] = self.ack
-        return wire
+        return wire | drop_none({"ack": self.ack, "tick": self.tick})
 
     @classmethod
     def from_wire(cls, d: Mapping[str, Any]) -> Input:
@@ -212,6 +212,7 @@ class Input:
             seq=get_int(d, t, "seq", 0, UINT32_MAX),
             data=d["data"],
             ack=get_int(d, t, "ack", 0, UINT53_MAX, optional=True),
+            tick=get_int(d, t, "tick", 0, UINT53_MAX, optional=True),
         )
 
 

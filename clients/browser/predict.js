@@ -7,55 +7,81 @@
 //
 // Client-side prediction with server reconciliation (Quake/Source, Gabriel
 // Gambetta's "Fast-Paced Multiplayer"), on the server's own rule (§5.3, §7):
-// an input is applied at the first tick after it arrives, and its direction
-// is then the player's velocity, tick after tick, until the next input is
-// applied. So an input moves the player for as many ticks as pass until the
-// next one is applied: tick_rate / input rate on average (1.67 at 10 ticks/s
-// and 6 inputs a second), not a fixed whole number of ticks per input.
+// an input without `tick` is applied at the first tick after it arrives (one
+// with `tick` at that tick, see below), and its direction is then the
+// player's velocity, tick after tick, until the next input is applied. So
+// an input moves the player for as many ticks as pass until the next one is
+// applied: tick_rate / input rate on average (1.67 at 10 ticks/s and 6
+// inputs a second), not a fixed whole number of ticks per input.
 //
 // The prediction replays exactly that: from the server's position in the
 // newest snapshot (tick T, after input `ack`), tick by tick, first with the
 // acknowledged input's velocity, each input not yet acknowledged taking over
 // at the tick it will be applied. An input sent at local time s is foreseen to
-// be applied at tick ceil(s / tickMs + lead).
+// be applied at tick ceil(s / tickMs + lead) without a target, at its
+// target with one.
 //
-// `lead` is measured: when a snapshot first acknowledges an input sent at s,
-// tick − s / tickMs is at least the lead (the input was applied at that tick
-// or before). Standing still with nothing pending (when nothing drawn depends
-// on it) the lead is set to the lowest of the last LEAD_SAMPLES such bounds,
+// `lead` is measured: when a snapshot first acknowledges an input sent at s
+// without a target (or one that came after its target), tick − s / tickMs is
+// at least the lead (the input was applied at that tick or before). Standing
+// still with nothing pending (when nothing drawn depends on it) the lead is
+// set to the lowest of the last LEAD_SAMPLES such bounds,
 // or before any input was acknowledged, to the snapshots' arrival (tick −
 // arrival / tickMs, lowest seen: the way down) plus the server's RTT
 // (snapshot.rtt_us: the way up); it was arrival alone, the round trip left
 // out, which made the first move after every join crawl, then surge.
 //
-// The screen shows the server's position at the continuous tick
-// now / tickMs + shown − 1, between the two ticks around it, where `shown` is
-// the lead less a margin: twice the round trip's jitter (snapshot.jitter_us;
-// FIRST_MARGIN ticks before the first RTT; at most MAX_MARGIN). Every tick
-// drawn is then one the inputs already sent decide, even an input up to the
-// margin faster than foreseen: a release never shows a step the server will
-// not take. (Drawing partway into the next tick at the held speed, and pulling
-// back when a stop cancelled it, was the slide-back on every release.) A press
-// shows within 1 + margin ticks of being sent.
+// Tick-targeted inputs (PROTOCOL.md §5.3, `input.tick`; "command frames" in
+// other engines): the tick at which an input without a target is applied
+// depends on when it arrives, and with the network's jitter that is uncertain
+// by about a tick. So every change of direction (a start, a stop, a turn) asks
+// for the tick the page foresees for it, ceil(s / tickMs + lead + margin),
+// where the margin covers the jitter (twice the server's jitter estimate,
+// snapshot.jitter_us, plus TARGET_SLACK; FIRST_MARGIN ticks before the first
+// RTT; plus what late inputs taught, `extra`; at most MAX_TARGET_MARGIN).
+// The server applies it exactly then, never earlier: the prediction has no
+// uncertainty left. Repeats of the direction in effect go without a target
+// (their tick changes nothing drawn): they measure the lead as above.
 //
-// A move from standing still is foreseen at the lead. If a snapshot shows it
-// applied at another tick (one past its foreseen tick does not acknowledge
-// it, or one acknowledges it earlier), the lead and `shown` move by the same
-// whole ticks: the foreseen path and the drawing clock shift alike, so the
-// disc goes on at full speed with no jump (no crawl, no surge). While moving,
-// nothing else changes them (a change would show as a jump along the path).
-// Any other change of direction (a stop, a turn) is foreseen at `shown`, the
-// earliest it may take effect, so the disc is never drawn past a stop; one
-// applied later shows as a short creep forwards, blended out over ~100 ms,
-// like any other correction.
+// The screen shows the server's position at the continuous tick
+// now / tickMs + shown − 1, between the two ticks around it, where
+// `shown` = lead + margin (targets are ceil(s / tickMs + ahead), `ahead` =
+// `shown` at rest): every tick drawn is one the inputs already sent
+// decide (an input sent now targets a later tick), so a release never shows a
+// step the server will not take (no slide-back) nor misses one it takes (no
+// creep), and a press shows within a tick of being sent. (Before targets,
+// `shown` was the lead less the jitter, stops were foreseen at the earliest
+// tick they could take effect, and one applied a tick later crept forwards.)
+//
+// An input that arrives after its tick (beyond the margin) is applied at the
+// next tick (§5.3); a snapshot of its tick without it says so, and it is then
+// foreseen at the tick after that snapshot, as before targets. A late move
+// from standing still shifts the lead and `shown` by the same whole ticks: the
+// foreseen path and the drawing clock shift alike, so the disc goes on at full
+// speed with no jump (no crawl, no surge). A late stop or turn shows as a short
+// creep, blended out over ~100 ms like any other correction, and raises the
+// margin for the next move. Either way the inputs sent after it target
+// further ahead at once (`ahead`, at least the late one's arrival plus the
+// margin), as they do when an untargeted repeat is acknowledged later than
+// `ahead` foresees: targets may lie past `shown`, never short of it, so every
+// tick drawn stays decided; the cost is that a stop then shows a little later.
+// While moving, nothing else changes lead, margin or `shown` (a change would
+// show as a jump along the path); at rest `ahead` comes back to `shown`.
+// Inputs sent before the first snapshot (no lead yet) go without a target and
+// are foreseen as repeats are: a move from standing still at the lead, others
+// at the lead less the jitter (the earliest they may take effect).
 
 const SMOOTHING_MS = 100;
 const SNAP_DISTANCE = 60; // world units: past this a correction is a jump, not a drift
 const LEAD_SAMPLES = 32; // lead bounds kept: about a second of inputs at 30 a second
 const MAX_TICKS_AHEAD = 64; // never simulate further past the newest snapshot than this
 const EPSILON = 1e-6; // ticks: a bound met exactly is not pushed to the next tick by rounding
-const MAX_MARGIN = 2; // ticks: the most `shown` stays behind the lead for jitter
-const FIRST_MARGIN = 1; // ticks: the margin before the server's first RTT and jitter
+const MAX_MARGIN = 2; // ticks: the most an untargeted input is foreseen early for jitter
+const FIRST_MARGIN = 1; // ticks: the jitter margin before the server's first RTT and jitter
+const TARGET_SLACK = 0.5; // ticks: added to twice the jitter (a mean) to cover its extremes
+const MAX_TARGET_MARGIN = 4; // ticks: the most a target lies past the lead
+const LATE_STEP = 0.5; // ticks: added to the margin for each targeted input that came late
+const EXTRA_DECAY = 0.02; // ticks: taken off it for each that came in time
 
 export class Predictor {
   constructor(rules, tickRate) {
@@ -64,9 +90,15 @@ export class Predictor {
     this.base = null; // {tick, x, y}: the server's position in the newest snapshot
     this.previous = null; // the same in the snapshot before it
     this.velocity = [0, 0]; // the acknowledged input's direction: the velocity at base.tick
-    this.pending = []; // [{seq, dx, dy, sentAt, starts}] sent, not yet acknowledged, in seq order
-    this.lead = null; // ticks: an input sent at s (ms) is applied at tick ceil(s / tickMs + lead)
-    this.shown = null; // ticks: drawn at the continuous tick now / tickMs + shown − 1
+    // [{seq, dx, dy, sentAt, starts, tick, at, late}] sent, not yet acknowledged, in seq order;
+    // tick: the target sent (null: none), at: the tick it is foreseen at.
+    this.pending = [];
+    this.lead = null; // ticks: an input sent at s (ms) would be applied at ceil(s / tickMs + lead)
+    this.margin = null; // ticks: targets lie this far past the lead (at least)
+    this.ahead = null; // ticks: an input sent at s (ms) targets tick ceil(s / tickMs + ahead)
+    this.shown = null; // ticks: drawn at the continuous tick now / tickMs + shown − 1 (≤ ahead)
+    this.earliest = null; // ticks: an untargeted stop or turn is foreseen at this lead
+    this.extra = 0; // ticks: added to the margin by late targeted inputs
     this.leadBounds = []; // the last LEAD_SAMPLES bounds from acknowledged inputs
     this.arrival = null; // ticks: the lowest tick − arrival / tickMs seen (the way down)
     this.rttTicks = 0; // the server's RTT estimate, in ticks (0: none yet)
@@ -75,12 +107,26 @@ export class Predictor {
     this.errorAt = 0;
   }
 
-  /** An input just sent (before its seq is acknowledged). */
-  inputSent(seq, dx, dy, nowMs) {
+  /**
+   * The server tick an input of direction (dx, dy), clamped, about to be sent at nowMs asks
+   * for (input.tick), at most `maxLead` ticks past the newest snapshot's (welcome.limits
+   * .max_input_lead); null to send it without one: a repeat of the direction in effect, or
+   * before the first snapshot.
+   */
+  target(dx, dy, nowMs, maxLead) {
+    if (!this.base) return null;
+    const last = this.pending.at(-1) ?? { dx: this.velocity[0], dy: this.velocity[1] };
+    if (last.dx === dx && last.dy === dy) return null;
+    const tick = Math.ceil(nowMs / this.tickMs + this.ahead - EPSILON);
+    return Math.max(this.base.tick + 1, Math.min(tick, this.base.tick + maxLead));
+  }
+
+  /** An input just sent (before its seq is acknowledged), with its target (null: none). */
+  inputSent(seq, dx, dy, nowMs, tick = null) {
     const before = this.prediction(nowMs);
     const last = this.pending.at(-1) ?? { dx: this.velocity[0], dy: this.velocity[1] };
     const starts = last.dx === 0 && last.dy === 0 && (dx !== 0 || dy !== 0);
-    this.pending.push({ seq, dx, dy, sentAt: nowMs, starts });
+    this.pending.push({ seq, dx, dy, sentAt: nowMs, starts, tick, at: tick, late: false });
     this._blend(before, nowMs);
   }
 
@@ -105,16 +151,36 @@ export class Predictor {
     if (this.lead === null) this._settle();
     if (acked && acked.seq === ack) {
       // First acknowledged here: applied at `tick` or before (snapshots may skip ticks).
-      const bound = tick - acked.sentAt / this.tickMs;
-      this.leadBounds.push(bound);
-      if (this.leadBounds.length > LEAD_SAMPLES) this.leadBounds.shift();
-      if (acked.starts) {
+      if (acked.tick === null || acked.late) {
+        // Applied on arrival (a target met on time says nothing of the lead). Targeting
+        // this far ahead would have been in time for it: from now on, at least that.
+        const bound = tick - acked.sentAt / this.tickMs;
+        this.leadBounds.push(bound);
+        if (this.leadBounds.length > LEAD_SAMPLES) this.leadBounds.shift();
+        this.ahead = Math.max(this.ahead, bound);
+      } else {
+        this.extra = Math.max(0, this.extra - EXTRA_DECAY);
+      }
+      if (acked.starts && acked.tick === null) {
         // The move began at `tick`, not where foreseen: shift the drawing clock alike.
         this._shift(tick - Math.ceil(acked.sentAt / this.tickMs + this.lead - EPSILON));
       }
     }
     const first = this.pending[0];
-    if (first?.starts) {
+    if (first?.tick !== null && first?.tick !== undefined) {
+      if (tick >= first.at) {
+        // Not applied at its tick: it came late, and is applied at tick + 1 or later. The
+        // next inputs target further ahead at once (drawn no further: `shown` ≤ `ahead`
+        // keeps every tick drawn decided), and the margin grows for the next move.
+        const late = tick + 1 - first.at;
+        first.at = tick + 1;
+        if (first.starts) this._shift(late);
+        const arrived = tick + 1 - first.sentAt / this.tickMs; // at least this far ahead
+        this.ahead = Math.max(this.ahead, this.shown, arrived + this.margin);
+        if (!first.late) this.extra = Math.min(MAX_TARGET_MARGIN, this.extra + LATE_STEP);
+        first.late = true;
+      }
+    } else if (first?.starts) {
       // Not applied by `tick`: it will be at tick + 1 or later.
       const late = tick - first.sentAt / this.tickMs - this.lead;
       if (late >= -EPSILON) this._shift(Math.floor(late + EPSILON) + 1);
@@ -125,18 +191,23 @@ export class Predictor {
     this._blend(before, nowMs);
   }
 
-  /** Both leads by whole ticks: the foreseen path and the drawing clock shift alike. */
+  /** The leads by whole ticks: the foreseen path and the drawing clock shift alike. */
   _shift(ticks) {
     this.lead += ticks;
     this.shown += ticks;
+    this.earliest += ticks;
+    this.ahead = Math.max(this.ahead + ticks, this.shown);
   }
 
   /** The best estimates (see the top of this file), for when nothing drawn depends on them. */
   _settle() {
     this.lead =
       this.leadBounds.length > 0 ? Math.min(...this.leadBounds) : this.arrival + this.rttTicks;
-    const margin = this.rttTicks > 0 ? 2 * this.jitterTicks : FIRST_MARGIN;
-    this.shown = this.lead - Math.min(MAX_MARGIN, margin);
+    const jitter = this.rttTicks > 0 ? 2 * this.jitterTicks : FIRST_MARGIN;
+    this.earliest = this.lead - Math.min(MAX_MARGIN, jitter);
+    this.margin = Math.min(MAX_TARGET_MARGIN, jitter + TARGET_SLACK + this.extra);
+    this.shown = this.lead + this.margin;
+    this.ahead = this.shown;
   }
 
   /** Where to draw the own player at nowMs, or null before its first snapshot. */
@@ -188,11 +259,12 @@ export class Predictor {
 
   /** The tick at which the server will apply a pending input (after the newest snapshot). */
   appliedAt(input) {
-    // A move from standing still is foreseen at the lead (if it is late or early, the
-    // drawing clock shifts with it); any other change (a stop, a turn) at the earliest it
-    // may take effect, `shown`, so the disc is never drawn past a stop: one applied later
-    // shows as a short creep forwards instead of a slide back.
-    const lead = input.starts ? this.lead : this.shown;
+    // Targeted: at its target (or, having come late, the tick after the snapshot that
+    // said so). Untargeted (a repeat, or sent before the first snapshot): a move from
+    // standing still at the lead (if it is late or early, the drawing clock shifts with
+    // it); any other change at the earliest it may take effect.
+    if (input.tick !== null) return Math.max(this.base.tick + 1, input.at);
+    const lead = input.starts ? this.lead : this.earliest;
     const tick = Math.ceil(input.sentAt / this.tickMs + lead - EPSILON);
     return Math.max(this.base.tick + 1, tick);
   }

@@ -12,9 +12,11 @@
 // A change of direction is sent at once (the keyboard calls inputChanged)
 // when the last input went out at least one interval ago, and the pacer's beat
 // restarts from it; otherwise the beat sends it, one interval after the last.
-// and the newest snapshot id as `ack`. Fewer than input_queue_depth inputs
-// are ever unacknowledged. Leaving the room stops them at once (the server
-// would refuse any input after the leave with not_in_room).
+// and the newest snapshot id as `ack`; a change of direction also names the
+// server tick to apply it at (`tick`, §5.3), the one the prediction foresees.
+// Fewer than input_queue_depth inputs are ever unacknowledged. Leaving the
+// room stops them at once (the server would refuse any input after the leave
+// with not_in_room).
 //
 // Clusters (§5.11): a hello or join answered with `redirect` opens a new
 // connection to its url and says hello there with the ticket; the old one is
@@ -500,11 +502,16 @@ export class GameSession {
     if ((moving || changed) && queueHasSpace) {
       const seq = this.seq + 1;
       const message = { t: "input", seq, data: { dx, dy }, ack: snapshotId };
+      // A change of direction names the tick the prediction foresees for it (predict.js).
+      const [cx, cy] = clampInput(dx, dy);
+      const maxLead = this.limits.max_input_lead ?? DEFAULT_LIMITS.max_input_lead;
+      const tick = this.predictor.target(cx, cy, now, maxLead);
+      if (tick !== null) message.tick = tick;
       if (this.connection.send(message, { optional: true })) {
         this.seq = seq;
         this.lastSent = { dx, dy };
         this.lastInputAt = now;
-        this.predictor.inputSent(seq, ...clampInput(dx, dy), now);
+        this.predictor.inputSent(seq, cx, cy, now, tick);
         this._acked(snapshotId, now);
       }
     } else if (snapshotId > this.ackedId && now - this.ackedAt >= IDLE_ACK_MS) {

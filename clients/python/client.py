@@ -463,19 +463,22 @@ class GameClient:
         while not isinstance(await self.recv(), Left):
             pass
 
-    def next_input(self, data: Any) -> Input:
-        """An input carrying ``data`` with the next sequence number, acking the newest snapshot."""
+    def next_input(self, data: Any, tick: int | None = None) -> Input:
+        """An input carrying ``data`` with the next sequence number, acking the newest snapshot.
+
+        ``tick``: apply it at that server tick, not before (PROTOCOL.md §5.3); None: the next.
+        """
         seq = self.next_seq
         self.next_seq += 1
         ack = None
         if self.latest_snapshot is not None and self._acking:
             ack = self._acked_id = self.latest_snapshot.id
         self._input_at = trio.current_time()
-        return Input(seq, data, ack)
+        return Input(seq, data, ack, tick)
 
-    async def send_input(self, data: Any) -> int:
-        """Send one input with the next sequence number; return that number."""
-        message = self.next_input(data)
+    async def send_input(self, data: Any, tick: int | None = None) -> int:
+        """Send one input with the next sequence number (at server tick ``tick``); its number."""
+        message = self.next_input(data, tick)
         await self.send(message)
         return message.seq
 

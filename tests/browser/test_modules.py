@@ -2,7 +2,8 @@
 
 Prediction (predict.js) is checked against what the server really does with the
 same inputs: the server side is the real ``Room`` and ``Arena`` ticked by hand,
-inputs applied at the first tick after they arrive (PROTOCOL.md §5.3).
+inputs applied at the first tick after they arrive, or at the ``tick`` the page
+asked for (PROTOCOL.md §5.3).
 Interpolation (timeline.js) is checked against snapshots placed by hand.
 """
 
@@ -43,11 +44,13 @@ def serve(
     latency_ms: float,
     start: tuple[float, float],
     ticks: int,
+    targets: list[int | None],
 ) -> Served:
-    """Run ``sends`` ([(sent_ms, dx, dy)], seq 1, 2, …) through a real room.
+    """Run ``sends`` ([(sent_ms, dx, dy)], seq 1, 2, …) through a real room, each with its
+    ``input.tick`` from ``targets``.
 
-    Tick k runs at k · tick_ms and applies what arrived before it; every input and
-    every snapshot takes ``latency_ms`` on the way (one snapshot per tick).
+    Tick k runs at k · tick_ms and applies what arrived before it and is due; every input
+    and every snapshot takes ``latency_ms`` on the way (one snapshot per tick).
     """
     tick_ms = 1000 / tick_rate
     settings = Settings(tick_rate=tick_rate, snapshot_rate=tick_rate)
@@ -59,15 +62,15 @@ def serve(
     avatar.x, avatar.y = start
     events: list[list[Any]] = []
     arrivals = []
-    for seq, (sent, dx, dy) in enumerate(sends, 1):
+    for seq, ((sent, dx, dy), target) in enumerate(zip(sends, targets, strict=True), 1):
         events.append(["input", sent, seq, dx, dy])
-        arrivals.append((sent + latency_ms, seq, dx, dy))
+        arrivals.append((sent + latency_ms, seq, dx, dy, target))
     positions = {}
     for tick in range(1, ticks + 1):
         while arrivals and arrivals[0][0] < tick * tick_ms:
-            _, seq, dx, dy = arrivals.pop(0)
+            _, seq, dx, dy, target = arrivals.pop(0)
             command = game.validate_input(member.player, {"dx": dx, "dy": dy})
-            assert room.queue_input(1, seq, command) is None
+            assert room.queue_input(1, seq, command, target) is None
         room.tick(tick, 1 / tick_rate)
         snapshot_tick, ack, state = member.snapshots[-1]
         assert snapshot_tick == tick
@@ -83,10 +86,14 @@ PREDICT = """async ([info, tickRate, events, rttMs]) => {
     const { Predictor } = await import("/static/predict.js");
     const predictor = new Predictor(new ArenaRules(parseInfo(info), tickRate), tickRate);
     const seen = [];
+    const targets = [];
     for (const [kind, at, ...rest] of events) {
         if (kind === "input") {
             const [seq, dx, dy] = rest;
-            predictor.inputSent(seq, ...clampInput(dx, dy), at); // as session.js sends it
+            const [cx, cy] = clampInput(dx, dy); // as session.js sends it
+            const tick = predictor.target(cx, cy, at, 15);
+            targets.push(tick);
+            predictor.inputSent(seq, cx, cy, at, tick);
         } else {
             const [tick, ack, x, y] = rest;
             const before = predictor.prediction(at);
@@ -95,8 +102,32 @@ PREDICT = """async ([info, tickRate, events, rttMs]) => {
             seen.push({ tick, ack, before, after, lead: predictor.lead });
         }
     }
-    return seen;
+    return { seen, targets };
 }"""
+
+
+def predicted(
+    page: Any,
+    tick_rate: int,
+    sends: list[tuple[float, float, float]],
+    latency_ms: float,
+    ticks: int,
+) -> tuple[Served, list[dict[str, Any]]]:
+    """The room and the page's predictor on ``sends``, with the ticks the page targets.
+
+    The page's targets depend on the snapshots, which depend on the targets: the room is
+    run again with the page's targets until the page asks for the same ones (a fixed
+    point: the first input's target never depends on a later one's).
+    """
+    targets: list[int | None] = [None] * len(sends)
+    for _ in range(10):
+        served = serve(tick_rate, sends, latency_ms, START, ticks, targets)
+        result = page.evaluate(PREDICT, [served.info, tick_rate, served.events, 2 * latency_ms])
+        if result["targets"] == targets:
+            assert any(t is not None for t in targets)  # the changes of direction are targeted
+            return served, result["seen"]
+        targets = result["targets"]
+    raise AssertionError(f"the page's targets never settled: {targets}")
 
 
 START = (400.0, 60.0)
@@ -127,22 +158,20 @@ def test_prediction_follows_the_servers_rule(
         (1007 + (i + inputs_per_second) * interval, 0.0, 1.0) for i in range(inputs_per_second)
     ]
     sends.append((1007 + 2 * inputs_per_second * interval, 0.0, 0.0))
-    served = serve(tick_rate, sends, latency_ms, START, ticks=4 * tick_rate)
+    served, seen = predicted(page, tick_rate, sends, latency_ms, ticks=4 * tick_rate)
     final = served.positions[max(served.positions)]
     second = tick_rate * round(SPEED / tick_rate * SCALE) / SCALE  # a second's move, on the grid
     assert final == pytest.approx((START[0] + second, START[1] + second)), final  # no wall met
-    seen = page.evaluate(PREDICT, [served.info, tick_rate, served.events, 2 * latency_ms])
 
     settled = [s for s in seen if s["ack"] is not None and s["ack"] > 4]
     assert len(settled) > 2 * tick_rate
     for s in settled:
         moved = abs(s["after"]["x"] - s["before"]["x"]) + abs(s["after"]["y"] - s["before"]["y"])
         assert moved <= 1e-9, s
-    # Between two ticks the page shows part of the next step; a turn or a stop not sent
-    # yet cannot be foreseen, so that part may pass the corner: never a whole step.
-    step = served.info["speed"] / tick_rate
+    # Every tick drawn is one the inputs already sent decide (the turn and the stop are
+    # applied at the ticks the page asked for): never drawn past the corner or the end.
     for s in seen:
-        assert s["after"]["x"] < final[0] + step and s["after"]["y"] < final[1] + step, s
+        assert s["after"]["x"] <= final[0] + 1e-9 and s["after"]["y"] <= final[1] + 1e-9, s
     last = seen[-1]
     assert last["ack"] == len(sends)
     assert last["after"]["x"] == pytest.approx(final[0], abs=0.05)
@@ -162,8 +191,7 @@ def test_prediction_agrees_exactly_over_a_long_run(open_page: OpenPage) -> None:
             direction = (float(rng.choice((-1, 0, 1))), float(rng.choice((-1, 0, 1))))
         sends.append((1007 + i * 50.0, *direction))
     sends.append((1007 + len(sends) * 50.0, 0.0, 0.0))
-    served = serve(30, sends, 80.0, START, ticks=23 * 30)
-    seen = page.evaluate(PREDICT, [served.info, 30, served.events, 160.0])
+    served, seen = predicted(page, 30, sends, 80.0, ticks=23 * 30)
     settled = [s for s in seen if s["ack"] is not None and s["ack"] > 4]
     assert len(settled) > 20 * 30
     for s in settled:
@@ -180,17 +208,23 @@ RECONCILE = """async () => {
                     gemRadius: 8, walls: [] };
     const p = new Predictor(new ArenaRules(world, 10), 10); // 10 ticks/s: 20 units a tick
     const x = (at) => p.prediction(at).x;
+    const send = (seq, dx, dy, at) => {
+        const tick = p.target(dx, dy, at, 15);
+        p.inputSent(seq, dx, dy, at, tick);
+        return tick;
+    };
     const seen = {};
-    // Tick 10 arrives at 1000 ms, RTT 100 ms, no jitter: lead 0 + 1 tick, drawn at lead - 1.
+    // Tick 10 arrives at 1000 ms, RTT 100 ms, no jitter: lead 0 + 1 tick, margin 0.5.
     p.reconcile(10, null, 100, 60, 1000, 100, 0);
-    seen.leads = [p.lead, p.shown];
+    seen.leads = [p.lead, p.margin, p.shown, p.ahead];
     seen.standing = x(1090);
-    p.inputSent(1, 1, 0, 1005); // foreseen at tick ceil(10.05 + 1) = 12
+    seen.pressTick = send(1, 1, 0, 1005); // ceil(10.05 + 1.5) = 12
+    seen.repeat = p.target(1, 0, 1040, 15); // the same direction: no target
     seen.pressed = [x(1005), x(1050), x(1100), x(1150), x(1200)];
     p.reconcile(11, null, 100, 60, 1100, 100, 0); // not applied by 11: as foreseen
     p.reconcile(12, 1, 120, 60, 1200, 100, 0); // applied at 12 indeed
     seen.acked = [p.unacknowledged, x(1200), x(1300), p.lead];
-    p.inputSent(2, 0, 0, 1210); // stop: foreseen at ceil(12.1 + 1) = 14
+    seen.stopTick = send(2, 0, 0, 1210); // ceil(12.1 + 1.5) = 14
     seen.released = [x(1210), x(1300), x(2000)];
     const foreseen = x(1300);
     p.reconcile(13, 1, 140, 60, 1300, 100, 0); // still moving at 13, as foreseen
@@ -198,41 +232,53 @@ RECONCILE = """async () => {
     const shown = p.position(1400).x;
     p.reconcile(14, 2, 137, 60, 1400, 100, 0); // the server says 137: 3 units off
     seen.corrected = [shown, p.position(1400).x, x(1400), p.position(2400).x];
-    // Standing still: the leads settle on the lowest bound, 14 - 12.1 (12 - 10.05 is 1.95).
-    seen.settled = [p.lead, p.shown];
-    p.inputSent(3, 1, 0, 1505); // foreseen at ceil(15.05 + 1.9) = 17
-    const before = p.position(1700).x;
-    p.reconcile(17, 2, 137, 60, 1700, 100, 0); // tick 17 without it: it is late
-    seen.late = [before, p.position(1700).x, x(1700), p.lead, p.shown];
+    seen.settled = [p.lead, p.shown, p.ahead, p.extra];
+    seen.lateTick = send(3, 1, 0, 1505); // ceil(15.05 + 1.5) = 17
+    const before = x(1700);
+    p.reconcile(17, 2, 137, 60, 1700, 100, 0); // tick 17 without it: it came late
+    seen.late = [before, x(1700), p.lead, p.shown, p.ahead, p.extra];
+    seen.capped = p.target(0, 0, 1710, 2); // 21, but at most 2 past tick 17
+    seen.afterLate = send(4, 0, 0, 1710); // ceil(17.1 + 3.45) = 21: further ahead
+    p.reconcile(18, 3, 157, 60, 1800, 100, 0);
+    seen.stopped = [x(1800), x(2500)];
     return seen;
 }"""
 
 
 def test_reconcile_by_hand(open_page: OpenPage) -> None:
-    """Predictor on made-up snapshots: a press, its acknowledgement, a release, a correction,
-    a late start absorbed by the drawing clock."""
+    """Predictor on made-up snapshots: a targeted press, its acknowledgement, a targeted
+    release, a correction, a late start absorbed by the drawing clock."""
     seen = open_page("/").page.evaluate(RECONCILE)
-    assert seen["leads"] == pytest.approx([1, 1])
+    # Targets at lead + margin; drawn there too.
+    assert seen["leads"] == pytest.approx([1, 0.5, 1.5, 1.5])
     assert seen["standing"] == 100  # no input: the snapshot's position
-    # Applied at tick 12; drawn one tick short of the lead: moving from 1100 ms on.
-    assert seen["pressed"] == pytest.approx([100, 100, 100, 110, 120])
+    assert seen["pressTick"] == 12 and seen["repeat"] is None
+    # Applied at tick 12, drawn at the continuous tick now / 100 + 0.5: moving from 1050 ms on.
+    assert seen["pressed"] == pytest.approx([100, 100, 110, 120, 130])
     # Acknowledged: the velocity holds (no input pending) until the next input.
-    assert seen["acked"] == pytest.approx([0, 120, 140, 1])
-    # The stop applies at tick 14: one more step (to 140, tick 13), then still; the disc
-    # is never drawn past 140.
-    assert seen["released"] == pytest.approx([122, 140, 140])
+    assert seen["acked"] == pytest.approx([0, 130, 150, 1])
+    # The stop applies at tick 14, the one asked for: one more step (to 140, tick 13), then
+    # still; the disc is never drawn past 140, and stops there when it gets there.
+    assert seen["stopTick"] == 14
+    assert seen["released"] == pytest.approx([132, 140, 140])
     assert seen["atThirteen"] == pytest.approx([140, 140, 140])  # nothing to correct
     # A correction is blended: shown where it was drawn, then at the server's position.
     before, after, predicted, later = seen["corrected"]
     assert after == pytest.approx(before) and predicted == 137
     assert later == pytest.approx(137, abs=0.01)
-    assert seen["settled"] == pytest.approx([1.9, 1.9])
-    # Foreseen at 17, still not applied at 17: lead and drawing clock move a whole tick on,
-    # so the disc drawn moving goes on from where it was (no jump, no crawl).
-    before, after, predicted, lead, shown_lead = seen["late"]
-    assert before == pytest.approx(175) and after == pytest.approx(175)
-    assert predicted == pytest.approx(175)
-    assert (lead, shown_lead) == pytest.approx((2.9, 2.9))
+    # Standing still: no bound (every target was met), so the arrival plus the RTT again.
+    assert seen["settled"] == pytest.approx([1, 1.5, 1.5, 0])
+    # Asked for 17, not applied at 17: lead and drawing clock move a whole tick on, so the
+    # disc drawn moving goes on from where it was (no jump, no crawl); the next inputs
+    # target at least its arrival (past 18 - 15.05) plus the margin, and the margin grows.
+    assert seen["lateTick"] == 17
+    before, after, lead, shown_lead, ahead, extra = seen["late"]
+    assert before == pytest.approx(167) and after == pytest.approx(167)
+    assert (lead, shown_lead, ahead, extra) == pytest.approx((2, 2.5, 3.45, 0.5))
+    assert seen["capped"] == 19
+    assert seen["afterLate"] == 21
+    # Applied at 18 (157); the stop at 21: drawn at tick 19.5 at 1800 ms, ends at 197.
+    assert seen["stopped"] == pytest.approx([187, 197])
 
 
 TIMELINE = """async () => {

@@ -162,7 +162,7 @@ def test_queue_input_rules() -> None:
     assert room.queue_input(1, 15, "edge") is None  # exactly max gap
     assert room.queue_input(1, 16, "y") is None
     assert room.queue_input(1, 17, "z") == ErrorCode.INPUT_QUEUE_FULL
-    assert [seq for seq, _ in room.seats[1].inputs] == [5, 15, 16]
+    assert [seq for seq, _, _ in room.seats[1].inputs] == [5, 15, 16]
     assert room.queue_input(99, 1, "x") == ErrorCode.NOT_IN_ROOM
 
 
