@@ -2,11 +2,12 @@
 
 ``python bench/bandwidth.py`` runs our server (``python -m gameserver``, a fresh
 process per run) with the load tester's bots (``python -m clients.loadtest``:
-lean bots, every one moving, 10 Hz inputs, no chat, no churn, all in one room) at
+lean bots, every one moving, ``--input-rate`` inputs a second (30: what the page
+sends while a key is held, so acks ride on inputs), no chat, no churn, all in one room) at
 each point, in turn with ``--no-deltas`` (full snapshots: hello without
 ``deltas``), ``--deltas`` (hello.deltas, every snapshot acknowledged, as PROTOCOL.md
-§5.6 asks) and ``--deltas --acks inputs`` (acknowledged only in the 10 Hz inputs:
-fewer messages, older bases), ``--repeat`` times each. Points: 10 and 50 players in
+§5.6 asks) and ``--deltas --acks inputs`` (acknowledged only in the inputs: fewer
+messages at low input rates, older bases), ``--repeat`` times each. Points: 10 and 50 players in
 arena, and 200 in the larger world with interest management (``--wide-game``) when
 the server has it. It prints, per point, the medians over the runs:
 
@@ -322,8 +323,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--input-rate",
         type=float,
-        default=10.0,
-        help="inputs per second per bot (10: the load tester's; the page sends ~24-30 held)",
+        default=30.0,
+        help="inputs per second per bot: the page sends ~24-30 while a key is held (the "
+        "load tester's own default is 10)",
     )
     parser.add_argument("--bots-nice", type=int, default=10, help="niceness of the bots")
     parser.add_argument("--quiet-pct", type=float, default=15.0, help="wait for busy < this %%")
@@ -353,7 +355,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{os.cpu_count()} cores shared by the server, {args.procs} bot processes at nice "
         f"{args.bots_nice} and anything else; a fresh server per run; {args.ramp_up:g} s "
         f"ramp-up, then a {args.window:g} s window; one room, 30 Hz ticks and snapshots, "
-        "lean bots all moving (10 Hz inputs), no chat; full and delta runs alternate.",
+        f"lean bots all moving ({args.input_rate:g} Hz inputs), no chat; full and delta runs "
+        "alternate.",
         "bytes = WebSocket payloads received per bot ÷ its seconds seated in the window; "
         "p50 and mean over the bots, medians over the runs.",
     ]
