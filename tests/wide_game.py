@@ -1,8 +1,8 @@
 """arena_wide with known spawn points, for the tests that need players far apart at first.
 
-A room's first player starts at (500, 600), its second at (1500, 600), then again: both
+A room's first player starts at (500, 600), its second at (2000, 600), then again: both
 on the free band between two rows of tiles (y 480..720 has no wall across the whole
-world), 1000 units apart: further than VIEW_RADIUS + a cell's diagonal, so neither
+world), 1500 units apart: further than VIEW_RADIUS + a cell's diagonal, so neither
 sees the other until one walks towards the other.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from gameserver.game import Player, RoomContext
 from gameserver.games.arena_wide import ArenaWide
 
-SPAWNS = ((500.0, 600.0), (1500.0, 600.0))
+SPAWNS = ((500.0, 600.0), (2000.0, 600.0))
 
 
 class LinedUpWide(ArenaWide):

@@ -12,7 +12,11 @@ of the cell. So every player sees at least everything within ``VIEW_RADIUS`` of
 themselves, nothing further than ``VIEW_RADIUS`` + the cell's diagonal, and players
 in the same cell share one snapshot, encoded once. ``CELL`` trades the two: smaller
 cells fit the view tighter (fewer bytes) but share it among fewer players (more
-encodes); at ``VIEW_RADIUS / 2`` a cell's view covers 1.7 times a player's own circle.
+encodes, and with delta snapshots one diff per audience and tick). At ``VIEW_RADIUS``
+a cell's view covers 2.6 times a player's own circle (1.7 at half that), and 200
+players spread over the world make ~63 audiences instead of ~143: with deltas, 203
+bytes a snapshot against 173, for about half the CPU (bench/README.md, "Delta
+snapshots with spread acks").
 
 Gems stand still, so a cell's gem rows are kept from tick to tick and dropped only
 when a gem near the cell is taken or appears; player rows are found afresh each
@@ -35,7 +39,7 @@ TILES_X = 4
 TILES_Y = 6
 VIEW_RADIUS = 500.0
 """World units a player sees around them: the page's camera shows 1000 x 600 of the world."""
-CELL = VIEW_RADIUS / 2
+CELL = VIEW_RADIUS
 """Side of a grid cell, and of the area whose players share one snapshot."""
 WHOLE = "whole"
 """The view_key of a viewer with no avatar (a spectator): the whole world."""

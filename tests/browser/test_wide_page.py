@@ -59,7 +59,7 @@ def test_the_default_arena_has_no_camera(open_page: OpenPage) -> None:
 
 
 def test_the_page_plays_the_wide_world(open_page: OpenPage) -> None:
-    """?game=arena_wide: the page spawns at (500, 600), a witness 1000 units east is not in
+    """?game=arena_wide: the page spawns at (500, 600), a witness 1500 units east is not in
     its snapshots; holding → walks east, the camera keeps the player at its centre, and the
     witness shows up once near (within the view radius + a cell's diagonal)."""
     from tests.load.conftest import running_server

@@ -1,5 +1,5 @@
 """A server for the browser's arena_wide test: arena_wide with known spawn points (a room's
-first player at (500, 600), its second 1000 units east: tests/wide_game.py). Run as
+first player at (500, 600), its second 1500 units east: tests/wide_game.py). Run as
 ``python -m tests.browser.wide_server``; prints its ws:// URL like ``python -m gameserver``
 does and serves until killed.
 """

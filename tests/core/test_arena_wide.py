@@ -140,8 +140,8 @@ def test_view_holds_everything_within_radius_and_nothing_beyond_radius_plus_diag
 def test_view_key_is_the_cell_and_spectators_see_everything() -> None:
     game = make_wide()
     a = put(game, 1, 100.0, 100.0)
-    b = put(game, 2, 240.0, 10.0)
-    c = put(game, 3, 260.0, 10.0)
+    b = put(game, 2, CELL - 10.0, 10.0)
+    c = put(game, 3, CELL + 10.0, 10.0)
     game.step(DT)
     assert game.view_key(a) == game.view_key(b) == (0, 0)
     assert game.view_key(c) == (1, 0)
