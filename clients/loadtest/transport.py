@@ -232,12 +232,12 @@ class BotClient(GameClient):
         """The ``ack`` for a snapshot just received, when deltas are on: None when the next
         input (due in ``input_in`` seconds) comes within ``interval`` and will carry it, or
         when it or a newer one was acknowledged already."""
-        received = self.snapshots
-        if not (self.deltas and received.acking) or snapshot_id <= received.acked_id:
+        receiver = self.receiver
+        if not (self.deltas and receiver.acking) or snapshot_id <= receiver.acked_id:
             return None
         if input_in < interval:
             return None  # input.ack
-        received.acked_id = snapshot_id
+        receiver.acked_id = snapshot_id
         return Ack(snapshot_id)
 
     def start_reading(

@@ -61,7 +61,7 @@ MAX_REDIRECTS = 3
 
 
 class GameClient:
-    """One connection to the game server. Create it with :func:`connect`."""
+    """One connection to the game server. Create it with :func:`~clients.python.connect.connect`."""
 
     def __init__(
         self,
@@ -105,7 +105,7 @@ class GameClient:
         """Set while close() reads what still arrives; done when it has finished."""
         self.deltas = deltas
         """Ask for delta snapshots in ``hello`` (PROTOCOL.md §5.6)."""
-        self.snapshots = SnapshotReceiver(apply_patch)
+        self.receiver = SnapshotReceiver(apply_patch)
         """Applies delta snapshots and tells what to acknowledge (``apply_patch``: the game's
         ``apply``, for rooms whose ``RoomInfo.delta`` is not the generic format)."""
 
@@ -117,7 +117,7 @@ class GameClient:
     @property
     def deltas_applied(self) -> int:
         """Delta snapshots received and applied."""
-        return self.snapshots.deltas_applied
+        return self.receiver.deltas_applied
 
     @property
     def close_code(self) -> int | None:
@@ -187,7 +187,7 @@ class GameClient:
         state; None for a delta whose base is not held (acks stop until a full one).
         """
         if isinstance(message, Snapshot):
-            received = self.snapshots.receive(message, self.room)
+            received = self.receiver.receive(message, self.room)
             if received is None:
                 return None
             self.latest_snapshot = message = received
@@ -200,12 +200,12 @@ class GameClient:
                 self._entered(message.room)
         elif isinstance(message, Left):
             self.room = None
-            self.snapshots.left()
+            self.receiver.left()
         return message
 
     def _entered(self, room: RoomInfo) -> None:
         self.room = room
-        self.snapshots.entered(room)
+        self.receiver.entered(room)
 
     async def _ack_if_idle(self, snapshot_id: int) -> None:
         """Acknowledge a snapshot with an ``ack`` message when no input will soon carry it,
@@ -213,7 +213,7 @@ class GameClient:
         if not self.deltas:
             return
         limits = self.welcome.limits if self.welcome is not None else {}
-        if self.snapshots.idle_ack_due(snapshot_id, trio.current_time(), limits):
+        if self.receiver.idle_ack_due(snapshot_id, trio.current_time(), limits):
             await self.send(Ack(snapshot_id))
 
     async def hello(
@@ -337,7 +337,7 @@ class GameClient:
         self.room = None
         self.latest_snapshot = None
         self.next_seq = 1  # seq restarts with each room membership (§5.3)
-        self.snapshots.moved()
+        self.receiver.moved()
 
     async def join(
         self, game: str | None = None, room: str | None = None, *, spectate: bool = False
@@ -381,8 +381,8 @@ class GameClient:
         """
         seq = self.next_seq
         self.next_seq += 1
-        ack = self.snapshots.ack_newest(self.latest_snapshot)
-        self.snapshots.input_sent(trio.current_time())
+        ack = self.receiver.ack_newest(self.latest_snapshot)
+        self.receiver.input_sent(trio.current_time())
         return Input(seq, data, ack, tick)
 
     async def send_input(self, data: Any, tick: int | None = None) -> int:
@@ -393,7 +393,7 @@ class GameClient:
 
     async def ack(self) -> None:
         """Acknowledge the newest snapshot explicitly (``send_input`` does it implicitly)."""
-        snapshot_id = self.snapshots.ack_newest(self.latest_snapshot)
+        snapshot_id = self.receiver.ack_newest(self.latest_snapshot)
         if snapshot_id is not None:
             await self.send(Ack(snapshot_id))
 
