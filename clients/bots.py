@@ -18,31 +18,10 @@ the bot per message, and one pacer (a :class:`~gameserver.trio.timers.TimerWheel
 fires every bot's inputs. Without them (``wss://``) a bot reads and writes in
 tasks of its own.
 
-What each bot measures goes into the worker's shared
-:class:`~clients.loadtest.metrics.Metrics` (histograms in µs):
-
-- ``connect``: TCP + WebSocket handshake; ``join``: hello → welcome with a seat
-  (or join → joined), split into ``join_direct`` and ``join_redirected``: a join
-  answered with a ``redirect`` (PROTOCOL.md §5.11) is followed by the client,
-  and its time includes the second connection and hello. Counters
-  ``joins_redirected`` and ``redirect_hops``.
-- ``rtt_server``: the server's RTT for this bot (``snapshot.rtt_us``), sampled
-  once per answered ping. ``rtt_bot``: input ``seq`` N sent → first snapshot
-  whose ``ack`` ≥ N. It includes the wait for the next server tick.
-- ``interarrival``: time between consecutive snapshots while seated.
-  ``jitter``: ``|interarrival - 1/snapshot_rate|`` per snapshot (report its mean
-  as *the* jitter; its p99 shows the bad moments).
-- ``lateness``: ``arrival - tick/tick_rate`` minus the smallest such offset this
-  bot has seen. The server's tick grid is the schedule, so this is how late a
-  snapshot arrived against its own tick, whatever the clocks' origin. A snapshot
-  is *on time* when its lateness is at most one snapshot interval.
-- Counters: snapshots received and expected (``snapshot_rate`` x seconds seated
-  inside the measured window), inputs, chats, acks, bytes in/out (WebSocket payloads),
-  connection attempts/failures, and errors by kind (``connect_failures``,
-  ``close_codes``, ``server_errors``, ``exceptions``).
-- Per bot, once at the end (one sample each, frozen bots and bots seated less than
-  a second apart): ``player_bytes_in`` and ``player_snapshot_bytes``, bytes received
-  (all messages; snapshots only) per second seated in the window.
+What each bot measures (connect and join times, snapshot lateness, jitter and
+RTTs, counters, per-bot traffic) goes into the worker's shared
+:class:`~clients.loadtest.metrics.Metrics`: see :mod:`clients.loadtest.measures`.
+Its settings, plan and the run's timeline are :mod:`clients.loadtest.plan`'s.
 
 Delta snapshots (PROTOCOL.md §5.6, ``deltas``, on by default): hello asks for them
 and a bot acknowledges every snapshot it gets, as a client that applies them
@@ -68,25 +47,24 @@ from __future__ import annotations
 
 import math
 import random
-from collections import deque
-from dataclasses import dataclass
 
 import trio
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from clients.inputs import InputSchedule
 from clients.loadtest.drops import ResumeState
+from clients.loadtest.measures import BotMeasures
 from clients.loadtest.metrics import Metrics
+from clients.loadtest.plan import STOP_MARGIN, BotPlan, BotSettings, Timeline
 from clients.loadtest.transport import (
     SNAPSHOT_PREFIX,
     BotClient,
-    Traffic,
     close_code,
     failure_kind,
     open_bot_client,
     parse_snapshot_envelope,
 )
-from clients.python.client import ServerRefused
+from clients.python.errors import ServerRefused
 from gameserver.trio.poller import ReadPoller
 from gameserver.trio.timers import TimerWheel
 from protocol import (
@@ -106,6 +84,7 @@ from protocol import (
 
 __all__ = [
     "SNAPSHOT_PREFIX",
+    "STOP_MARGIN",
     "Bot",
     "BotClient",
     "BotPlan",
@@ -114,70 +93,6 @@ __all__ = [
     "open_bot_client",
     "parse_snapshot_envelope",
 ]
-
-STOP_MARGIN = 0.5
-"""Seconds between the end of the measured window and the bots' close."""
-
-
-@dataclass(frozen=True, slots=True)
-class BotSettings:
-    """What all bots of a run share."""
-
-    url: str
-    game: str = "arena"
-    input_rate: float = 10.0
-    chat_interval: float = 20.0
-    """Mean seconds between a bot's chat lines; 0: never chat."""
-    open_timeout: float = 10.0
-    max_attempts: int = 3
-    """Consecutive failed connection attempts before a bot gives up."""
-    fast_decode: bool = True
-    slow_rcvbuf: int = 0
-    """SO_RCVBUF for slow bots (0: the system default)."""
-    lean: bool = False
-    """Count snapshots without decoding them or recording their histograms (see above)."""
-    deltas: bool = True
-    """Ask for delta snapshots (``hello.deltas``) and acknowledge every snapshot."""
-    ack_every_snapshot: bool = True
-    """With deltas: False acknowledges in inputs only (fewer messages, bigger patches)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Timeline:
-    """The run's phases, in this process's trio clock."""
-
-    window_start: float
-    window_end: float
-
-    @property
-    def stop_at(self) -> float:
-        """When bots close: a moment after the window, so the server is sampled with all in."""
-        return self.window_end + STOP_MARGIN
-
-    def overlap(self, start: float, end: float) -> float:
-        """Seconds of [start, end] inside the measured window."""
-        return max(0.0, min(end, self.window_end) - max(start, self.window_start))
-
-
-@dataclass(frozen=True, slots=True)
-class BotPlan:
-    """One bot's script."""
-
-    index: int
-    start_at: float
-    room: str | None = None
-    churn_at: float | None = None
-    """When to leave and rejoin once (None: never)."""
-    churn_reconnect: bool = False
-    """Rejoin by closing and reconnecting instead of leave + join."""
-    slow_at: float | None = None
-    """When to freeze: stop reading and sending (None: never)."""
-    drops: tuple[float, ...] = ()
-    """When to cut the connection (a TCP reset) and resume the seat."""
-
-    @property
-    def name(self) -> str:
-        return f"bot{self.index}"
 
 
 class Bot:
@@ -210,13 +125,9 @@ class Bot:
         self.connected = False
         self.in_room = False
         self.joined_once = False
-        self._entered_at = 0.0
-        self._snapshot_rate = 30
-        self._tick_rate = 30
-        self._last_snapshot_at: float | None = None
-        self._offset_base = math.inf
-        self._pings_seen = 0
-        self._pending: deque[tuple[int, float]] = deque()
+        self.measures = BotMeasures(
+            metrics, timeline, frozen=plan.slow_at is not None, lean=settings.lean
+        )
         self._outcome = "done"
         self._churned = False
         self._froze = False
@@ -226,9 +137,6 @@ class Bot:
         """A redirect that answered a rejoin's ``join``, until followed."""
         self._join_sent_at = 0.0
         self._resume = ResumeState()
-        self._traffic = Traffic()
-        self._seated_s = 0.0
-        """Seconds seated inside the window, over all connections."""
 
     # -- the bot's life ------------------------------------------------------
 
@@ -236,7 +144,7 @@ class Bot:
         try:
             await self._run()
         finally:
-            self._record_traffic()
+            self.measures.record_traffic()
 
     async def _run(self) -> None:
         await trio.sleep_until(self.plan.start_at)
@@ -278,7 +186,7 @@ class Bot:
                 fast_decode=s.fast_decode,
                 rcvbuf=rcvbuf,
                 lean=s.lean,
-                traffic=self._traffic,
+                traffic=self.measures.traffic,
                 deltas=s.deltas,
             ) as client:
                 opened = trio.current_time()
@@ -294,7 +202,7 @@ class Bot:
                     self._resume.after_welcome(welcome, token, m)
                     if welcome.room is None:
                         return await self._join_refused(client)
-                self._joined_room(trio.current_time() - opened, client.redirects - hops)
+                self.measures.joined(trio.current_time() - opened, client.redirects - hops)
                 if not self.joined_once:
                     self.joined_once = True
                     m.count("bots_joined")
@@ -307,7 +215,7 @@ class Bot:
                     with trio.fail_after(s.open_timeout):
                         await client.follow_join(redirect, s.game, self.plan.room)
                     assert client.welcome is not None
-                    self._joined_room(
+                    self.measures.joined(
                         trio.current_time() - self._join_sent_at, client.redirects - hops
                     )
                     stage = "play"
@@ -336,18 +244,6 @@ class Bot:
             self.connected = False
             self._leave_room()
 
-    def _joined_room(self, took: float, hops: int) -> None:
-        """A join (hello or join → a seat) that took ``took`` seconds and ``hops`` redirects."""
-        m = self.metrics
-        m.record("join", took)
-        m.count("joins")
-        if hops:
-            m.record("join_redirected", took)
-            m.count("joins_redirected")
-            m.count("redirect_hops", hops)
-        else:
-            m.record("join_direct", took)
-
     async def _join_refused(self, client: BotClient) -> str:
         """Welcome came without a room: the error that follows says why."""
         kind = "join_refused"
@@ -362,7 +258,8 @@ class Bot:
         return "failed"
 
     async def _play(self, client: BotClient, welcome: Welcome) -> str:
-        self._tick_rate, self._snapshot_rate = welcome.tick_rate, welcome.snapshot_rate
+        measures = self.measures
+        measures.tick_rate, measures.snapshot_rate = welcome.tick_rate, welcome.snapshot_rate
         self._outcome = "done"
         self._enter_room()
         plan = self.plan
@@ -464,7 +361,7 @@ class Bot:
             await self._joined.wait()
         if self._redirect is not None:
             return True
-        self._joined_room(trio.current_time() - sent, 0)
+        self.measures.joined(trio.current_time() - sent, 0)
         self._enter_room()
         return False
 
@@ -486,8 +383,8 @@ class Bot:
         if isinstance(message, Snapshot):
             if self.in_room:
                 now = trio.current_time()
-                self._on_snapshot(message, client, now)
-                interval = 1.0 / self._snapshot_rate
+                self.measures.snapshot(message, client.pings_answered, now)
+                interval = 1.0 / self.measures.snapshot_rate
                 ack = (
                     client.ack_due(message.id, self._inputs.next_at - now, interval)
                     if self.settings.ack_every_snapshot
@@ -525,59 +422,10 @@ class Bot:
         self._stop_pacing()
         scope.cancel()
 
-    def _on_snapshot(self, snapshot: Snapshot, client: BotClient, now: float) -> None:
-        m = self.metrics
-        if self.plan.slow_at is not None:
-            return  # frozen bots are counted apart; "the others" are the ones measured
-        interval = 1.0 / self._snapshot_rate
-        tick_time = snapshot.tick / self._tick_rate
-        offset = now - tick_time
-        if offset < self._offset_base:
-            self._offset_base = offset
-        previous, self._last_snapshot_at = self._last_snapshot_at, now
-        ack = snapshot.ack
-        pending = self._pending
-        if ack is not None:
-            while pending and pending[0][0] <= ack:
-                _, sent = pending.popleft()
-                m.record("rtt_bot", now - sent)  # only inputs sent inside the window are pending
-        # A snapshot belongs to the window when its tick does (its on-time arrival, in
-        # this bot's clock), not when it happens to be read: a backlog read late counts
-        # where it was due, so received and expected cover the same ticks.
-        due = tick_time + self._offset_base
-        timeline = self.timeline
-        if not timeline.window_start <= due < timeline.window_end:
-            return
-        m.count("snapshots")
-        lateness = offset - self._offset_base
-        if lateness <= interval:
-            m.count("snapshots_on_time")
-        if self.settings.lean:
-            return  # counted, not recorded: the histograms below cost more than the rest
-        m.record("lateness", lateness)
-        if previous is not None:
-            gap = now - previous
-            m.record("interarrival", gap)
-            m.record("jitter", abs(gap - interval))
-        if client.pings_answered != self._pings_seen and snapshot.rtt_us > 0:
-            self._pings_seen = client.pings_answered
-            m.record("rtt_server", snapshot.rtt_us / 1e6)
-
     def _due(self, client: BotClient, now: float) -> tuple[dict[str, float] | None, str | None]:
         """The input (and chat line) due at ``now``, if seated, counted in the metrics."""
-        m = self.metrics
         data, chat, missed = self._inputs.due(now, self.in_room)
-        if m.recording:
-            if data is not None:
-                self._pending.append((client.next_seq, now))
-                if len(self._pending) > 1000:
-                    self._pending.popleft()
-                    m.count("inputs_unacked")
-                m.count("inputs_sent")
-            if chat is not None:
-                m.count("chats_sent")
-            if missed:
-                m.count("inputs_late", missed)
+        self.measures.inputs_due(client.next_seq, now, data is not None, chat is not None, missed)
         return data, chat
 
     async def _writer(self, client: BotClient) -> None:
@@ -637,27 +485,9 @@ class Bot:
 
     def _enter_room(self) -> None:
         self.in_room = True
-        self._entered_at = trio.current_time()
-        self._last_snapshot_at = None
-        self._pending.clear()
+        self.measures.entered(trio.current_time())
 
     def _leave_room(self) -> None:
-        if not self.in_room:
-            return
-        self.in_room = False
-        seated = self.timeline.overlap(self._entered_at, trio.current_time())
-        if seated > 0 and self.plan.slow_at is None:
-            self._seated_s += seated
-            self.metrics.add_float("seated_s", seated)
-            self.metrics.add_float("snapshots_expected", seated * self._snapshot_rate)
-        self._last_snapshot_at = None
-        self._pending.clear()
-
-    def _record_traffic(self) -> None:
-        """This bot's received bytes per second seated, into the per-bot histograms."""
-        seated = self._seated_s
-        if self.plan.slow_at is not None or seated < 1.0:
-            return  # frozen, or too short a stay for a rate
-        m, traffic = self.metrics, self._traffic
-        m.record_amount("player_bytes_in", traffic.bytes_in / seated)
-        m.record_amount("player_snapshot_bytes", traffic.snapshot_bytes / seated)
+        if self.in_room:
+            self.in_room = False
+            self.measures.left(trio.current_time())

@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from clients.bots import BotSettings
 from clients.loadtest.metrics import Metrics
+from clients.loadtest.plan import BotSettings
 from clients.loadtest.server import ServerSample, fetch_health, sample
 from clients.loadtest.worker import CLOSE_GRACE, WorkerSpec, worker_main
 

@@ -1,6 +1,6 @@
 """The bots' connection: a GameClient that counts bytes and reads snapshots cheaply.
 
-:class:`BotClient` is :class:`clients.python.client.GameClient` with two
+:class:`BotClient` is :class:`clients.python.game_client.GameClient` with two
 additions: WebSocket payload bytes go into the run's metrics (inside the
 measured window), and snapshots are read on a fast path that decodes the
 envelope (id, tick, ack, rtt_us, jitter_us) and skips the game state. Lean
@@ -12,7 +12,7 @@ bytes (all, and snapshots') inside the window go into its :class:`Traffic`.
 
 Delta snapshots (PROTOCOL.md §5.6): a BotClient asks for them unless built with
 ``deltas=False``. Where the state is decoded (``fast_decode=False``) the client
-applies each delta (:class:`~clients.python.client.GameClient`); the fast and lean
+applies each delta (:class:`~clients.python.game_client.GameClient`); the fast and lean
 paths skip the state, a patch like a full one, and apply nothing. When to
 acknowledge is the bot's call (:meth:`BotClient.ack_due`), not the client's
 idle rule.
@@ -34,13 +34,10 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from clients.loadtest.metrics import Metrics
 from clients.loadtest.wsclient import LeanConnection, open_lean_connection
-from clients.python.client import (
-    GameClient,
-    Opener,
-    ServerRefused,
-    WebSocketConnection,
-    websockets_opener,
-)
+from clients.python.connect import websockets_opener
+from clients.python.errors import ServerRefused
+from clients.python.game_client import GameClient
+from clients.python.ws import Opener, WebSocketConnection
 from gameserver.trio.poller import ReadPoller
 from protocol import (
     Ack,
@@ -235,11 +232,12 @@ class BotClient(GameClient):
         """The ``ack`` for a snapshot just received, when deltas are on: None when the next
         input (due in ``input_in`` seconds) comes within ``interval`` and will carry it, or
         when it or a newer one was acknowledged already."""
-        if not (self.deltas and self._acking) or snapshot_id <= self._acked_id:
+        receiver = self.receiver
+        if not (self.deltas and receiver.acking) or snapshot_id <= receiver.acked_id:
             return None
         if input_in < interval:
             return None  # input.ack
-        self._acked_id = snapshot_id
+        receiver.acked_id = snapshot_id
         return Ack(snapshot_id)
 
     def start_reading(

@@ -27,9 +27,10 @@ from typing import Any
 
 import trio
 
-from clients.bots import Bot, BotPlan, BotSettings, Timeline
+from clients.bots import Bot
 from clients.loadtest.drops import drop_times
 from clients.loadtest.metrics import Metrics
+from clients.loadtest.plan import BotPlan, BotSettings, Timeline
 from gameserver.trio.poller import ReadPoller
 from gameserver.trio.poller import available as poller_available
 from gameserver.trio.timers import TimerWheel
