@@ -60,6 +60,9 @@ def test_first_move_and_release_at_150_ms(open_page: OpenPage, server: Server) -
     # machine) to within 20 ms of where it stands at the end of the first session (~5 s;
     # the link's 150 ms plus what the page and server add, more on a loaded machine).
     first = session_reports(latency, joined_at)
-    assert len(first) >= 6, first
+    # Reports are recorded when the shown RTT changes, seen by animation frames: on a
+    # loaded machine the ping burst's changes may come before the join is seen, or
+    # between two frames; two reports are enough to judge where it settles.
+    assert len(first) >= 2, first
     final_ms = first[-1][1] / 1000
     assert converged_after(first, joined_at, final_ms, within=20) <= 3000, (final_ms, first)
