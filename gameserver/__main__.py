@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
 import gc
 import importlib.metadata
 import logging
@@ -258,6 +259,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Port in use, certificate unreadable, …: trio reports it in an ExceptionGroup.
         failures.extend(_leaves(group))
     for failure in [*config_errors, *failures]:
+        if isinstance(failure, OSError) and failure.errno == errno.EADDRINUSE:
+            failure = OSError(
+                f"port {settings.port} on {settings.host} is in use (another server?); "
+                "choose another with --port N"
+            )
         print(f"error: {failure}", file=sys.stderr)
     if config_errors:
         return CONFIG_ERROR

@@ -21,9 +21,9 @@ const TABLE_PATCH = 2;
 const SORTED_TABLE_PATCH = 3;
 const MAX_MASK_BITS = 30; // a group's mask covers row elements 1..30
 
-/** How many states DeltaState keeps by default. §5.6: the last snapshot_rate ids
- * acknowledged are always enough (a base is at most delta_window, 1 s, old), so a
- * client keeps max(KEEP_STATES, welcome.snapshot_rate). */
+/** How many states DeltaState keeps by default. §5.6: the states of the last 64 ids
+ * received are always enough (a base is never more than 60 ids back); a client keeps
+ * max(KEEP_STATES, welcome.snapshot_rate). */
 export const KEEP_STATES = 64;
 
 /** A patch that does not fit the state it is applied to, or a base not held. */

@@ -348,7 +348,8 @@ export class GameSession {
   /** The snapshot with its whole state (a delta applied to its base), or null when its
    * base is not held: then it is not acknowledged, and a full snapshot follows (§5.6). */
   _applyDelta(message) {
-    // §5.6: the states of the last snapshot_rate ids acknowledged are always enough.
+    // §5.6: the states of the last 64 ids received are always enough (a base is never more
+    // than 60 ids back); snapshot_rate is kept too, for a server of an older text.
     this.deltas.keep = Math.max(KEEP_STATES, this.welcome?.snapshot_rate ?? 0);
     try {
       return { ...message, state: this.deltas.receive(message) };

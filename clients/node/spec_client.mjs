@@ -472,7 +472,8 @@ async function main() {
         // dispatched before the awaiting code resumes.
         check(me === null, "a second welcome");
         me = msg.player;
-        // §5.6: the states of the last snapshot_rate ids acknowledged are always enough.
+        // §5.6: the states of the last 64 ids received are always enough (bases are never
+        // more than 60 ids back); snapshot_rate is kept too, for a server of an older text.
         deltas.keep = Math.max(KEEP_STATES, msg.snapshot_rate);
         for (const key of Object.keys(DEFAULT_LIMITS)) {
           check(isInt(msg.limits[key], 1, MAX_SAFE), `welcome.limits.${key}: missing or not a positive int`);

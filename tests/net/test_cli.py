@@ -129,7 +129,7 @@ async def test_port_in_use_is_one_clear_line() -> None:
             )
     assert result.returncode == 1
     assert result.stderr.decode().strip().splitlines() == [
-        "error: [Errno 98] Address already in use"
+        f"error: port {port} on 127.0.0.1 is in use (another server?); choose another with --port N"
     ]
 
 
