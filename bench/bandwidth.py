@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -48,7 +47,13 @@ except ImportError:  # not the project's environment: make it (./dev setup), the
         subprocess.run([str(ROOT / "dev"), "setup"], check=True)
     os.execv(venv_python, [str(venv_python), *sys.argv])
 
-from capacity import other_load, start_server, stop_server, wait_quiet  # noqa: E402
+from capacity import (  # noqa: E402
+    clean_medians,
+    other_load,
+    start_server,
+    stop_server,
+    wait_quiet,
+)
 
 PYTHON = sys.executable
 MODES = ("full", "delta", "delta_input_acks")
@@ -185,17 +190,7 @@ def run_point(game: str, players: int, mode: str, args: argparse.Namespace) -> d
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over the clean runs (over all, marked, when none was clean)."""
-    clean = [r for r in runs if not r["contaminated"]]
-    chosen = clean or runs
-    medians: dict[str, Any] = {}
-    for key, _ in ROWS:
-        values = [r[key] for r in chosen if r.get(key) is not None]
-        medians[key] = statistics.median(values) if values else None
-        if key in SPREAD and len(values) > 1:
-            medians[key + "_range"] = [min(values), max(values)]
-    medians["runs"] = len(runs)
-    medians["contaminated"] = len(runs) - len(clean)
-    return medians
+    return clean_medians(runs, [key for key, _ in ROWS], SPREAD)
 
 
 def _num(value: Any) -> str:

@@ -111,6 +111,31 @@ def other_load(report: dict[str, Any]) -> float:
     return max(0.0, float(busy) * cores - float(server_cpu) - float(bots_cpu))
 
 
+def clean_medians(
+    runs: list[dict[str, Any]],
+    keys: list[str],
+    spread: set[str],
+    worst: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Medians of ``keys`` over the runs not marked ``contaminated`` (over all of them when
+    none was clean), min-max beside the ``spread`` keys, the largest value for ``worst``
+    keys; with the counts of runs and of contaminated ones."""
+    clean = [r for r in runs if not r["contaminated"]]
+    chosen = clean or runs
+    medians: dict[str, Any] = {}
+    for key in keys:
+        values = [r[key] for r in chosen if r.get(key) is not None]
+        if key in worst:
+            medians[key] = max(values, default=None)
+        else:
+            medians[key] = statistics.median(values) if values else None
+        if key in spread and len(values) > 1:
+            medians[key + "_range"] = [min(values), max(values)]
+    medians["runs"] = len(runs)
+    medians["contaminated"] = len(runs) - len(clean)
+    return medians
+
+
 def run_point(kind: str, bots: int, args: argparse.Namespace, *extra: str) -> dict[str, Any]:
     """Run a point; once more if something else on the machine took a lot of CPU meanwhile."""
     report = run_once(kind, bots, args, *extra)

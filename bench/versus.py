@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import signal
-import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -37,7 +36,7 @@ except ImportError:  # not the project's environment: make it (./dev setup), the
     os.execv(venv_python, [str(venv_python), *sys.argv])
 
 import versus_rules  # noqa: E402
-from capacity import wait_quiet  # noqa: E402
+from capacity import clean_medians, wait_quiet  # noqa: E402
 from versus_runs import bots_missing, colyseus_missing, install_colyseus, run_once  # noqa: E402
 
 KINDS = ("ours", "colyseus")
@@ -99,19 +98,11 @@ def limited(run: dict[str, Any]) -> str | None:
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over the clean runs (over all of them, marked, when none was clean)."""
+    medians = clean_medians(
+        runs, [key for key, _ in ROWS], SPREAD, worst=frozenset({"others_pct_of_core"})
+    )
     clean = [r for r in runs if not r["contaminated"]]
     chosen = clean or runs
-    medians: dict[str, Any] = {}
-    for key, _ in ROWS:
-        values = [r[key] for r in chosen if r.get(key) is not None]
-        if key == "others_pct_of_core":
-            medians[key] = max(values, default=None)
-        else:
-            medians[key] = statistics.median(values) if values else None
-        if key in SPREAD and len(values) > 1:
-            medians[key + "_range"] = [min(values), max(values)]
-    medians["runs"] = len(runs)
-    medians["contaminated"] = len(runs) - len(clean)
     medians["all_contaminated"] = not clean
     medians["limited"] = sorted({r["limited"] for r in chosen if r.get("limited")})
     return medians
