@@ -194,6 +194,16 @@ def parse_frame(data: bytes) -> tuple[int, bytes, bytes] | None:
     return opcode, data[offset : offset + n], data[offset + n :]
 
 
+async def next_frame(stream: trio.abc.Stream, data: bytes) -> tuple[int, bytes, bytes]:
+    """The next server frame, from ``data`` (bytes already read) then ``stream``:
+    (opcode, payload, the bytes after it). Fails if the connection ends first."""
+    while (parsed := parse_frame(data)) is None:
+        chunk = await stream.receive_some(65536)
+        assert chunk, f"the connection ended before a whole frame: {data!r}"
+        data += chunk
+    return parsed
+
+
 def upgrade_request(
     port: int, path: str = "/", headers: dict[str, str] | None = None, *, key: bool = True
 ) -> bytes:

@@ -33,7 +33,7 @@ from .conftest import (
     expect,
     frame,
     hello,
-    parse_frame,
+    next_frame,
     raw_ws,
     read_response,
     read_until_closed,
@@ -112,11 +112,7 @@ async def test_frame_announcing_too_much_closes_1009_before_its_body(
             await stream.send_all(upgrade_request(server.port))
             data = (await read_response(stream)).rest
             await stream.send_all(header)
-            while (parsed := parse_frame(data)) is None:
-                chunk = await stream.receive_some(65536)
-                assert chunk, f"closed without a close frame: {data!r}"
-                data += chunk
-    opcode, payload, _ = parsed
+            opcode, payload, _ = await next_frame(stream, data)
     assert opcode == 0x8
     assert struct.unpack("!H", payload[:2])[0] == CloseCode.MESSAGE_TOO_BIG
 
@@ -232,12 +228,7 @@ async def test_bad_frame_glued_to_the_upgrade_gets_its_close_code(
             await stream.send_all(upgrade_request(server.port) + bad_frame())
             response = await read_response(stream)
             assert response.status == 101
-            data = response.rest
-            while (parsed := parse_frame(data)) is None:
-                chunk = await stream.receive_some(65536)
-                assert chunk, "connection ended without a close frame"
-                data += chunk
-            opcode, payload, _ = parsed
+            opcode, payload, _ = await next_frame(stream, response.rest)
     assert opcode == 0x8
     assert struct.unpack("!H", payload[:2])[0] == code
 
@@ -273,12 +264,7 @@ async def test_a_clients_close_code_is_checked_as_section_6_1_says(
             response = await read_response(stream)
             assert response.status == 101
             await stream.send_all(frame(0x8, payload))
-            data = response.rest
-            while (parsed := parse_frame(data)) is None:
-                chunk = await stream.receive_some(65536)
-                assert chunk, "connection ended without a close frame"
-                data += chunk
-            opcode, reply, _ = parsed
+            opcode, reply, _ = await next_frame(stream, response.rest)
     assert opcode == 0x8
     assert struct.unpack("!H", reply[:2])[0] == answer
 
@@ -296,12 +282,7 @@ async def test_a_close_glued_to_the_upgrade_is_answered_after_the_101(
             await stream.send_all(upgrade_request(server.port) + frame(0x8, payload))
             response = await read_response(stream)
             assert response.status == 101
-            data = response.rest
-            while (parsed := parse_frame(data)) is None:
-                chunk = await stream.receive_some(65536)
-                assert chunk, "connection ended without a close frame"
-                data += chunk
-            opcode, reply, rest = parsed
+            opcode, reply, rest = await next_frame(stream, response.rest)
             while chunk := await stream.receive_some(65536):
                 rest += chunk  # then the server ends TCP
     assert opcode == 0x8

@@ -31,7 +31,7 @@ from .conftest import (
     expect,
     frame,
     hello,
-    parse_frame,
+    next_frame,
     read_response,
     upgrade_request,
 )
@@ -185,10 +185,8 @@ async def test_200_players_drop_and_resume_at_once(start_server: StartServer) ->
         response = await read_response(stream)
         assert response.status == 101
         await stream.send_all(frame(0x2, hello(f"p{i}", game="arena", room="big")))
-        data = response.rest
-        while (parsed := parse_frame(data)) is None:
-            data += await stream.receive_some(65536)
-        welcome = decode_server_message(parsed[1])
+        _, payload, _ = await next_frame(stream, response.rest)
+        welcome = decode_server_message(payload)
         assert isinstance(welcome, Welcome) and welcome.room is not None
         tokens[welcome.player] = welcome.resume
         streams.append(stream)
