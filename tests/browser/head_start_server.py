@@ -6,12 +6,9 @@ its ws:// URL like ``python -m gameserver`` does and serves until killed.
 
 from __future__ import annotations
 
-import trio
-
-from gameserver.game import GameRegistry, Player
+from gameserver.game import Player
 from gameserver.games.arena import Arena
-from gameserver.settings import Settings
-from gameserver.trio import serve_game
+from tests.browser.one_game import serve_only
 
 HEAD_START = 7
 
@@ -27,15 +24,5 @@ class HeadStartArena(Arena):
             self.avatars[player.id].score = HEAD_START
 
 
-async def main() -> None:
-    games = GameRegistry()
-    games.register(HeadStartArena)
-    settings = Settings(port=0, log_level="WARNING")
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_game, settings, games)
-        print(f"head-start arena listening on {server.url}", flush=True)
-        await trio.sleep_forever()
-
-
 if __name__ == "__main__":
-    trio.run(main)
+    serve_only(HeadStartArena, "head-start arena")

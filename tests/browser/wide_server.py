@@ -6,23 +6,8 @@ does and serves until killed.
 
 from __future__ import annotations
 
-import trio
-
-from gameserver.game import GameRegistry
-from gameserver.settings import Settings
-from gameserver.trio import serve_game
+from tests.browser.one_game import serve_only
 from tests.wide_game import LinedUpWide
 
-
-async def main() -> None:
-    games = GameRegistry()
-    games.register(LinedUpWide)
-    settings = Settings(port=0, log_level="WARNING")
-    async with trio.open_nursery() as nursery:
-        server = await nursery.start(serve_game, settings, games)
-        print(f"lined-up arena_wide listening on {server.url}", flush=True)
-        await trio.sleep_forever()
-
-
 if __name__ == "__main__":
-    trio.run(main)
+    serve_only(LinedUpWide, "lined-up arena_wide")
