@@ -32,12 +32,17 @@ def test_settings_table_matches_the_code() -> None:
     assert match.group(1).strip() == settings_table().strip()
 
 
-def _example_game() -> type[Game]:
-    block = re.search(r"```python\n# mygame.py\n(.*?)```", README, re.S)
+def _readme_module(name: str) -> types.ModuleType:
+    """The README's ```python block that starts with ``# <name>.py``, run as a module."""
+    block = re.search(rf"```python\n# {name}.py\n(.*?)```", README, re.S)
     assert block is not None
-    module = types.ModuleType("mygame")
-    exec(compile(block.group(1), "README:mygame.py", "exec"), module.__dict__)
-    game = module.Clicker
+    module = types.ModuleType(name)
+    exec(compile(block.group(1), f"README:{name}.py", "exec"), module.__dict__)
+    return module
+
+
+def _example_game() -> type[Game]:
+    game = _readme_module("mygame").Clicker
     assert isinstance(game, type) and issubclass(game, Game)
     return game
 
@@ -65,11 +70,7 @@ def test_readme_example_game_runs() -> None:
 
 
 def _example_nearby() -> type[Game]:
-    block = re.search(r"```python\n# nearby.py\n(.*?)```", README, re.S)
-    assert block is not None
-    module = types.ModuleType("nearby")
-    exec(compile(block.group(1), "README:nearby.py", "exec"), module.__dict__)
-    game = module.Wanderers
+    game = _readme_module("nearby").Wanderers
     assert isinstance(game, type) and issubclass(game, Game)
     return game
 
@@ -108,12 +109,8 @@ def test_readme_interest_management_example() -> None:
 
 
 def _example_auth(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
-    block = re.search(r"```python\n# myauth.py\n(.*?)```", README, re.S)
-    assert block is not None
     monkeypatch.setenv("GAME_TOKEN_SECRET", "test secret")
-    module = types.ModuleType("myauth")
-    exec(compile(block.group(1), "README:myauth.py", "exec"), module.__dict__)
-    return module
+    return _readme_module("myauth")
 
 
 def test_readme_example_auth_hook(monkeypatch: pytest.MonkeyPatch) -> None:
