@@ -9,15 +9,15 @@ the reason, except under ``CI``, where they fail (CI installs Debian's package).
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 import socket
 import subprocess
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
-import pytest
 import trio
+
+from tests.missing import skip_or_fail
 
 READY_LINE = b"Ready to accept connections"
 START_TIMEOUT = 10.0
@@ -27,10 +27,7 @@ def redis_binary() -> str:
     """Path of redis-server, or skip (fail under CI) with the reason."""
     path = shutil.which("redis-server")
     if path is None:
-        reason = "redis-server is not installed (apt-get install redis-server)"
-        if os.environ.get("CI"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        skip_or_fail("redis tests", "redis-server is not installed (apt-get install redis-server)")
     return path
 
 

@@ -15,7 +15,6 @@ errors, which must stay empty unless the test says what it expects.
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ import pytest
 
 from gameserver.trio.http import MSGPACK_FILE
 from tests.load.conftest import running_server
+from tests.missing import skip_or_fail
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page
@@ -65,9 +65,7 @@ def missing_requirement() -> str | None:
 def browser() -> Iterator[Browser]:
     reason = missing_requirement()
     if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"browser tests cannot run: {reason}; CI is set, so this fails")
-        pytest.skip(reason)
+        skip_or_fail("browser tests", reason)
     from playwright.sync_api import expect, sync_playwright
 
     expect.set_options(timeout=TIMEOUT_MS)

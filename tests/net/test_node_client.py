@@ -11,7 +11,6 @@ them they are skipped, except under the ``CI`` environment variable: then they f
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 import trio
 
 from tests.fake_cluster import fake_cluster
+from tests.missing import skip_or_fail
 
 from .conftest import StartServer
 
@@ -37,9 +37,7 @@ def node() -> str:
     elif not (NODE_DIR / "node_modules").is_dir():
         reason = "clients/node/node_modules is missing: run `npm ci` in clients/node"
     if reason is not None:
-        if os.environ.get("CI"):
-            pytest.fail(f"the Node client cannot run: {reason}; CI is set, so this fails")
-        pytest.skip(reason)
+        skip_or_fail("the Node client", reason)
     assert NODE is not None
     return NODE
 
