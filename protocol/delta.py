@@ -89,7 +89,6 @@ def same(a: Any, b: Any) -> bool:
 
 _DEEP = frozenset((list, dict, float))
 """Types whose equality ``==`` does not settle: containers recurse, floats have -0.0 and NaN."""
-_CONTAINERS_AND_FLOAT = (list, dict, float)
 
 
 # -- diff ------------------------------------------------------------------------
@@ -219,7 +218,7 @@ def _row_change(
                     values.append(change)
                 else:
                     values.append(b)
-        elif kind is not type(b) or a != b or (kind in _CONTAINERS_AND_FLOAT and not same(a, b)):
+        elif kind is not type(b) or a != b or (kind in _DEEP and not same(a, b)):
             mask |= bit
             values.append(b)
         bit <<= 1
