@@ -13,7 +13,7 @@ from gameserver.game import Game, Player
 from gameserver.games import default_games
 from gameserver.settings import Settings
 from protocol import Ack, Hello, Join, Joined, Leave, Snapshot, pack_state
-from protocol.delta import MAX_BASE_AGE, apply, same
+from protocol.delta import MAX_BASE_AGE, SnapshotStates, same
 from tests.core.test_session import Client
 
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -58,11 +58,12 @@ def make_core(**overrides: Any) -> ServerCore:
 
 
 class DeltaClient(Client):
-    """A client that applies deltas as PROTOCOL.md §5.6 says, keeping acknowledged states."""
+    """A client that applies deltas as PROTOCOL.md §5.6 says (``SnapshotStates``: the states
+    of the last 64 snapshots received, none older than the newest base)."""
 
     def __init__(self, core: ServerCore) -> None:
         super().__init__(core)
-        self.states: dict[int, Any] = {}
+        self.states = SnapshotStates()
         self.received: list[Snapshot] = []
 
     def receive(self) -> Any:
@@ -72,14 +73,7 @@ class DeltaClient(Client):
             if not isinstance(message, Snapshot):
                 continue
             self.received.append(message)
-            if message.base is None:
-                state = message.state
-            else:
-                state = apply(self.states[message.base], message.state)
-                for old in [i for i in self.states if i < message.base]:
-                    del self.states[old]
-            self.states[message.id] = state
-            newest = state
+            newest = self.states.receive(message.id, message.base, message.state)
         return newest
 
     def ack(self, snapshot_id: int | None = None) -> None:
@@ -455,4 +449,4 @@ def test_a_huge_table_patch_stays_within_the_clients_array_limit() -> None:
     (frame,) = client.outbox.take()
     message = decode_server_message(frame, SERVER_DECODE_LIMITS)
     assert isinstance(message, Snapshot) and message.base == 1
-    assert apply(client.states[1], message.state) == game.state
+    assert client.states.receive(message.id, message.base, message.state) == game.state
